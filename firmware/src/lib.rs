@@ -1,0 +1,12 @@
+//! Meili firmware library: `#![no_std]`, no allocator.
+//!
+//! # Layout
+//! - [`payload`]: the wire format of CONTRACT §2 (reading and status objects, JSON encode/decode
+//!   into fixed buffers, the physical ranges a reading must respect). The daemon depends on this
+//!   module so that there is exactly one definition of what a device sends.
+#![cfg_attr(not(test), no_std)]
+#![deny(unsafe_code)]
+
+pub mod payload;
+
+pub use payload::{Fault, Kind, Reading, Status};
