@@ -1,0 +1,26 @@
+//! meilid: the Meili edge gateway daemon.
+//!
+//! # Layout
+//! The pipeline reads left to right, one folder per stage:
+//!
+//! - [`sources`]: where readings enter (`mqtt`).
+//! - [`transforms`]: `validate` (decode + contract checks, counted rejections) and `live`
+//!   (latest state per device).
+//! - [`sinks`]: where readings leave (`influxdb` v1/v2, `file`), batched with retry.
+//! - [`topology`]: builds the stages and joins them with bounded queues; owns shutdown.
+//! - [`standards`]: the arithmetic of the standards (GB 3096 noise so far).
+//! - [`config`], [`registry`]: typed configuration and the device registry.
+//! - [`http`], [`metrics`]: `/health`, `/metrics`.
+//! - [`demo`]: `meilid demo` — embedded broker, simulated fleet, live table.
+
+pub mod config;
+pub mod demo;
+pub mod event;
+pub mod http;
+pub mod metrics;
+pub mod registry;
+pub mod sinks;
+pub mod sources;
+pub mod standards;
+pub mod topology;
+pub mod transforms;

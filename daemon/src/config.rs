@@ -1,0 +1,648 @@
+//! Typed configuration (CONTRACT §7). Parse (serde, `deny_unknown_fields`) → validate (every
+//! semantic error collected, each with file, line and key) → build runtime objects elsewhere.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use meili_firmware::Kind;
+use serde::Deserialize;
+use toml::Spanned;
+
+/// A secret string (password, token) whose `Debug` output is redacted.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(\"***\")")
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+    pub mqtt: Option<MqttConfig>,
+    #[serde(default)]
+    pub validate: ValidateConfig,
+    #[serde(default)]
+    pub sinks: Vec<Spanned<SinkConfig>>,
+    /// Further files holding `[[devices]]`, relative to this file.
+    #[serde(default)]
+    pub include: Vec<PathBuf>,
+    #[serde(default)]
+    pub devices: Vec<Spanned<DeviceConfig>>,
+    /// Where each device came from (file index into `files`), filled by [`load`].
+    #[serde(skip)]
+    pub device_files: Vec<usize>,
+    /// The files this configuration was read from (main file first).
+    #[serde(skip)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DaemonConfig {
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default = "default_http_listen")]
+    pub http_listen: SocketAddr,
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    /// Grace period for flushing sinks on SIGINT/SIGTERM.
+    #[serde(default = "default_shutdown_timeout_secs")]
+    pub shutdown_timeout_secs: u64,
+    /// Capacity of the queue between the sources and validation, in messages.
+    #[serde(default = "default_ingest_queue_messages")]
+    pub ingest_queue_messages: usize,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("/var/lib/meili")
+}
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9780))
+}
+fn default_timezone() -> String {
+    "Asia/Shanghai".into()
+}
+const fn default_shutdown_timeout_secs() -> u64 {
+    30
+}
+const fn default_ingest_queue_messages() -> usize {
+    8192
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            data_dir: default_data_dir(),
+            http_listen: default_http_listen(),
+            timezone: default_timezone(),
+            shutdown_timeout_secs: default_shutdown_timeout_secs(),
+            ingest_queue_messages: default_ingest_queue_messages(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+pub enum MqttProtocol {
+    #[default]
+    #[serde(rename = "3.1.1")]
+    V311,
+    #[serde(rename = "5")]
+    V5,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MqttConfig {
+    /// `mqtt://host:port` or `mqtts://host:port` (TLS).
+    pub url: String,
+    pub client_id: String,
+    #[serde(default)]
+    pub protocol: MqttProtocol,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    #[serde(default = "default_keep_alive_secs")]
+    pub keep_alive_secs: u64,
+    /// Topic root; readings arrive on `{topic_prefix}/{site}/{kind}/{device}/telemetry`.
+    #[serde(default = "default_topic_prefix")]
+    pub topic_prefix: String,
+    /// MQTT 5 session expiry; the broker keeps the session (and queues QoS 1 readings) this long
+    /// while the daemon is away. 3.1.1 sessions never expire (clean session = false).
+    #[serde(default = "default_session_expiry_secs")]
+    pub session_expiry_secs: u32,
+    /// MQTT 5 receive maximum: unacknowledged QoS 1 messages the broker may send at once.
+    #[serde(default = "default_receive_maximum")]
+    pub receive_maximum: u16,
+    #[serde(default = "default_max_packet_size_bytes")]
+    pub max_packet_size_bytes: u32,
+    #[serde(default = "default_reconnect_max_backoff_ms")]
+    pub reconnect_max_backoff_ms: u64,
+    pub tls: Option<TlsConfig>,
+}
+
+const fn default_keep_alive_secs() -> u64 {
+    30
+}
+fn default_topic_prefix() -> String {
+    "meili/v1".into()
+}
+const fn default_session_expiry_secs() -> u32 {
+    7 * 24 * 3600
+}
+const fn default_receive_maximum() -> u16 {
+    4096
+}
+const fn default_max_packet_size_bytes() -> u32 {
+    1024 * 1024
+}
+const fn default_reconnect_max_backoff_ms() -> u64 {
+    30_000
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file with the CA certificates to trust (default: none, so it must be given).
+    pub ca_file: PathBuf,
+    pub client_cert_file: Option<PathBuf>,
+    pub client_key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ValidateConfig {
+    /// Readings stamped further ahead of the gateway clock are rejected (`timestamp_future`).
+    #[serde(default = "default_max_future_secs")]
+    pub max_future_secs: i64,
+    /// Readings older than this are rejected (`timestamp_past`); covers device backlogs.
+    #[serde(default = "default_max_age_secs")]
+    pub max_age_secs: i64,
+}
+
+const fn default_max_future_secs() -> i64 {
+    300
+}
+const fn default_max_age_secs() -> i64 {
+    30 * 24 * 3600
+}
+
+impl Default for ValidateConfig {
+    fn default() -> Self {
+        ValidateConfig { max_future_secs: default_max_future_secs(), max_age_secs: default_max_age_secs() }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SinkConfig {
+    InfluxdbV2(InfluxdbV2Config),
+    InfluxdbV1(InfluxdbV1Config),
+    File(FileSinkConfig),
+}
+
+impl SinkConfig {
+    pub fn name(&self) -> String {
+        match self {
+            SinkConfig::InfluxdbV2(c) => c.name.clone().unwrap_or_else(|| "influxdb_v2".into()),
+            SinkConfig::InfluxdbV1(c) => c.name.clone().unwrap_or_else(|| "influxdb_v1".into()),
+            SinkConfig::File(c) => c.name.clone().unwrap_or_else(|| "file".into()),
+        }
+    }
+    pub fn batch(&self) -> &BatchConfig {
+        match self {
+            SinkConfig::InfluxdbV2(c) => &c.batch,
+            SinkConfig::InfluxdbV1(c) => &c.batch,
+            SinkConfig::File(c) => &c.batch,
+        }
+    }
+}
+
+/// Batching and retry, shared by every sink (`[sinks.batch]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    #[serde(default = "default_max_rows")]
+    pub max_rows: usize,
+    #[serde(default = "default_max_delay_ms")]
+    pub max_delay_ms: u64,
+    #[serde(default = "default_retry_min_backoff_ms")]
+    pub retry_min_backoff_ms: u64,
+    #[serde(default = "default_retry_max_backoff_ms")]
+    pub retry_max_backoff_ms: u64,
+    #[serde(default = "default_request_timeout_ms")]
+    pub request_timeout_ms: u64,
+    /// In-memory queue in front of the sink, in pipeline batches.
+    #[serde(default = "default_queue_batches")]
+    pub queue_batches: usize,
+}
+
+const fn default_max_rows() -> usize {
+    5000
+}
+const fn default_max_delay_ms() -> u64 {
+    500
+}
+const fn default_retry_min_backoff_ms() -> u64 {
+    200
+}
+const fn default_retry_max_backoff_ms() -> u64 {
+    30_000
+}
+const fn default_request_timeout_ms() -> u64 {
+    10_000
+}
+const fn default_queue_batches() -> usize {
+    64
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig {
+            max_rows: default_max_rows(),
+            max_delay_ms: default_max_delay_ms(),
+            retry_min_backoff_ms: default_retry_min_backoff_ms(),
+            retry_max_backoff_ms: default_retry_max_backoff_ms(),
+            request_timeout_ms: default_request_timeout_ms(),
+            queue_batches: default_queue_batches(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfluxdbV2Config {
+    pub name: Option<String>,
+    pub url: String,
+    pub org: String,
+    pub bucket: String,
+    pub token: Option<Secret>,
+    pub token_file: Option<PathBuf>,
+    /// Name of an environment variable holding the token.
+    pub token_env: Option<String>,
+    #[serde(default)]
+    pub batch: BatchConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfluxdbV1Config {
+    pub name: Option<String>,
+    pub url: String,
+    pub database: String,
+    pub retention_policy: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub password_file: Option<PathBuf>,
+    /// Issue `CREATE DATABASE` when the server answers "database not found".
+    #[serde(default = "default_true")]
+    pub create_database: bool,
+    #[serde(default)]
+    pub batch: BatchConfig,
+}
+
+const fn default_true() -> bool {
+    true
+}
+
+/// The local store: line protocol appended to files in `data_dir`, rotated by size.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSinkConfig {
+    pub name: Option<String>,
+    /// Relative paths are under `daemon.data_dir`.
+    #[serde(default = "default_file_path")]
+    pub path: PathBuf,
+    #[serde(default = "default_file_max_bytes")]
+    pub max_file_bytes: u64,
+    /// Rotated files kept (`readings.lp.1` … `.N`); older ones are deleted.
+    #[serde(default = "default_file_keep")]
+    pub keep_files: u32,
+    #[serde(default)]
+    pub batch: BatchConfig,
+}
+
+fn default_file_path() -> PathBuf {
+    PathBuf::from("store/readings.lp")
+}
+const fn default_file_max_bytes() -> u64 {
+    64 * 1024 * 1024
+}
+const fn default_file_keep() -> u32 {
+    4
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum ZoneClass {
+    #[serde(rename = "0")]
+    C0,
+    #[serde(rename = "1")]
+    C1,
+    #[serde(rename = "2")]
+    C2,
+    #[serde(rename = "3")]
+    C3,
+    #[serde(rename = "4a")]
+    C4a,
+    #[serde(rename = "4b")]
+    C4b,
+}
+
+impl ZoneClass {
+    pub const ALL: [ZoneClass; 6] =
+        [ZoneClass::C0, ZoneClass::C1, ZoneClass::C2, ZoneClass::C3, ZoneClass::C4a, ZoneClass::C4b];
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ZoneClass::C0 => "0",
+            ZoneClass::C1 => "1",
+            ZoneClass::C2 => "2",
+            ZoneClass::C3 => "3",
+            ZoneClass::C4a => "4a",
+            ZoneClass::C4b => "4b",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoadClass {
+    Main,
+    Secondary,
+    Branch,
+    Alley,
+}
+
+impl RoadClass {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RoadClass::Main => "main",
+            RoadClass::Secondary => "secondary",
+            RoadClass::Branch => "branch",
+            RoadClass::Alley => "alley",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+pub enum ToiletClass {
+    #[serde(rename = "1")]
+    C1,
+    #[serde(rename = "2")]
+    C2,
+    #[serde(rename = "3")]
+    C3,
+}
+
+impl ToiletClass {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ToiletClass::C1 => "1",
+            ToiletClass::C2 => "2",
+            ToiletClass::C3 => "3",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceConfig {
+    pub id: String,
+    pub site: String,
+    pub kind: Kind,
+    pub lat: f64,
+    pub lon: f64,
+    pub name: Option<String>,
+    pub zone_class: Option<ZoneClass>,
+    pub area_km2: Option<f64>,
+    pub road_class: Option<RoadClass>,
+    pub toilet_class: Option<ToiletClass>,
+    /// Reporting period the device is configured for.
+    pub period_secs: Option<u32>,
+    /// Modbus polling. Not supported by this version: a device that has it is refused by
+    /// validation rather than silently never polled.
+    pub modbus: Option<toml::Table>,
+}
+
+/// One configuration problem, located in its file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: usize,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}: {}", self.file.display(), self.line, self.key, self.message)
+    }
+}
+
+/// All the problems found in a configuration.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+}
+
+fn parse_file<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, String), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        file: path.into(),
+        line: 0,
+        key: String::new(),
+        message: format!("cannot read: {e}"),
+    })?;
+    match toml::from_str::<T>(&text) {
+        Ok(v) => Ok((v, text)),
+        Err(e) => {
+            let line = e.span().map_or(0, |s| line_of(&text, s.start));
+            let key = e
+                .span()
+                .and_then(|s| text.get(s.clone()))
+                .map(|k| k.lines().next().unwrap_or("").trim().to_string())
+                .unwrap_or_default();
+            Err(ConfigError { file: path.into(), line, key, message: e.message().trim().to_string() })
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DevicesFile {
+    #[serde(default)]
+    devices: Vec<Spanned<DeviceConfig>>,
+}
+
+/// Read, parse and validate a configuration file and the device files it includes.
+pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+    let (mut config, text): (Config, String) = parse_file(path).map_err(|e| ConfigErrors(vec![e]))?;
+    config.files = vec![path.to_path_buf()];
+    let mut texts = vec![text];
+    config.device_files = vec![0; config.devices.len()];
+    let base = path.parent().unwrap_or(Path::new("."));
+    let mut errors = Vec::new();
+    for inc in config.include.clone() {
+        let inc_path = base.join(&inc);
+        match parse_file::<DevicesFile>(&inc_path) {
+            Ok((file, text)) => {
+                let idx = config.files.len();
+                config.files.push(inc_path);
+                texts.push(text);
+                config.device_files.extend(std::iter::repeat_n(idx, file.devices.len()));
+                config.devices.extend(file.devices);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    config.validate_into(&texts, &mut errors);
+    if errors.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigErrors(errors))
+    }
+}
+
+/// `[a-z0-9][a-z0-9_-]{0,63}` (CONTRACT §1).
+pub fn valid_id(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= 64
+        && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
+        && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+}
+
+impl Config {
+    /// Parse a configuration from a string (tests, embedded demo config).
+    pub fn from_toml(text: &str) -> Result<Config, ConfigErrors> {
+        let mut config: Config = toml::from_str(text).map_err(|e| {
+            ConfigErrors(vec![ConfigError {
+                file: PathBuf::from("<inline>"),
+                line: e.span().map_or(0, |s| line_of(text, s.start)),
+                key: String::new(),
+                message: e.message().trim().to_string(),
+            }])
+        })?;
+        config.files = vec![PathBuf::from("<inline>")];
+        config.device_files = vec![0; config.devices.len()];
+        let mut errors = Vec::new();
+        config.validate_into(&[text.to_string()], &mut errors);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+
+    fn validate_into(&self, texts: &[String], errors: &mut Vec<ConfigError>) {
+        let main = &self.files[0];
+        let mut err = |file: &Path, line: usize, key: String, message: String| {
+            errors.push(ConfigError { file: file.into(), line, key, message });
+        };
+        if let Some(m) = &self.mqtt {
+            match url::Url::parse(&m.url) {
+                Ok(u) if matches!(u.scheme(), "mqtt" | "mqtts" | "tcp" | "ssl") && u.host_str().is_some() => {
+                    if u.scheme() == "mqtts" && m.tls.is_none() {
+                        err(main, 0, "mqtt.tls".into(), "mqtts:// needs [mqtt.tls] with ca_file".into());
+                    }
+                }
+                _ => err(main, 0, "mqtt.url".into(), format!("{:?} is not mqtt://host:port or mqtts://host:port", m.url)),
+            }
+            if m.client_id.is_empty() || m.client_id.len() > 64 {
+                err(main, 0, "mqtt.client_id".into(), "must be 1 to 64 characters".into());
+            }
+            if m.password.is_some() && m.password_file.is_some() {
+                err(main, 0, "mqtt.password_file".into(), "give password or password_file, not both".into());
+            }
+            if m.receive_maximum == 0 {
+                err(main, 0, "mqtt.receive_maximum".into(), "must be at least 1".into());
+            }
+        }
+        if self.daemon.ingest_queue_messages == 0 {
+            err(main, 0, "daemon.ingest_queue_messages".into(), "must be at least 1".into());
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, sink) in self.sinks.iter().enumerate() {
+            let line = line_of(&texts[0], sink.span().start);
+            let key = format!("sinks[{i}]");
+            let sink = sink.get_ref();
+            if !names.insert(sink.name()) {
+                err(main, line, format!("{key}.name"), format!("duplicate sink name {:?}", sink.name()));
+            }
+            let b = sink.batch();
+            if b.max_rows == 0 || b.queue_batches == 0 {
+                err(main, line, format!("{key}.batch"), "max_rows and queue_batches must be at least 1".into());
+            }
+            if b.retry_min_backoff_ms == 0 || b.retry_min_backoff_ms > b.retry_max_backoff_ms {
+                err(main, line, format!("{key}.batch"), "need 0 < retry_min_backoff_ms <= retry_max_backoff_ms".into());
+            }
+            let url = match sink {
+                SinkConfig::InfluxdbV2(c) => {
+                    let n = c.token.is_some() as u8 + c.token_file.is_some() as u8 + c.token_env.is_some() as u8;
+                    if n > 1 {
+                        err(main, line, format!("{key}.token"), "give one of token, token_file, token_env".into());
+                    }
+                    Some(&c.url)
+                }
+                SinkConfig::InfluxdbV1(c) => Some(&c.url),
+                SinkConfig::File(_) => None,
+            };
+            if let Some(url) = url {
+                match url::Url::parse(url) {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+                    _ => err(main, line, format!("{key}.url"), format!("{url:?} is not an http(s) URL")),
+                }
+            }
+        }
+        let mut seen = std::collections::HashMap::new();
+        for (i, dev) in self.devices.iter().enumerate() {
+            let file = &self.files[self.device_files.get(i).copied().unwrap_or(0)];
+            let text = &texts[self.device_files.get(i).copied().unwrap_or(0)];
+            let line = line_of(text, dev.span().start);
+            let d = dev.get_ref();
+            let key = format!("devices[{i}] (id {:?})", d.id);
+            for (field, value) in [("id", &d.id), ("site", &d.site)] {
+                if !valid_id(value) {
+                    err(file, line, format!("{key}.{field}"), format!("{value:?} does not match [a-z0-9][a-z0-9_-]{{0,63}}"));
+                }
+            }
+            if let Some((prev_file, prev_line)) = seen.insert((d.site.clone(), d.id.clone()), (file.clone(), line)) {
+                err(file, line, format!("{key}.id"), format!("duplicate device (also at {}:{prev_line})", prev_file.display()));
+            }
+            if !(-90.0..=90.0).contains(&d.lat) || !(-180.0..=180.0).contains(&d.lon) {
+                err(file, line, format!("{key}.lat"), "lat must be in [-90, 90] and lon in [-180, 180]".into());
+            }
+            let needs = |present: bool, field: &str, kind: Kind, err: &mut dyn FnMut(&Path, usize, String, String)| {
+                if (d.kind == kind) != present {
+                    let msg = if present {
+                        format!("only {} devices take {field}", kind.as_str())
+                    } else {
+                        format!("{} devices need {field}", kind.as_str())
+                    };
+                    err(file, line, format!("{key}.{field}"), msg);
+                }
+            };
+            needs(d.zone_class.is_some(), "zone_class", Kind::Noise, &mut err);
+            needs(d.road_class.is_some(), "road_class", Kind::Streetlight, &mut err);
+            needs(d.toilet_class.is_some(), "toilet_class", Kind::Toilet, &mut err);
+            if d.modbus.is_some() {
+                err(file, line, format!("{key}.modbus"), "Modbus polling is not supported by this version of meilid".into());
+            }
+            if let Some(a) = d.area_km2 {
+                if !(a > 0.0 && a.is_finite()) {
+                    err(file, line, format!("{key}.area_km2"), "must be a positive number".into());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

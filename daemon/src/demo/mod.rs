@@ -1,0 +1,122 @@
+//! `meilid demo`: the whole pipeline with nothing to install. An embedded MQTT broker
+//! (rumqttd), a simulated fleet publishing over real MQTT to it, the daemon subscribed to it,
+//! the local line-protocol store under the data directory, and a live table on stdout.
+
+pub mod broker;
+pub mod fleet;
+pub mod table;
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{self, Config, MqttConfig, MqttProtocol};
+use crate::topology::Daemon;
+
+/// The built-in demo configuration.
+pub const DEMO_CONFIG: &str = include_str!("../../../configs/demo.toml");
+
+pub struct DemoOptions {
+    pub data_dir: PathBuf,
+    pub http_listen: SocketAddr,
+    pub mqtt_port: u16,
+    pub period_secs: u32,
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("configuration:\n{0}")]
+    Config(#[from] config::ConfigErrors),
+    #[error("embedded broker: {0}")]
+    Broker(std::io::Error),
+    #[error(transparent)]
+    Daemon(#[from] crate::topology::DaemonError),
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>) -> Result<(), DemoError> {
+    let mut config = match &opts.config {
+        Some(path) => config::load(path)?,
+        None => Config::from_toml(DEMO_CONFIG)?,
+    };
+    let v4_port = if opts.mqtt_port == 0 { free_port().map_err(DemoError::Broker)? } else { opts.mqtt_port };
+    let v5_port = if opts.mqtt_port == 0 { free_port().map_err(DemoError::Broker)? } else { opts.mqtt_port.wrapping_add(1) };
+    let v4 = SocketAddr::from(([127, 0, 0, 1], v4_port));
+    broker::start(v4, SocketAddr::from(([127, 0, 0, 1], v5_port))).map_err(DemoError::Broker)?;
+
+    config.daemon.data_dir = opts.data_dir.clone();
+    config.daemon.http_listen = opts.http_listen;
+    config.mqtt = Some(MqttConfig {
+        url: format!("mqtt://{v4}"),
+        client_id: "meilid-demo".into(),
+        protocol: MqttProtocol::V311,
+        username: None,
+        password: None,
+        password_file: None,
+        keep_alive_secs: 30,
+        topic_prefix: "meili/v1".into(),
+        session_expiry_secs: 3600,
+        receive_maximum: 1024,
+        max_packet_size_bytes: 1024 * 1024,
+        reconnect_max_backoff_ms: 5000,
+        tls: None,
+    });
+    let tz = jiff::tz::TimeZone::get(&config.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+    let devices: Vec<_> = config.devices.iter().map(|d| d.get_ref().clone()).collect();
+    let daemon = Daemon::start(config).await?;
+    println!(
+        "meilid demo: broker mqtt://{v4} (MQTT 5 on port {v5_port}), http://{}/metrics, store {}",
+        daemon.http_addr,
+        opts.data_dir.join("store").display()
+    );
+
+    let fleet_stop = CancellationToken::new();
+    let period = Duration::from_secs(u64::from(opts.period_secs.max(1)));
+    let fleet: Vec<_> = devices
+        .into_iter()
+        .map(|d| tokio::spawn(fleet::run_device(d, v4, period, tz.clone(), fleet_stop.clone())))
+        .collect();
+
+    let tty = std::io::stdout().is_terminal();
+    let tz2 = tz.clone();
+    let shared = daemon.shared.clone();
+    let printer = tokio::spawn(async move {
+        let tz = tz2;
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tick.tick().await;
+            let now = jiff::Timestamp::now();
+            let table = table::render(&shared, now.as_second(), is_night(now, &tz));
+            if tty {
+                print!("\x1b[2J\x1b[H{table}");
+            } else {
+                println!("{table}");
+            }
+        }
+    });
+
+    stop.await;
+    printer.abort();
+    fleet_stop.cancel();
+    for f in fleet {
+        let _ = f.await;
+    }
+    // Give the last readings a moment to cross the broker before the daemon stops.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let now = jiff::Timestamp::now();
+    let final_table = table::render(&daemon.shared, now.as_second(), is_night(now, &tz));
+    daemon.shutdown().await;
+    println!("{final_table}\nmeilid demo stopped; readings stored under {}", opts.data_dir.join("store").display());
+    Ok(())
+}
+
+fn is_night(now: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> bool {
+    crate::standards::noise::is_night(now.to_zoned(tz.clone()).hour() as u32, 22)
+}

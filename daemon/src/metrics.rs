@@ -1,0 +1,186 @@
+//! The daemon's own counters, rendered as Prometheus text on `GET /metrics`.
+//!
+//! Hot-path counters are plain atomics indexed by small enums: no label maps, no allocation.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+
+use meili_firmware::Kind;
+
+/// Why a message or reading was rejected. Every rejection is counted under exactly one reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Not JSON, truncated, or not an object/array of objects.
+    MalformedJson,
+    /// `"v"` is not a version this daemon understands.
+    UnsupportedVersion,
+    /// A required field (`v`, `seq`, `ts`, `period_s`, or the kind's own, e.g. `laeq`) is absent.
+    MissingField,
+    /// A field has the wrong JSON type (string for a number, unknown fault code…).
+    InvalidField,
+    /// Topic outside `{prefix}/{site}/{kind}/{device}/{telemetry|status}`.
+    BadTopic,
+    /// No device with this site and id is declared.
+    UnknownDevice,
+    /// The topic's kind differs from the declared kind, or the payload carries another kind's fields.
+    KindMismatch,
+    /// A value outside its physical range.
+    OutOfRange,
+    /// Timestamp further ahead than `validate.max_future_secs`.
+    TimestampFuture,
+    /// Timestamp older than `validate.max_age_secs`.
+    TimestampPast,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 10] = [
+        Reason::MalformedJson,
+        Reason::UnsupportedVersion,
+        Reason::MissingField,
+        Reason::InvalidField,
+        Reason::BadTopic,
+        Reason::UnknownDevice,
+        Reason::KindMismatch,
+        Reason::OutOfRange,
+        Reason::TimestampFuture,
+        Reason::TimestampPast,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Reason::MalformedJson => "malformed_json",
+            Reason::UnsupportedVersion => "unsupported_version",
+            Reason::MissingField => "missing_field",
+            Reason::InvalidField => "invalid_field",
+            Reason::BadTopic => "bad_topic",
+            Reason::UnknownDevice => "unknown_device",
+            Reason::KindMismatch => "kind_mismatch",
+            Reason::OutOfRange => "out_of_range",
+            Reason::TimestampFuture => "timestamp_future",
+            Reason::TimestampPast => "timestamp_past",
+        }
+    }
+}
+
+/// Counters of one sink.
+#[derive(Debug, Default)]
+pub struct SinkMetrics {
+    pub name: String,
+    pub kind: &'static str,
+    pub rows_written: AtomicU64,
+    pub batches_written: AtomicU64,
+    pub write_errors_retryable: AtomicU64,
+    pub write_errors_permanent: AtomicU64,
+    /// Rows given up on: refused by the server (4xx) or left unwritten at shutdown.
+    pub rows_dropped: AtomicU64,
+    /// Rows encoded and waiting for the next write.
+    pub rows_pending: AtomicU64,
+    /// Pipeline batches queued in front of the sink.
+    pub queue_depth: AtomicI64,
+    pub up: AtomicBool,
+    /// Unix seconds of the last successful write.
+    pub last_success_unix: AtomicI64,
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub messages_received: AtomicU64,
+    pub status_messages: AtomicU64,
+    pub readings_accepted: [AtomicU64; 4],
+    pub rejected: [AtomicU64; Reason::ALL.len()],
+    pub mqtt_connected: AtomicBool,
+    pub mqtt_connections: AtomicU64,
+    pub mqtt_connection_errors: AtomicU64,
+    pub mqtt_acks_sent: AtomicU64,
+    pub ingest_queue_depth: AtomicI64,
+    pub sinks: Vec<Arc<SinkMetrics>>,
+}
+
+impl Metrics {
+    pub fn new(sinks: Vec<Arc<SinkMetrics>>) -> Metrics {
+        Metrics { sinks, ..Metrics::default() }
+    }
+
+    pub fn reject(&self, reason: Reason) {
+        self.rejected[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn rejected(&self, reason: Reason) -> u64 {
+        self.rejected[reason as usize].load(Relaxed)
+    }
+
+    pub fn accepted(&self, kind: Kind, n: u64) {
+        self.readings_accepted[kind.index()].fetch_add(n, Relaxed);
+    }
+
+    pub fn accepted_total(&self) -> u64 {
+        self.readings_accepted.iter().map(|a| a.load(Relaxed)).sum()
+    }
+
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().map(|a| a.load(Relaxed)).sum()
+    }
+
+    /// Prometheus text exposition format 0.0.4.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(4096);
+        let _ = writeln!(
+            out,
+            "# HELP meili_build_info Build information.\n# TYPE meili_build_info gauge\nmeili_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        let metric = |out: &mut String, name: &str, kind: &str, help: &str, rows: &[(String, f64)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, v) in rows {
+                if labels.is_empty() {
+                    let _ = writeln!(out, "{name} {v}");
+                } else {
+                    let _ = writeln!(out, "{name}{{{labels}}} {v}");
+                }
+            }
+        };
+        let g = |a: &AtomicU64| a.load(Relaxed) as f64;
+        metric(&mut out, "meili_messages_received_total", "counter", "MQTT messages received on telemetry topics.", &[(String::new(), g(&self.messages_received))]);
+        metric(&mut out, "meili_status_messages_total", "counter", "Device status messages received.", &[(String::new(), g(&self.status_messages))]);
+        let rows: Vec<_> = Kind::ALL
+            .iter()
+            .map(|k| (format!("kind=\"{}\"", k.as_str()), g(&self.readings_accepted[k.index()])))
+            .collect();
+        metric(&mut out, "meili_readings_accepted_total", "counter", "Readings that passed validation.", &rows);
+        let rows: Vec<_> = Reason::ALL
+            .iter()
+            .map(|r| (format!("reason=\"{}\"", r.as_str()), g(&self.rejected[*r as usize])))
+            .collect();
+        metric(&mut out, "meili_readings_rejected_total", "counter", "Messages or readings rejected, by reason.", &rows);
+        metric(&mut out, "meili_mqtt_connected", "gauge", "1 while connected to the MQTT broker.", &[(String::new(), self.mqtt_connected.load(Relaxed) as u8 as f64)]);
+        metric(&mut out, "meili_mqtt_connections_total", "counter", "Successful MQTT connections (CONNACK).", &[(String::new(), g(&self.mqtt_connections))]);
+        metric(&mut out, "meili_mqtt_connection_errors_total", "counter", "MQTT connection errors.", &[(String::new(), g(&self.mqtt_connection_errors))]);
+        metric(&mut out, "meili_mqtt_acks_sent_total", "counter", "QoS 1 acknowledgements sent after the pipeline took the message.", &[(String::new(), g(&self.mqtt_acks_sent))]);
+        metric(&mut out, "meili_queue_depth", "gauge", "Items waiting in a pipeline queue.", &{
+            let mut rows = vec![("queue=\"ingest\"".to_string(), self.ingest_queue_depth.load(Relaxed) as f64)];
+            for s in &self.sinks {
+                rows.push((format!("queue=\"sink\",sink=\"{}\"", s.name), s.queue_depth.load(Relaxed) as f64));
+            }
+            rows
+        });
+        let per_sink = |f: &dyn Fn(&SinkMetrics) -> f64| -> Vec<(String, f64)> {
+            self.sinks.iter().map(|s| (format!("sink=\"{}\",type=\"{}\"", s.name, s.kind), f(s))).collect()
+        };
+        metric(&mut out, "meili_sink_rows_written_total", "counter", "Rows the sink's server acknowledged.", &per_sink(&|s| g(&s.rows_written)));
+        metric(&mut out, "meili_sink_batches_written_total", "counter", "Write requests that succeeded.", &per_sink(&|s| g(&s.batches_written)));
+        metric(&mut out, "meili_sink_write_errors_total", "counter", "Failed write requests (retryable: retried; permanent: refused by the server).", &{
+            let mut rows = Vec::new();
+            for s in &self.sinks {
+                rows.push((format!("sink=\"{}\",class=\"retryable\"", s.name), g(&s.write_errors_retryable)));
+                rows.push((format!("sink=\"{}\",class=\"permanent\"", s.name), g(&s.write_errors_permanent)));
+            }
+            rows
+        });
+        metric(&mut out, "meili_sink_rows_dropped_total", "counter", "Rows given up on (refused by the server, or unwritten at shutdown).", &per_sink(&|s| g(&s.rows_dropped)));
+        metric(&mut out, "meili_sink_rows_pending", "gauge", "Rows encoded and waiting for the next write.", &per_sink(&|s| g(&s.rows_pending)));
+        metric(&mut out, "meili_sink_up", "gauge", "1 when the last write succeeded.", &per_sink(&|s| s.up.load(Relaxed) as u8 as f64));
+        metric(&mut out, "meili_sink_last_success_timestamp_seconds", "gauge", "Unix time of the last successful write.", &per_sink(&|s| s.last_success_unix.load(Relaxed) as f64));
+        out
+    }
+}

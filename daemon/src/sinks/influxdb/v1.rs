@@ -1,0 +1,89 @@
+//! InfluxDB 1.x `/write?db=…&precision=s`.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::classify;
+use crate::config::InfluxdbV1Config;
+use crate::sinks::WriteError;
+
+pub struct V1Writer {
+    http: reqwest::Client,
+    write_url: reqwest::Url,
+    query_url: reqwest::Url,
+    database: String,
+    auth: Option<(String, String)>,
+    create_database: bool,
+}
+
+impl V1Writer {
+    pub fn new(c: &InfluxdbV1Config) -> Result<V1Writer, String> {
+        let base = reqwest::Url::parse(&c.url).map_err(|e| format!("url {:?}: {e}", c.url))?;
+        let mut write_url = base.join("write").map_err(|e| e.to_string())?;
+        write_url.query_pairs_mut().append_pair("db", &c.database).append_pair("precision", "s");
+        if let Some(rp) = &c.retention_policy {
+            write_url.query_pairs_mut().append_pair("rp", rp);
+        }
+        let query_url = base.join("query").map_err(|e| e.to_string())?;
+        let password = match (&c.password, &c.password_file) {
+            (Some(p), _) => Some(p.expose().to_string()),
+            (None, Some(f)) => Some(
+                std::fs::read_to_string(f)
+                    .map_err(|e| format!("password_file {}: {e}", f.display()))?
+                    .trim_end()
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(c.batch.request_timeout_ms))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(V1Writer {
+            http,
+            write_url,
+            query_url,
+            database: c.database.clone(),
+            auth: c.username.clone().map(|u| (u, password.unwrap_or_default())),
+            create_database: c.create_database,
+        })
+    }
+
+    pub async fn write(&mut self, body: &[u8]) -> Result<(), WriteError> {
+        let mut created = false;
+        loop {
+            let mut req = self.http.post(self.write_url.clone()).body(Bytes::copy_from_slice(body));
+            if let Some((u, p)) = &self.auth {
+                req = req.basic_auth(u, Some(p));
+            }
+            let resp = req.send().await.map_err(|e| WriteError::Retryable(e.to_string()))?;
+            let status = resp.status().as_u16();
+            if status == 204 || status == 200 {
+                return Ok(());
+            }
+            let text = resp.text().await.unwrap_or_default();
+            if status == 404 && self.create_database && !created && text.contains("database not found") {
+                self.create().await?;
+                created = true;
+                continue;
+            }
+            return Err(classify(status, &text));
+        }
+    }
+
+    async fn create(&self) -> Result<(), WriteError> {
+        let q = format!("CREATE DATABASE \"{}\"", self.database.replace('"', "\\\""));
+        let mut req = self.http.post(self.query_url.clone()).form(&[("q", q.as_str())]);
+        if let Some((u, p)) = &self.auth {
+            req = req.basic_auth(u, Some(p));
+        }
+        let resp = req.send().await.map_err(|e| WriteError::Retryable(e.to_string()))?;
+        let status = resp.status().as_u16();
+        if status / 100 != 2 {
+            return Err(classify(status, &resp.text().await.unwrap_or_default()));
+        }
+        tracing::info!(database = %self.database, "Created InfluxDB database.");
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+//! InfluxDB 2.x `/api/v2/write` through the `influxdb2` crate.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use influxdb2::api::write::TimestampPrecision;
+use influxdb2::RequestError;
+
+use super::classify;
+use crate::config::InfluxdbV2Config;
+use crate::sinks::WriteError;
+
+pub struct V2Writer {
+    client: influxdb2::Client,
+    org: String,
+    bucket: String,
+    timeout: Duration,
+}
+
+impl V2Writer {
+    pub fn new(c: &InfluxdbV2Config) -> Result<V2Writer, String> {
+        // `influxdb2::Client::new` panics on a bad URL: check it first.
+        let url = reqwest::Url::parse(&c.url).map_err(|e| format!("url {:?}: {e}", c.url))?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(format!("url {:?} is not http(s)", c.url));
+        }
+        let token = if let Some(t) = &c.token {
+            t.expose().to_string()
+        } else if let Some(f) = &c.token_file {
+            std::fs::read_to_string(f)
+                .map_err(|e| format!("token_file {}: {e}", f.display()))?
+                .trim()
+                .to_string()
+        } else if let Some(var) = &c.token_env {
+            std::env::var(var).map_err(|_| format!("token_env: environment variable {var} is not set"))?
+        } else {
+            String::new()
+        };
+        Ok(V2Writer {
+            client: influxdb2::Client::new(c.url.trim_end_matches('/'), &c.org, token),
+            org: c.org.clone(),
+            bucket: c.bucket.clone(),
+            timeout: Duration::from_millis(c.batch.request_timeout_ms),
+        })
+    }
+
+    pub async fn write(&mut self, body: &[u8]) -> Result<(), WriteError> {
+        let fut = self.client.write_line_protocol_with_precision(
+            &self.org,
+            &self.bucket,
+            Bytes::copy_from_slice(body),
+            TimestampPrecision::Seconds,
+        );
+        match tokio::time::timeout(self.timeout, fut).await {
+            Err(_) => Err(WriteError::Retryable(format!("no answer within {:?}", self.timeout))),
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(RequestError::Http { status, text })) => Err(classify(status.as_u16(), &text)),
+            Ok(Err(e)) => Err(WriteError::Retryable(e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! MQTT source (rumqttc, 3.1.1 or 5): a persistent session subscribed at QoS 1 to the contract's
+//! telemetry and status topics, so that readings published while the daemon is away are
+//! delivered when it returns. Acknowledgements are manual: a PUBACK leaves only after the
+//! pipeline has taken the message (see `docs/delivery.md`).
+
+use std::collections::VecDeque;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rumqttc::v5;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{MqttConfig, MqttProtocol};
+use crate::event::{Delivery, RawMessage};
+use crate::metrics::Metrics;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MqttError {
+    #[error("invalid MQTT url {0:?}")]
+    Url(String),
+    #[error("cannot read {path}: {source}")]
+    File { path: String, source: std::io::Error },
+    #[error("TLS setup: {0}")]
+    Tls(String),
+}
+
+/// One protocol-independent event from the broker.
+enum Event {
+    Connected { session_present: bool },
+    Publish { topic: Bytes, payload: Bytes, pkid: u16, qos1: bool },
+    Other,
+}
+
+enum Client {
+    V4(rumqttc::AsyncClient, rumqttc::EventLoop),
+    V5(v5::AsyncClient, v5::EventLoop),
+}
+
+impl Client {
+    async fn poll(&mut self) -> Result<Event, String> {
+        match self {
+            Client::V4(_, el) => match el.poll().await {
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(ack))) => {
+                    Ok(Event::Connected { session_present: ack.session_present })
+                }
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => Ok(Event::Publish {
+                    topic: Bytes::from(p.topic.into_bytes()),
+                    payload: p.payload,
+                    pkid: p.pkid,
+                    qos1: p.qos != rumqttc::QoS::AtMostOnce,
+                }),
+                Ok(_) => Ok(Event::Other),
+                Err(e) => Err(e.to_string()),
+            },
+            Client::V5(_, el) => match el.poll().await {
+                Ok(v5::Event::Incoming(v5::mqttbytes::v5::Packet::ConnAck(ack))) => {
+                    Ok(Event::Connected { session_present: ack.session_present })
+                }
+                Ok(v5::Event::Incoming(v5::mqttbytes::v5::Packet::Publish(p))) => Ok(Event::Publish {
+                    topic: p.topic,
+                    payload: p.payload,
+                    pkid: p.pkid,
+                    qos1: p.qos != v5::mqttbytes::QoS::AtMostOnce,
+                }),
+                Ok(_) => Ok(Event::Other),
+                Err(e) => Err(e.to_string()),
+            },
+        }
+    }
+
+    /// Queue a PUBACK; false when rumqttc's request queue is full (retry after the next poll).
+    fn try_ack(&self, pkid: u16) -> bool {
+        match self {
+            Client::V4(c, _) => {
+                let mut p = rumqttc::Publish::new("", rumqttc::QoS::AtLeastOnce, Vec::new());
+                p.pkid = pkid;
+                c.try_ack(&p).is_ok()
+            }
+            Client::V5(c, _) => {
+                let mut p = v5::mqttbytes::v5::Publish::new("", v5::mqttbytes::QoS::AtLeastOnce, Bytes::new(), None);
+                p.pkid = pkid;
+                c.try_ack(&p).is_ok()
+            }
+        }
+    }
+
+    fn try_subscribe(&self, filter: &str) -> bool {
+        match self {
+            Client::V4(c, _) => c.try_subscribe(filter, rumqttc::QoS::AtLeastOnce).is_ok(),
+            Client::V5(c, _) => c.try_subscribe(filter, v5::mqttbytes::QoS::AtLeastOnce).is_ok(),
+        }
+    }
+
+    async fn disconnect(&mut self) {
+        let sent = match self {
+            Client::V4(c, _) => c.try_disconnect().is_ok(),
+            Client::V5(c, _) => c.try_disconnect().is_ok(),
+        };
+        if sent {
+            // Drive the event loop until the DISCONNECT is on the wire (or briefly at most).
+            let _ = tokio::time::timeout(Duration::from_millis(500), async {
+                while self.poll().await.is_ok() {}
+            })
+            .await;
+        }
+    }
+}
+
+pub struct MqttSource {
+    config: MqttConfig,
+}
+
+impl MqttSource {
+    pub fn new(config: MqttConfig) -> MqttSource {
+        MqttSource { config }
+    }
+
+    fn connect(&self) -> Result<Client, MqttError> {
+        let c = &self.config;
+        let url = url::Url::parse(&c.url).map_err(|_| MqttError::Url(c.url.clone()))?;
+        let host = url.host_str().ok_or_else(|| MqttError::Url(c.url.clone()))?.to_string();
+        let tls = matches!(url.scheme(), "mqtts" | "ssl");
+        let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
+        let password = match (&c.password, &c.password_file) {
+            (Some(p), _) => Some(p.expose().to_string()),
+            (None, Some(path)) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(|source| MqttError::File { path: path.display().to_string(), source })?
+                    .trim_end()
+                    .to_string(),
+            ),
+            _ => None,
+        };
+        let transport = match (&c.tls, tls) {
+            (Some(t), true) => Some(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(
+                Arc::new(tls_config(t)?),
+            ))),
+            _ => None,
+        };
+        // Room for every message the broker may have in flight, plus subscribes and pings.
+        let request_capacity = usize::from(c.receive_maximum).max(1024) + 64;
+        Ok(match c.protocol {
+            MqttProtocol::V311 => {
+                let mut o = rumqttc::MqttOptions::new(&c.client_id, host, port);
+                o.set_clean_session(false)
+                    .set_manual_acks(true)
+                    .set_keep_alive(Duration::from_secs(c.keep_alive_secs.max(5)))
+                    .set_max_packet_size(c.max_packet_size_bytes as usize, 64 * 1024)
+                    .set_request_channel_capacity(request_capacity);
+                if let Some(user) = &c.username {
+                    o.set_credentials(user, password.unwrap_or_default());
+                }
+                if let Some(t) = transport {
+                    o.set_transport(t);
+                }
+                let (client, el) = rumqttc::AsyncClient::new(o, request_capacity);
+                Client::V4(client, el)
+            }
+            MqttProtocol::V5 => {
+                let mut o = v5::MqttOptions::new(&c.client_id, host, port);
+                o.set_clean_start(false)
+                    .set_manual_acks(true)
+                    .set_keep_alive(Duration::from_secs(c.keep_alive_secs.max(5)))
+                    .set_session_expiry_interval(Some(c.session_expiry_secs))
+                    .set_receive_maximum(Some(c.receive_maximum))
+                    .set_max_packet_size(Some(c.max_packet_size_bytes))
+                    .set_request_channel_capacity(request_capacity);
+                if let Some(user) = &c.username {
+                    o.set_credentials(user, password.unwrap_or_default());
+                }
+                if let Some(t) = transport {
+                    o.set_transport(t);
+                }
+                let (client, el) = v5::AsyncClient::new(o, request_capacity);
+                Client::V5(client, el)
+            }
+        })
+    }
+
+    /// Run until `shutdown` is cancelled. Connection errors are retried with exponential backoff
+    /// forever; only a configuration error ends the source early.
+    pub async fn run(
+        self,
+        tx: mpsc::Sender<RawMessage>,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+    ) -> Result<(), MqttError> {
+        let mut client = self.connect()?;
+        let prefix = self.config.topic_prefix.trim_end_matches('/');
+        let filters = [format!("{prefix}/+/+/+/telemetry"), format!("{prefix}/+/+/+/status")];
+        let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<(u32, u16)>();
+        let mut connection = 0u32;
+        let mut pending_acks: VecDeque<u16> = VecDeque::new();
+        let mut backoff = Duration::from_millis(100);
+        let max_backoff = Duration::from_millis(self.config.reconnect_max_backoff_ms.max(100));
+        tracing::info!(url = %self.config.url, client_id = %self.config.client_id, "MQTT source starting.");
+        loop {
+            while let Some(&pkid) = pending_acks.front() {
+                if !client.try_ack(pkid) {
+                    break;
+                }
+                pending_acks.pop_front();
+            }
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => break,
+                Some((conn, pkid)) = ack_rx.recv() => if conn == connection { pending_acks.push_back(pkid) },
+                ev = client.poll() => match ev {
+                    Ok(Event::Connected { session_present }) => {
+                        backoff = Duration::from_millis(100);
+                        metrics.mqtt_connected.store(true, Relaxed);
+                        metrics.mqtt_connections.fetch_add(1, Relaxed);
+                        tracing::info!(session_present, "MQTT connected.");
+                        // Packet ids of the previous connection are void: the broker redelivers
+                        // those messages with new ones.
+                        connection = connection.wrapping_add(1);
+                        pending_acks.clear();
+                        for f in &filters {
+                            if !client.try_subscribe(f) {
+                                tracing::error!(filter = %f, "MQTT subscribe request could not be queued.");
+                            }
+                        }
+                    }
+                    Ok(Event::Publish { topic, payload, pkid, qos1 }) => {
+                        let delivery = qos1.then(|| Delivery { acks: ack_tx.clone(), connection, pkid });
+                        let msg = RawMessage { topic, payload, delivery };
+                        tokio::select! {
+                            biased;
+                            _ = shutdown.cancelled() => break,
+                            r = tx.send(msg) => if r.is_err() { break },
+                        }
+                    }
+                    Ok(Event::Other) => {}
+                    Err(e) => {
+                        metrics.mqtt_connected.store(false, Relaxed);
+                        metrics.mqtt_connection_errors.fetch_add(1, Relaxed);
+                        tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "MQTT connection error.");
+                        tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            _ = tokio::time::sleep(backoff) => {}
+                        }
+                        backoff = (backoff * 2).min(max_backoff);
+                    }
+                },
+            }
+        }
+        // Let the pipeline finish what it holds and acknowledge it, so a clean restart does not
+        // redeliver it; anything left unacknowledged stays with the broker's session.
+        drop(tx);
+        drop(ack_tx);
+        let deadline = tokio::time::sleep(Duration::from_secs(5));
+        tokio::pin!(deadline);
+        loop {
+            while let Some(&pkid) = pending_acks.front() {
+                if !client.try_ack(pkid) {
+                    break;
+                }
+                pending_acks.pop_front();
+            }
+            tokio::select! {
+                _ = &mut deadline => break,
+                a = ack_rx.recv() => match a {
+                    Some((conn, pkid)) => if conn == connection { pending_acks.push_back(pkid) },
+                    None => break,
+                },
+                // Publishes arriving now are not taken: they stay unacknowledged.
+                ev = client.poll() => if ev.is_err() { break },
+            }
+        }
+        for pkid in pending_acks {
+            client.try_ack(pkid);
+        }
+        client.disconnect().await;
+        metrics.mqtt_connected.store(false, Relaxed);
+        tracing::info!("MQTT source stopped.");
+        Ok(())
+    }
+}
+
+fn tls_config(t: &crate::config::TlsConfig) -> Result<rustls::ClientConfig, MqttError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let err = |e: &dyn std::fmt::Display| MqttError::Tls(e.to_string());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(&t.ca_file).map_err(|e| err(&e))? {
+        roots.add(cert.map_err(|e| err(&e))?).map_err(|e| err(&e))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| err(&e))?
+        .with_root_certificates(roots);
+    match (&t.client_cert_file, &t.client_key_file) {
+        (Some(cert), Some(key)) => {
+            let certs = CertificateDer::pem_file_iter(cert)
+                .map_err(|e| err(&e))?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| err(&e))?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| err(&e))?;
+            builder.with_client_auth_cert(certs, key).map_err(|e| err(&e))
+        }
+        (None, None) => Ok(builder.with_no_client_auth()),
+        _ => Err(MqttError::Tls("client_cert_file and client_key_file go together".into())),
+    }
+}

@@ -1,0 +1,49 @@
+//! The latest known state of every declared device: last reading, when it arrived, status.
+
+use meili_firmware::{Reading, Status};
+
+use crate::event::Record;
+use crate::registry::{DeviceId, Registry};
+
+#[derive(Debug, Clone, Default)]
+pub struct DeviceState {
+    pub last: Option<Reading>,
+    /// Gateway time (unix s) the last reading arrived.
+    pub last_seen_unix: Option<i64>,
+    pub readings: u64,
+    pub status: Option<Status>,
+    pub status_unix: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Live {
+    devices: Vec<DeviceState>,
+}
+
+impl Live {
+    pub fn new(registry: &Registry) -> Live {
+        Live { devices: vec![DeviceState::default(); registry.len()] }
+    }
+
+    pub fn record_all(&mut self, records: &[Record], now_unix: i64) {
+        for r in records {
+            let d = &mut self.devices[r.device as usize];
+            d.readings += 1;
+            d.last_seen_unix = Some(now_unix);
+            // A backlog upload may deliver older readings after newer ones.
+            if d.last.as_ref().is_none_or(|l| l.ts <= r.reading.ts) {
+                d.last = Some(r.reading.clone());
+            }
+        }
+    }
+
+    pub fn status(&mut self, device: DeviceId, status: Status, now_unix: i64) {
+        let d = &mut self.devices[device as usize];
+        d.status = Some(status);
+        d.status_unix = Some(now_unix);
+    }
+
+    pub fn get(&self, device: DeviceId) -> &DeviceState {
+        &self.devices[device as usize]
+    }
+}

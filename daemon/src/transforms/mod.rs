@@ -1,0 +1,8 @@
+//! Transforms between sources and sinks: `validate` (decode + check, synchronous core and a thin
+//! task around it) and `live` (the latest state of every device, for the web page and the demo).
+
+pub mod live;
+pub mod validate;
+
+pub use live::Live;
+pub use validate::Validator;

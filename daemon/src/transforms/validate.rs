@@ -1,0 +1,275 @@
+//! Decode and validate: topic → declared device, payload → [`Reading`]s, each checked against
+//! the contract (version, required fields, kind, physical range, time). Every rejection is
+//! counted under one [`Reason`] and logged at most once per reason per interval.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use meili_firmware::{payload::VERSION, Kind, Reading, Status};
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+
+use crate::config::{valid_id, ValidateConfig};
+use crate::event::{RawMessage, Record};
+use crate::metrics::{Metrics, Reason};
+use crate::registry::{DeviceId, LookupError, Registry};
+use crate::transforms::Live;
+
+/// What a topic addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Telemetry,
+    Status,
+}
+
+/// A rejection with enough context for an operator's log line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejection {
+    pub reason: Reason,
+    pub detail: String,
+}
+
+fn reject(reason: Reason, detail: impl Into<String>) -> Rejection {
+    Rejection { reason, detail: detail.into() }
+}
+
+/// The synchronous decode + validate core.
+#[derive(Debug, Clone)]
+pub struct Validator {
+    registry: Arc<Registry>,
+    prefix: String,
+    config: ValidateConfig,
+}
+
+impl Validator {
+    pub fn new(registry: Arc<Registry>, topic_prefix: &str, config: ValidateConfig) -> Validator {
+        let prefix = format!("{}/", topic_prefix.trim_end_matches('/'));
+        Validator { registry, prefix, config }
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// `{prefix}/{site}/{kind}/{device}/{telemetry|status}` → device and channel.
+    pub fn route(&self, topic: &[u8]) -> Result<(DeviceId, Channel), Rejection> {
+        let topic = std::str::from_utf8(topic).map_err(|_| reject(Reason::BadTopic, "topic is not UTF-8"))?;
+        let bad = || reject(Reason::BadTopic, format!("topic {topic:?} is not {}{{site}}/{{kind}}/{{device}}/telemetry", self.prefix));
+        let rest = topic.strip_prefix(self.prefix.as_str()).ok_or_else(bad)?;
+        let (path, suffix) = rest.rsplit_once('/').ok_or_else(bad)?;
+        let channel = match suffix {
+            "telemetry" => Channel::Telemetry,
+            "status" => Channel::Status,
+            _ => return Err(bad()),
+        };
+        match self.registry.lookup(path) {
+            Ok(id) => Ok((id, channel)),
+            Err(e) => {
+                let mut parts = path.split('/');
+                let (site, kind, device) = (parts.next(), parts.next(), parts.next());
+                let well_formed = parts.next().is_none()
+                    && site.is_some_and(valid_id)
+                    && device.is_some_and(valid_id)
+                    && kind.and_then(Kind::parse).is_some();
+                if !well_formed {
+                    return Err(bad());
+                }
+                Err(match e {
+                    LookupError::UnknownDevice => reject(Reason::UnknownDevice, format!("no device declared for {path:?}")),
+                    LookupError::KindMismatch => reject(Reason::KindMismatch, format!("{path:?}: device is declared with another kind")),
+                })
+            }
+        }
+    }
+
+    /// Decode and check a telemetry payload (one object or an array of them). Accepted readings
+    /// are appended to `out`; each rejected one is passed to `on_reject`.
+    pub fn telemetry(
+        &self,
+        device: DeviceId,
+        payload: &[u8],
+        now_unix: i64,
+        out: &mut Vec<Record>,
+        on_reject: &mut dyn FnMut(Rejection),
+    ) {
+        match first_byte(payload) {
+            Some(b'{') => match self.reading(device, payload, now_unix) {
+                Ok(reading) => out.push(Record { device, reading }),
+                Err(r) => on_reject(r),
+            },
+            Some(b'[') => match serde_json::from_slice::<Vec<&RawValue>>(payload) {
+                Ok(items) => {
+                    for item in items {
+                        match self.reading(device, item.get().as_bytes(), now_unix) {
+                            Ok(reading) => out.push(Record { device, reading }),
+                            Err(r) => on_reject(r),
+                        }
+                    }
+                }
+                Err(e) => on_reject(reject(Reason::MalformedJson, format!("array: {e}"))),
+            },
+            _ => on_reject(reject(Reason::MalformedJson, "payload is not a JSON object or array")),
+        }
+    }
+
+    fn reading(&self, device: DeviceId, bytes: &[u8], now_unix: i64) -> Result<Reading, Rejection> {
+        if first_byte(bytes) != Some(b'{') {
+            return Err(reject(Reason::MalformedJson, "array element is not an object"));
+        }
+        let reading: Reading = serde_json::from_slice(bytes).map_err(classify)?;
+        if reading.v != VERSION {
+            return Err(reject(Reason::UnsupportedVersion, format!("v={} (this daemon reads v={VERSION})", reading.v)));
+        }
+        let kind = self.registry.get(device).kind();
+        if let Some(other) = reading.foreign_kind(kind) {
+            return Err(reject(Reason::KindMismatch, format!("{} topic carries {} fields", kind.as_str(), other.as_str())));
+        }
+        if let Some(field) = reading.missing_required(kind) {
+            return Err(reject(Reason::MissingField, format!("missing field `{field}`")));
+        }
+        if let Err(e) = reading.check_ranges() {
+            return Err(reject(Reason::OutOfRange, format!("{}={} is out of range", e.field, e.value)));
+        }
+        if reading.ts > now_unix.saturating_add(self.config.max_future_secs) {
+            return Err(reject(Reason::TimestampFuture, format!("ts={} is {} s ahead", reading.ts, reading.ts - now_unix)));
+        }
+        if reading.ts < now_unix.saturating_sub(self.config.max_age_secs) {
+            return Err(reject(Reason::TimestampPast, format!("ts={} is {} s old", reading.ts, now_unix.saturating_sub(reading.ts))));
+        }
+        Ok(reading)
+    }
+
+    /// Decode a status payload.
+    pub fn status(&self, payload: &[u8]) -> Result<Status, Rejection> {
+        if first_byte(payload) != Some(b'{') {
+            return Err(reject(Reason::MalformedJson, "status is not a JSON object"));
+        }
+        let status: Status = serde_json::from_slice(payload).map_err(classify)?;
+        if status.v != VERSION {
+            return Err(reject(Reason::UnsupportedVersion, format!("status v={}", status.v)));
+        }
+        Ok(status)
+    }
+}
+
+fn first_byte(b: &[u8]) -> Option<u8> {
+    b.iter().copied().find(|c| !c.is_ascii_whitespace())
+}
+
+fn classify(e: serde_json::Error) -> Rejection {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Data if e.to_string().starts_with("missing field") => reject(Reason::MissingField, e.to_string()),
+        Category::Data => reject(Reason::InvalidField, e.to_string()),
+        _ => reject(Reason::MalformedJson, e.to_string()),
+    }
+}
+
+pub fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Logs rejections at most once per reason per interval, with the count of those suppressed.
+#[derive(Debug)]
+pub struct RejectLog {
+    interval: Duration,
+    last: [Option<Instant>; Reason::ALL.len()],
+    suppressed: [u64; Reason::ALL.len()],
+}
+
+impl RejectLog {
+    pub fn new(interval: Duration) -> RejectLog {
+        RejectLog { interval, last: [None; Reason::ALL.len()], suppressed: [0; Reason::ALL.len()] }
+    }
+
+    pub fn log(&mut self, topic: &[u8], r: &Rejection) {
+        let i = r.reason as usize;
+        let now = Instant::now();
+        if self.last[i].is_some_and(|t| now.duration_since(t) < self.interval) {
+            self.suppressed[i] += 1;
+            return;
+        }
+        tracing::warn!(
+            reason = r.reason.as_str(),
+            topic = %String::from_utf8_lossy(topic),
+            suppressed = self.suppressed[i],
+            "Rejected reading: {}.",
+            r.detail
+        );
+        self.last[i] = Some(now);
+        self.suppressed[i] = 0;
+    }
+}
+
+/// The validate task: drains the ingest queue in chunks, validates, hands each chunk's readings
+/// to every sink queue, then acknowledges the chunk's messages. Ends when every source is gone.
+pub async fn run(
+    validator: Validator,
+    mut rx: mpsc::Receiver<RawMessage>,
+    sinks: Vec<mpsc::Sender<Arc<Vec<Record>>>>,
+    live: Arc<Mutex<Live>>,
+    metrics: Arc<Metrics>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut log = RejectLog::new(Duration::from_secs(10));
+    let mut msgs = Vec::with_capacity(1024);
+    let mut deliveries = Vec::with_capacity(1024);
+    let mut statuses = Vec::new();
+    loop {
+        if rx.recv_many(&mut msgs, 1024).await == 0 {
+            break;
+        }
+        metrics.ingest_queue_depth.store(rx.len() as i64, Relaxed);
+        let now = unix_now();
+        let mut records = Vec::with_capacity(msgs.len());
+        for msg in msgs.drain(..) {
+            let mut on_reject = |r: Rejection| {
+                metrics.reject(r.reason);
+                log.log(&msg.topic, &r);
+            };
+            match validator.route(&msg.topic) {
+                Ok((device, Channel::Telemetry)) => {
+                    metrics.messages_received.fetch_add(1, Relaxed);
+                    let before = records.len();
+                    validator.telemetry(device, &msg.payload, now, &mut records, &mut on_reject);
+                    let kind = validator.registry().get(device).kind();
+                    metrics.accepted(kind, (records.len() - before) as u64);
+                }
+                Ok((device, Channel::Status)) => {
+                    metrics.status_messages.fetch_add(1, Relaxed);
+                    match validator.status(&msg.payload) {
+                        Ok(s) => statuses.push((device, s)),
+                        Err(r) => on_reject(r),
+                    }
+                }
+                Err(r) => {
+                    metrics.messages_received.fetch_add(1, Relaxed);
+                    on_reject(r)
+                }
+            }
+            deliveries.extend(msg.delivery);
+        }
+        {
+            let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
+            live.record_all(&records, now);
+            for (device, status) in statuses.drain(..) {
+                live.status(device, status, now);
+            }
+        }
+        if !records.is_empty() {
+            let batch = Arc::new(records);
+            for sink in &sinks {
+                // A sink queue closes only if its task died; the others keep flowing.
+                let _ = sink.send(Arc::clone(&batch)).await;
+            }
+        }
+        metrics.mqtt_acks_sent.fetch_add(deliveries.len() as u64, Relaxed);
+        for d in deliveries.drain(..) {
+            d.ack();
+        }
+    }
+    tracing::debug!("Validate stage finished.");
+}
+
+#[cfg(test)]
+mod tests;
