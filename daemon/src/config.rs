@@ -184,7 +184,10 @@ const fn default_max_age_secs() -> i64 {
 
 impl Default for ValidateConfig {
     fn default() -> Self {
-        ValidateConfig { max_future_secs: default_max_future_secs(), max_age_secs: default_max_age_secs() }
+        ValidateConfig {
+            max_future_secs: default_max_future_secs(),
+            max_age_secs: default_max_age_secs(),
+        }
     }
 }
 
@@ -344,8 +347,14 @@ pub enum ZoneClass {
 }
 
 impl ZoneClass {
-    pub const ALL: [ZoneClass; 6] =
-        [ZoneClass::C0, ZoneClass::C1, ZoneClass::C2, ZoneClass::C3, ZoneClass::C4a, ZoneClass::C4b];
+    pub const ALL: [ZoneClass; 6] = [
+        ZoneClass::C0,
+        ZoneClass::C1,
+        ZoneClass::C2,
+        ZoneClass::C3,
+        ZoneClass::C4a,
+        ZoneClass::C4b,
+    ];
     pub const fn as_str(self) -> &'static str {
         match self {
             ZoneClass::C0 => "0",
@@ -429,7 +438,14 @@ pub struct ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: {}: {}", self.file.display(), self.line, self.key, self.message)
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.file.display(),
+            self.line,
+            self.key,
+            self.message
+        )
     }
 }
 
@@ -449,8 +465,29 @@ impl fmt::Display for ConfigErrors {
     }
 }
 
+/// The key a TOML error is about: named in the message, or the one at the error's position.
+fn error_key(text: &str, e: &toml::de::Error) -> String {
+    let msg = e.message();
+    for marker in ["unknown field `", "missing field `", "duplicate key `"] {
+        if let Some(rest) = msg.split(marker).nth(1) {
+            if let Some(name) = rest.split('`').next() {
+                return name.to_string();
+            }
+        }
+    }
+    e.span()
+        .and_then(|s| text.get(s.start..))
+        .and_then(|t| t.lines().next())
+        .map(|l| l.split('=').next().unwrap_or("").trim().to_string())
+        .unwrap_or_default()
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 fn parse_file<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, String), ConfigError> {
@@ -464,12 +501,13 @@ fn parse_file<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, String)
         Ok(v) => Ok((v, text)),
         Err(e) => {
             let line = e.span().map_or(0, |s| line_of(&text, s.start));
-            let key = e
-                .span()
-                .and_then(|s| text.get(s.clone()))
-                .map(|k| k.lines().next().unwrap_or("").trim().to_string())
-                .unwrap_or_default();
-            Err(ConfigError { file: path.into(), line, key, message: e.message().trim().to_string() })
+            let key = error_key(&text, &e);
+            Err(ConfigError {
+                file: path.into(),
+                line,
+                key,
+                message: e.message().trim().to_string(),
+            })
         }
     }
 }
@@ -483,7 +521,8 @@ struct DevicesFile {
 
 /// Read, parse and validate a configuration file and the device files it includes.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let (mut config, text): (Config, String) = parse_file(path).map_err(|e| ConfigErrors(vec![e]))?;
+    let (mut config, text): (Config, String) =
+        parse_file(path).map_err(|e| ConfigErrors(vec![e]))?;
     config.files = vec![path.to_path_buf()];
     let mut texts = vec![text];
     config.device_files = vec![0; config.devices.len()];
@@ -496,7 +535,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
                 let idx = config.files.len();
                 config.files.push(inc_path);
                 texts.push(text);
-                config.device_files.extend(std::iter::repeat_n(idx, file.devices.len()));
+                config
+                    .device_files
+                    .extend(std::iter::repeat_n(idx, file.devices.len()));
                 config.devices.extend(file.devices);
             }
             Err(e) => errors.push(e),
@@ -516,7 +557,8 @@ pub fn valid_id(s: &str) -> bool {
     !b.is_empty()
         && b.len() <= 64
         && (b[0].is_ascii_lowercase() || b[0].is_ascii_digit())
-        && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+        && b.iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
 }
 
 impl Config {
@@ -526,7 +568,7 @@ impl Config {
             ConfigErrors(vec![ConfigError {
                 file: PathBuf::from("<inline>"),
                 line: e.span().map_or(0, |s| line_of(text, s.start)),
-                key: String::new(),
+                key: error_key(text, &e),
                 message: e.message().trim().to_string(),
             }])
         })?;
@@ -544,29 +586,75 @@ impl Config {
     fn validate_into(&self, texts: &[String], errors: &mut Vec<ConfigError>) {
         let main = &self.files[0];
         let mut err = |file: &Path, line: usize, key: String, message: String| {
-            errors.push(ConfigError { file: file.into(), line, key, message });
+            errors.push(ConfigError {
+                file: file.into(),
+                line,
+                key,
+                message,
+            });
         };
         if let Some(m) = &self.mqtt {
             match url::Url::parse(&m.url) {
-                Ok(u) if matches!(u.scheme(), "mqtt" | "mqtts" | "tcp" | "ssl") && u.host_str().is_some() => {
+                Ok(u)
+                    if matches!(u.scheme(), "mqtt" | "mqtts" | "tcp" | "ssl")
+                        && u.host_str().is_some() =>
+                {
                     if u.scheme() == "mqtts" && m.tls.is_none() {
-                        err(main, 0, "mqtt.tls".into(), "mqtts:// needs [mqtt.tls] with ca_file".into());
+                        err(
+                            main,
+                            0,
+                            "mqtt.tls".into(),
+                            "mqtts:// needs [mqtt.tls] with ca_file".into(),
+                        );
                     }
                 }
-                _ => err(main, 0, "mqtt.url".into(), format!("{:?} is not mqtt://host:port or mqtts://host:port", m.url)),
+                _ => err(
+                    main,
+                    0,
+                    "mqtt.url".into(),
+                    format!("{:?} is not mqtt://host:port or mqtts://host:port", m.url),
+                ),
             }
             if m.client_id.is_empty() || m.client_id.len() > 64 {
-                err(main, 0, "mqtt.client_id".into(), "must be 1 to 64 characters".into());
+                err(
+                    main,
+                    0,
+                    "mqtt.client_id".into(),
+                    "must be 1 to 64 characters".into(),
+                );
             }
             if m.password.is_some() && m.password_file.is_some() {
-                err(main, 0, "mqtt.password_file".into(), "give password or password_file, not both".into());
+                err(
+                    main,
+                    0,
+                    "mqtt.password_file".into(),
+                    "give password or password_file, not both".into(),
+                );
             }
             if m.receive_maximum == 0 {
-                err(main, 0, "mqtt.receive_maximum".into(), "must be at least 1".into());
+                err(
+                    main,
+                    0,
+                    "mqtt.receive_maximum".into(),
+                    "must be at least 1".into(),
+                );
             }
         }
+        if jiff::tz::TimeZone::get(&self.daemon.timezone).is_err() {
+            err(
+                main,
+                0,
+                "daemon.timezone".into(),
+                format!("{:?} is not a known IANA time zone", self.daemon.timezone),
+            );
+        }
         if self.daemon.ingest_queue_messages == 0 {
-            err(main, 0, "daemon.ingest_queue_messages".into(), "must be at least 1".into());
+            err(
+                main,
+                0,
+                "daemon.ingest_queue_messages".into(),
+                "must be at least 1".into(),
+            );
         }
         let mut names = std::collections::HashSet::new();
         for (i, sink) in self.sinks.iter().enumerate() {
@@ -574,20 +662,42 @@ impl Config {
             let key = format!("sinks[{i}]");
             let sink = sink.get_ref();
             if !names.insert(sink.name()) {
-                err(main, line, format!("{key}.name"), format!("duplicate sink name {:?}", sink.name()));
+                err(
+                    main,
+                    line,
+                    format!("{key}.name"),
+                    format!("duplicate sink name {:?}", sink.name()),
+                );
             }
             let b = sink.batch();
             if b.max_rows == 0 || b.queue_batches == 0 {
-                err(main, line, format!("{key}.batch"), "max_rows and queue_batches must be at least 1".into());
+                err(
+                    main,
+                    line,
+                    format!("{key}.batch"),
+                    "max_rows and queue_batches must be at least 1".into(),
+                );
             }
             if b.retry_min_backoff_ms == 0 || b.retry_min_backoff_ms > b.retry_max_backoff_ms {
-                err(main, line, format!("{key}.batch"), "need 0 < retry_min_backoff_ms <= retry_max_backoff_ms".into());
+                err(
+                    main,
+                    line,
+                    format!("{key}.batch"),
+                    "need 0 < retry_min_backoff_ms <= retry_max_backoff_ms".into(),
+                );
             }
             let url = match sink {
                 SinkConfig::InfluxdbV2(c) => {
-                    let n = c.token.is_some() as u8 + c.token_file.is_some() as u8 + c.token_env.is_some() as u8;
+                    let n = c.token.is_some() as u8
+                        + c.token_file.is_some() as u8
+                        + c.token_env.is_some() as u8;
                     if n > 1 {
-                        err(main, line, format!("{key}.token"), "give one of token, token_file, token_env".into());
+                        err(
+                            main,
+                            line,
+                            format!("{key}.token"),
+                            "give one of token, token_file, token_env".into(),
+                        );
                     }
                     Some(&c.url)
                 }
@@ -597,7 +707,12 @@ impl Config {
             if let Some(url) = url {
                 match url::Url::parse(url) {
                     Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
-                    _ => err(main, line, format!("{key}.url"), format!("{url:?} is not an http(s) URL")),
+                    _ => err(
+                        main,
+                        line,
+                        format!("{key}.url"),
+                        format!("{url:?} is not an http(s) URL"),
+                    ),
                 }
             }
         }
@@ -610,34 +725,78 @@ impl Config {
             let key = format!("devices[{i}] (id {:?})", d.id);
             for (field, value) in [("id", &d.id), ("site", &d.site)] {
                 if !valid_id(value) {
-                    err(file, line, format!("{key}.{field}"), format!("{value:?} does not match [a-z0-9][a-z0-9_-]{{0,63}}"));
+                    err(
+                        file,
+                        line,
+                        format!("{key}.{field}"),
+                        format!("{value:?} does not match [a-z0-9][a-z0-9_-]{{0,63}}"),
+                    );
                 }
             }
-            if let Some((prev_file, prev_line)) = seen.insert((d.site.clone(), d.id.clone()), (file.clone(), line)) {
-                err(file, line, format!("{key}.id"), format!("duplicate device (also at {}:{prev_line})", prev_file.display()));
+            if let Some((prev_file, prev_line)) =
+                seen.insert((d.site.clone(), d.id.clone()), (file.clone(), line))
+            {
+                err(
+                    file,
+                    line,
+                    format!("{key}.id"),
+                    format!(
+                        "duplicate device (also at {}:{prev_line})",
+                        prev_file.display()
+                    ),
+                );
             }
             if !(-90.0..=90.0).contains(&d.lat) || !(-180.0..=180.0).contains(&d.lon) {
-                err(file, line, format!("{key}.lat"), "lat must be in [-90, 90] and lon in [-180, 180]".into());
+                err(
+                    file,
+                    line,
+                    format!("{key}.lat"),
+                    "lat must be in [-90, 90] and lon in [-180, 180]".into(),
+                );
             }
-            let needs = |present: bool, field: &str, kind: Kind, err: &mut dyn FnMut(&Path, usize, String, String)| {
-                if (d.kind == kind) != present {
-                    let msg = if present {
-                        format!("only {} devices take {field}", kind.as_str())
-                    } else {
-                        format!("{} devices need {field}", kind.as_str())
-                    };
-                    err(file, line, format!("{key}.{field}"), msg);
-                }
-            };
+            let needs =
+                |present: bool,
+                 field: &str,
+                 kind: Kind,
+                 err: &mut dyn FnMut(&Path, usize, String, String)| {
+                    if (d.kind == kind) != present {
+                        let msg = if present {
+                            format!("only {} devices take {field}", kind.as_str())
+                        } else {
+                            format!("{} devices need {field}", kind.as_str())
+                        };
+                        err(file, line, format!("{key}.{field}"), msg);
+                    }
+                };
             needs(d.zone_class.is_some(), "zone_class", Kind::Noise, &mut err);
-            needs(d.road_class.is_some(), "road_class", Kind::Streetlight, &mut err);
-            needs(d.toilet_class.is_some(), "toilet_class", Kind::Toilet, &mut err);
+            needs(
+                d.road_class.is_some(),
+                "road_class",
+                Kind::Streetlight,
+                &mut err,
+            );
+            needs(
+                d.toilet_class.is_some(),
+                "toilet_class",
+                Kind::Toilet,
+                &mut err,
+            );
             if d.modbus.is_some() {
-                err(file, line, format!("{key}.modbus"), "Modbus polling is not supported by this version of meilid".into());
+                err(
+                    file,
+                    line,
+                    format!("{key}.modbus"),
+                    "Modbus polling is not supported by this version of meilid".into(),
+                );
             }
             if let Some(a) = d.area_km2 {
                 if !(a > 0.0 && a.is_finite()) {
-                    err(file, line, format!("{key}.area_km2"), "must be a positive number".into());
+                    err(
+                        file,
+                        line,
+                        format!("{key}.area_km2"),
+                        "must be a positive number".into(),
+                    );
                 }
             }
         }

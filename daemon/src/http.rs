@@ -12,12 +12,18 @@ use tokio_util::sync::CancellationToken;
 use crate::topology::Shared;
 
 pub fn router(shared: Shared) -> Router {
-    Router::new().route("/health", get(health)).route("/metrics", get(metrics)).with_state(shared)
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(shared)
 }
 
 pub async fn serve(listener: tokio::net::TcpListener, shared: Shared, stop: CancellationToken) {
     let app = router(shared);
-    if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop.cancelled_owned()).await {
+    if let Err(e) = axum::serve(listener, app)
+        .with_graceful_shutdown(stop.cancelled_owned())
+        .await
+    {
         tracing::error!(error = %e, "HTTP server failed.");
     }
 }
@@ -48,5 +54,8 @@ async fn health(State(s): State<Shared>) -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], s.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.metrics.render(),
+    )
 }

@@ -8,7 +8,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use meili_daemon::{config, demo, topology};
 
 #[derive(Parser)]
-#[command(name = "meilid", version, about = "Meili edge gateway: street sensors to official compliance figures")]
+#[command(
+    name = "meilid",
+    version,
+    about = "Meili edge gateway: street sensors to official compliance figures"
+)]
 struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -70,7 +74,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         ),
         None => (s, 1.0),
     };
-    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30s, 5m or 1h"))?;
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 30s, 5m or 1h"))?;
     if !(n.is_finite() && n >= 0.0) {
         return Err(format!("{s:?} is not a positive duration"));
     }
@@ -80,7 +86,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=off,rumqttc=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -92,13 +100,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -113,7 +122,12 @@ fn main() -> ExitCode {
     match cli.command {
         Command::CheckConfig { file } => match config::load(&file) {
             Ok(c) => {
-                println!("{}: OK ({} devices, {} sinks)", file.display(), c.devices.len(), c.sinks.len());
+                println!(
+                    "{}: OK ({} devices, {} sinks)",
+                    file.display(),
+                    c.devices.len(),
+                    c.sinks.len()
+                );
                 ExitCode::SUCCESS
             }
             Err(errors) => {
@@ -137,7 +151,9 @@ fn main() -> ExitCode {
 }
 
 fn run_async(command: Command) -> anyhow::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         match command {
             Command::Run { config } => {

@@ -93,13 +93,17 @@ pub struct Metrics {
     pub mqtt_connections: AtomicU64,
     pub mqtt_connection_errors: AtomicU64,
     pub mqtt_acks_sent: AtomicU64,
+    pub mqtt_subscriptions: AtomicU64,
     pub ingest_queue_depth: AtomicI64,
     pub sinks: Vec<Arc<SinkMetrics>>,
 }
 
 impl Metrics {
     pub fn new(sinks: Vec<Arc<SinkMetrics>>) -> Metrics {
-        Metrics { sinks, ..Metrics::default() }
+        Metrics {
+            sinks,
+            ..Metrics::default()
+        }
     }
 
     pub fn reject(&self, reason: Reason) {
@@ -130,57 +134,189 @@ impl Metrics {
             "# HELP meili_build_info Build information.\n# TYPE meili_build_info gauge\nmeili_build_info{{version=\"{}\"}} 1",
             env!("CARGO_PKG_VERSION")
         );
-        let metric = |out: &mut String, name: &str, kind: &str, help: &str, rows: &[(String, f64)]| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (labels, v) in rows {
-                if labels.is_empty() {
-                    let _ = writeln!(out, "{name} {v}");
-                } else {
-                    let _ = writeln!(out, "{name}{{{labels}}} {v}");
+        let metric =
+            |out: &mut String, name: &str, kind: &str, help: &str, rows: &[(String, f64)]| {
+                let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+                for (labels, v) in rows {
+                    if labels.is_empty() {
+                        let _ = writeln!(out, "{name} {v}");
+                    } else {
+                        let _ = writeln!(out, "{name}{{{labels}}} {v}");
+                    }
                 }
-            }
-        };
+            };
         let g = |a: &AtomicU64| a.load(Relaxed) as f64;
-        metric(&mut out, "meili_messages_received_total", "counter", "MQTT messages received on telemetry topics.", &[(String::new(), g(&self.messages_received))]);
-        metric(&mut out, "meili_status_messages_total", "counter", "Device status messages received.", &[(String::new(), g(&self.status_messages))]);
+        metric(
+            &mut out,
+            "meili_messages_received_total",
+            "counter",
+            "MQTT messages received on telemetry topics.",
+            &[(String::new(), g(&self.messages_received))],
+        );
+        metric(
+            &mut out,
+            "meili_status_messages_total",
+            "counter",
+            "Device status messages received.",
+            &[(String::new(), g(&self.status_messages))],
+        );
         let rows: Vec<_> = Kind::ALL
             .iter()
-            .map(|k| (format!("kind=\"{}\"", k.as_str()), g(&self.readings_accepted[k.index()])))
+            .map(|k| {
+                (
+                    format!("kind=\"{}\"", k.as_str()),
+                    g(&self.readings_accepted[k.index()]),
+                )
+            })
             .collect();
-        metric(&mut out, "meili_readings_accepted_total", "counter", "Readings that passed validation.", &rows);
+        metric(
+            &mut out,
+            "meili_readings_accepted_total",
+            "counter",
+            "Readings that passed validation.",
+            &rows,
+        );
         let rows: Vec<_> = Reason::ALL
             .iter()
-            .map(|r| (format!("reason=\"{}\"", r.as_str()), g(&self.rejected[*r as usize])))
+            .map(|r| {
+                (
+                    format!("reason=\"{}\"", r.as_str()),
+                    g(&self.rejected[*r as usize]),
+                )
+            })
             .collect();
-        metric(&mut out, "meili_readings_rejected_total", "counter", "Messages or readings rejected, by reason.", &rows);
-        metric(&mut out, "meili_mqtt_connected", "gauge", "1 while connected to the MQTT broker.", &[(String::new(), self.mqtt_connected.load(Relaxed) as u8 as f64)]);
-        metric(&mut out, "meili_mqtt_connections_total", "counter", "Successful MQTT connections (CONNACK).", &[(String::new(), g(&self.mqtt_connections))]);
-        metric(&mut out, "meili_mqtt_connection_errors_total", "counter", "MQTT connection errors.", &[(String::new(), g(&self.mqtt_connection_errors))]);
-        metric(&mut out, "meili_mqtt_acks_sent_total", "counter", "QoS 1 acknowledgements sent after the pipeline took the message.", &[(String::new(), g(&self.mqtt_acks_sent))]);
-        metric(&mut out, "meili_queue_depth", "gauge", "Items waiting in a pipeline queue.", &{
-            let mut rows = vec![("queue=\"ingest\"".to_string(), self.ingest_queue_depth.load(Relaxed) as f64)];
-            for s in &self.sinks {
-                rows.push((format!("queue=\"sink\",sink=\"{}\"", s.name), s.queue_depth.load(Relaxed) as f64));
-            }
-            rows
-        });
+        metric(
+            &mut out,
+            "meili_readings_rejected_total",
+            "counter",
+            "Messages or readings rejected, by reason.",
+            &rows,
+        );
+        metric(
+            &mut out,
+            "meili_mqtt_connected",
+            "gauge",
+            "1 while connected to the MQTT broker.",
+            &[(
+                String::new(),
+                self.mqtt_connected.load(Relaxed) as u8 as f64,
+            )],
+        );
+        metric(
+            &mut out,
+            "meili_mqtt_connections_total",
+            "counter",
+            "Successful MQTT connections (CONNACK).",
+            &[(String::new(), g(&self.mqtt_connections))],
+        );
+        metric(
+            &mut out,
+            "meili_mqtt_connection_errors_total",
+            "counter",
+            "MQTT connection errors.",
+            &[(String::new(), g(&self.mqtt_connection_errors))],
+        );
+        metric(
+            &mut out,
+            "meili_mqtt_subscriptions_total",
+            "counter",
+            "Subscriptions the broker acknowledged (SUBACK).",
+            &[(String::new(), g(&self.mqtt_subscriptions))],
+        );
+        metric(
+            &mut out,
+            "meili_mqtt_acks_sent_total",
+            "counter",
+            "QoS 1 acknowledgements sent after the pipeline took the message.",
+            &[(String::new(), g(&self.mqtt_acks_sent))],
+        );
+        metric(
+            &mut out,
+            "meili_queue_depth",
+            "gauge",
+            "Items waiting in a pipeline queue.",
+            &{
+                let mut rows = vec![(
+                    "queue=\"ingest\"".to_string(),
+                    self.ingest_queue_depth.load(Relaxed) as f64,
+                )];
+                for s in &self.sinks {
+                    rows.push((
+                        format!("queue=\"sink\",sink=\"{}\"", s.name),
+                        s.queue_depth.load(Relaxed) as f64,
+                    ));
+                }
+                rows
+            },
+        );
         let per_sink = |f: &dyn Fn(&SinkMetrics) -> f64| -> Vec<(String, f64)> {
-            self.sinks.iter().map(|s| (format!("sink=\"{}\",type=\"{}\"", s.name, s.kind), f(s))).collect()
+            self.sinks
+                .iter()
+                .map(|s| (format!("sink=\"{}\",type=\"{}\"", s.name, s.kind), f(s)))
+                .collect()
         };
-        metric(&mut out, "meili_sink_rows_written_total", "counter", "Rows the sink's server acknowledged.", &per_sink(&|s| g(&s.rows_written)));
-        metric(&mut out, "meili_sink_batches_written_total", "counter", "Write requests that succeeded.", &per_sink(&|s| g(&s.batches_written)));
-        metric(&mut out, "meili_sink_write_errors_total", "counter", "Failed write requests (retryable: retried; permanent: refused by the server).", &{
-            let mut rows = Vec::new();
-            for s in &self.sinks {
-                rows.push((format!("sink=\"{}\",class=\"retryable\"", s.name), g(&s.write_errors_retryable)));
-                rows.push((format!("sink=\"{}\",class=\"permanent\"", s.name), g(&s.write_errors_permanent)));
-            }
-            rows
-        });
-        metric(&mut out, "meili_sink_rows_dropped_total", "counter", "Rows given up on (refused by the server, or unwritten at shutdown).", &per_sink(&|s| g(&s.rows_dropped)));
-        metric(&mut out, "meili_sink_rows_pending", "gauge", "Rows encoded and waiting for the next write.", &per_sink(&|s| g(&s.rows_pending)));
-        metric(&mut out, "meili_sink_up", "gauge", "1 when the last write succeeded.", &per_sink(&|s| s.up.load(Relaxed) as u8 as f64));
-        metric(&mut out, "meili_sink_last_success_timestamp_seconds", "gauge", "Unix time of the last successful write.", &per_sink(&|s| s.last_success_unix.load(Relaxed) as f64));
+        metric(
+            &mut out,
+            "meili_sink_rows_written_total",
+            "counter",
+            "Rows the sink's server acknowledged.",
+            &per_sink(&|s| g(&s.rows_written)),
+        );
+        metric(
+            &mut out,
+            "meili_sink_batches_written_total",
+            "counter",
+            "Write requests that succeeded.",
+            &per_sink(&|s| g(&s.batches_written)),
+        );
+        metric(
+            &mut out,
+            "meili_sink_write_errors_total",
+            "counter",
+            "Failed write requests (retryable: retried; permanent: refused by the server).",
+            &{
+                let mut rows = Vec::new();
+                for s in &self.sinks {
+                    rows.push((
+                        format!("sink=\"{}\",class=\"retryable\"", s.name),
+                        g(&s.write_errors_retryable),
+                    ));
+                    rows.push((
+                        format!("sink=\"{}\",class=\"permanent\"", s.name),
+                        g(&s.write_errors_permanent),
+                    ));
+                }
+                rows
+            },
+        );
+        metric(
+            &mut out,
+            "meili_sink_rows_dropped_total",
+            "counter",
+            "Rows given up on (refused by the server, or unwritten at shutdown).",
+            &per_sink(&|s| g(&s.rows_dropped)),
+        );
+        metric(
+            &mut out,
+            "meili_sink_rows_pending",
+            "gauge",
+            "Rows encoded and waiting for the next write.",
+            &per_sink(&|s| g(&s.rows_pending)),
+        );
+        metric(
+            &mut out,
+            "meili_sink_up",
+            "gauge",
+            "1 when the last write succeeded.",
+            &per_sink(&|s| s.up.load(Relaxed) as u8 as f64),
+        );
+        metric(
+            &mut out,
+            "meili_sink_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the last successful write.",
+            &per_sink(&|s| s.last_success_unix.load(Relaxed) as f64),
+        );
         out
     }
 }

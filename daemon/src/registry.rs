@@ -58,13 +58,32 @@ impl Registry {
             };
             // Tag keys sorted: device < road_class/toilet_class < site < zone_class.
             let line_prefix = if config.zone_class.is_some() {
-                format!("{},device={},site={}{} ", config.kind.as_str(), config.id, config.site, class_tag)
+                format!(
+                    "{},device={},site={}{} ",
+                    config.kind.as_str(),
+                    config.id,
+                    config.site,
+                    class_tag
+                )
             } else {
-                format!("{},device={}{},site={} ", config.kind.as_str(), config.id, class_tag, config.site)
+                format!(
+                    "{},device={}{},site={} ",
+                    config.kind.as_str(),
+                    config.id,
+                    class_tag,
+                    config.site
+                )
             };
-            reg.by_path.insert(format!("{}/{}/{}", config.site, config.kind.as_str(), config.id), id);
-            reg.by_site_id.insert(format!("{}/{}", config.site, config.id), id);
-            reg.devices.push(Device { config, line_prefix });
+            reg.by_path.insert(
+                format!("{}/{}/{}", config.site, config.kind.as_str(), config.id),
+                id,
+            );
+            reg.by_site_id
+                .insert(format!("{}/{}", config.site, config.id), id);
+            reg.devices.push(Device {
+                config,
+                line_prefix,
+            });
         }
         reg
     }
@@ -86,7 +105,10 @@ impl Registry {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (DeviceId, &Device)> {
-        self.devices.iter().enumerate().map(|(i, d)| (i as DeviceId, d))
+        self.devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (i as DeviceId, d))
     }
 
     /// Resolve `"{site}/{kind}/{device}"`.
@@ -97,7 +119,9 @@ impl Registry {
         let mut parts = path.splitn(3, '/');
         let (site, _kind, device) = (parts.next(), parts.next(), parts.next());
         match (site, device) {
-            (Some(site), Some(device)) if self.by_site_id.contains_key(&format!("{site}/{device}")) => {
+            (Some(site), Some(device))
+                if self.by_site_id.contains_key(&format!("{site}/{device}")) =>
+            {
                 Err(LookupError::KindMismatch)
             }
             _ => Err(LookupError::UnknownDevice),

@@ -23,9 +23,15 @@ pub enum DaemonError {
     #[error(transparent)]
     Sink(#[from] SinkBuildError),
     #[error("data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("HTTP listener on {addr}: {source}")]
-    Http { addr: std::net::SocketAddr, source: std::io::Error },
+    Http {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// State shared by the pipeline and the HTTP server.
@@ -52,20 +58,37 @@ pub struct Daemon {
 impl Daemon {
     pub async fn start(config: Config) -> Result<Daemon, DaemonError> {
         let data_dir = &config.daemon.data_dir;
-        std::fs::create_dir_all(data_dir)
-            .map_err(|source| DaemonError::DataDir { path: data_dir.display().to_string(), source })?;
+        std::fs::create_dir_all(data_dir).map_err(|source| DaemonError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        })?;
         let registry = Arc::new(Registry::from_config(&config));
         let sinks = sinks::build_all(&config, &registry)?;
         let metrics = Arc::new(Metrics::new(sinks.iter().map(|s| s.metrics()).collect()));
         let live = Arc::new(Mutex::new(Live::new(&registry)));
-        let shared = Shared { registry: Arc::clone(&registry), live: Arc::clone(&live), metrics: Arc::clone(&metrics), started: std::time::Instant::now() };
+        let shared = Shared {
+            registry: Arc::clone(&registry),
+            live: Arc::clone(&live),
+            metrics: Arc::clone(&metrics),
+            started: std::time::Instant::now(),
+        };
 
         let http_stop = CancellationToken::new();
         let listener = tokio::net::TcpListener::bind(config.daemon.http_listen)
             .await
-            .map_err(|source| DaemonError::Http { addr: config.daemon.http_listen, source })?;
-        let http_addr = listener.local_addr().map_err(|source| DaemonError::Http { addr: config.daemon.http_listen, source })?;
-        tokio::spawn(crate::http::serve(listener, shared.clone(), http_stop.clone()));
+            .map_err(|source| DaemonError::Http {
+                addr: config.daemon.http_listen,
+                source,
+            })?;
+        let http_addr = listener.local_addr().map_err(|source| DaemonError::Http {
+            addr: config.daemon.http_listen,
+            source,
+        })?;
+        tokio::spawn(crate::http::serve(
+            listener,
+            shared.clone(),
+            http_stop.clone(),
+        ));
 
         let sources_stop = CancellationToken::new();
         let sinks_abort = CancellationToken::new();
@@ -77,9 +100,18 @@ impl Daemon {
             pipeline.spawn(sink.run(rx, sinks_abort.clone()));
         }
         let (ingest_tx, ingest_rx) = mpsc::channel(config.daemon.ingest_queue_messages);
-        let prefix = config.mqtt.as_ref().map_or("meili/v1", |m| m.topic_prefix.as_str());
+        let prefix = config
+            .mqtt
+            .as_ref()
+            .map_or("meili/v1", |m| m.topic_prefix.as_str());
         let validator = Validator::new(Arc::clone(&registry), prefix, config.validate.clone());
-        pipeline.spawn(validate::run(validator, ingest_rx, sink_txs, live, Arc::clone(&metrics)));
+        pipeline.spawn(validate::run(
+            validator,
+            ingest_rx,
+            sink_txs,
+            live,
+            Arc::clone(&metrics),
+        ));
 
         let mut sources = JoinSet::new();
         if let Some(mqtt) = config.mqtt.clone() {
@@ -124,7 +156,10 @@ impl Daemon {
 }
 
 /// Run the daemon until `shutdown` resolves.
-pub async fn run(config: Config, shutdown: impl std::future::Future<Output = ()>) -> Result<(), DaemonError> {
+pub async fn run(
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<(), DaemonError> {
     let daemon = Daemon::start(config).await?;
     shutdown.await;
     daemon.shutdown().await;

@@ -38,17 +38,22 @@ pub fn start(v4: SocketAddr, v5: SocketAddr) -> std::io::Result<()> {
         v5: Some(HashMap::from([("1".to_string(), listener("v5", v5))])),
         ..Config::default()
     };
-    std::thread::Builder::new().name("rumqttd".into()).spawn(move || {
-        let mut broker = Broker::new(config);
-        if let Err(e) = broker.start() {
-            tracing::error!(error = %e, "Embedded MQTT broker stopped.");
-        }
-    })?;
+    std::thread::Builder::new()
+        .name("rumqttd".into())
+        .spawn(move || {
+            let mut broker = Broker::new(config);
+            if let Err(e) = broker.start() {
+                tracing::error!(error = %e, "Embedded MQTT broker stopped.");
+            }
+        })?;
     for _ in 0..100 {
         if std::net::TcpStream::connect(v4).is_ok() {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    Err(std::io::Error::new(std::io::ErrorKind::TimedOut, format!("embedded broker did not listen on {v4}")))
+    Err(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!("embedded broker did not listen on {v4}"),
+    ))
 }

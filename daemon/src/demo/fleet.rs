@@ -68,13 +68,41 @@ pub fn noise_period(rng: &mut Rng, class: ZoneClass, night: bool, seconds: u32) 
 }
 
 /// Run one simulated device until `stop`.
-pub async fn run_device(device: DeviceConfig, broker: std::net::SocketAddr, period: Duration, tz: jiff::tz::TimeZone, stop: CancellationToken) {
-    let root = format!("meili/v1/{}/{}/{}", device.site, device.kind.as_str(), device.id);
+pub async fn run_device(
+    device: DeviceConfig,
+    broker: std::net::SocketAddr,
+    period: Duration,
+    tz: jiff::tz::TimeZone,
+    stop: CancellationToken,
+) {
+    let root = format!(
+        "meili/v1/{}/{}/{}",
+        device.site,
+        device.kind.as_str(),
+        device.id
+    );
     let mut buf = [0u8; 512];
-    let will_len = payload::encode_status(&Status { v: 1, online: false, ..Status::default() }, &mut buf).unwrap_or(0);
-    let mut opts = MqttOptions::new(format!("sim-{}-{}", device.site, device.id), broker.ip().to_string(), broker.port());
+    let will_len = payload::encode_status(
+        &Status {
+            v: 1,
+            online: false,
+            ..Status::default()
+        },
+        &mut buf,
+    )
+    .unwrap_or(0);
+    let mut opts = MqttOptions::new(
+        format!("sim-{}-{}", device.site, device.id),
+        broker.ip().to_string(),
+        broker.port(),
+    );
     opts.set_keep_alive(Duration::from_secs(30))
-        .set_last_will(LastWill::new(format!("{root}/status"), buf[..will_len].to_vec(), QoS::AtLeastOnce, true));
+        .set_last_will(LastWill::new(
+            format!("{root}/status"),
+            buf[..will_len].to_vec(),
+            QoS::AtLeastOnce,
+            true,
+        ));
     let (client, mut eventloop) = AsyncClient::new(opts, 64);
     let poller = tokio::spawn(async move {
         loop {
@@ -83,7 +111,12 @@ pub async fn run_device(device: DeviceConfig, broker: std::net::SocketAddr, peri
             }
         }
     });
-    let mut rng = Rng::new(device.id.bytes().fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)));
+    let mut rng = Rng::new(
+        device
+            .id
+            .bytes()
+            .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(b as u64)),
+    );
     let status = Status {
         v: 1,
         online: true,
@@ -93,7 +126,14 @@ pub async fn run_device(device: DeviceConfig, broker: std::net::SocketAddr, peri
         buffered: Some(0),
     };
     if let Ok(n) = payload::encode_status(&status, &mut buf) {
-        let _ = client.publish(format!("{root}/status"), QoS::AtLeastOnce, true, buf[..n].to_vec()).await;
+        let _ = client
+            .publish(
+                format!("{root}/status"),
+                QoS::AtLeastOnce,
+                true,
+                buf[..n].to_vec(),
+            )
+            .await;
     }
     let mut seq = 0u32;
     let mut tick = tokio::time::interval(period);
@@ -110,7 +150,8 @@ pub async fn run_device(device: DeviceConfig, broker: std::net::SocketAddr, peri
         match device.kind {
             Kind::Noise => {
                 let class = device.zone_class.unwrap_or(ZoneClass::C2);
-                let (leq, max, min) = noise_period(&mut rng, class, noise::is_night(hour, 22), reading.period_s);
+                let (leq, max, min) =
+                    noise_period(&mut rng, class, noise::is_night(hour, 22), reading.period_s);
                 reading.laeq = Some(leq);
                 reading.lamax = Some(max);
                 reading.lamin = Some(min);
@@ -119,7 +160,14 @@ pub async fn run_device(device: DeviceConfig, broker: std::net::SocketAddr, peri
             _ => continue,
         }
         if let Ok(n) = payload::encode(&reading, &mut buf) {
-            let _ = client.publish(format!("{root}/telemetry"), QoS::AtLeastOnce, false, buf[..n].to_vec()).await;
+            let _ = client
+                .publish(
+                    format!("{root}/telemetry"),
+                    QoS::AtLeastOnce,
+                    false,
+                    buf[..n].to_vec(),
+                )
+                .await;
         }
     }
     let _ = client.disconnect().await;

@@ -38,16 +38,29 @@ pub enum DemoError {
 }
 
 fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
-pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>) -> Result<(), DemoError> {
+pub async fn run(
+    opts: DemoOptions,
+    stop: impl std::future::Future<Output = ()>,
+) -> Result<(), DemoError> {
     let mut config = match &opts.config {
         Some(path) => config::load(path)?,
         None => Config::from_toml(DEMO_CONFIG)?,
     };
-    let v4_port = if opts.mqtt_port == 0 { free_port().map_err(DemoError::Broker)? } else { opts.mqtt_port };
-    let v5_port = if opts.mqtt_port == 0 { free_port().map_err(DemoError::Broker)? } else { opts.mqtt_port.wrapping_add(1) };
+    let v4_port = if opts.mqtt_port == 0 {
+        free_port().map_err(DemoError::Broker)?
+    } else {
+        opts.mqtt_port
+    };
+    let v5_port = if opts.mqtt_port == 0 {
+        free_port().map_err(DemoError::Broker)?
+    } else {
+        opts.mqtt_port.wrapping_add(1)
+    };
     let v4 = SocketAddr::from(([127, 0, 0, 1], v4_port));
     broker::start(v4, SocketAddr::from(([127, 0, 0, 1], v5_port))).map_err(DemoError::Broker)?;
 
@@ -81,7 +94,15 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
     let period = Duration::from_secs(u64::from(opts.period_secs.max(1)));
     let fleet: Vec<_> = devices
         .into_iter()
-        .map(|d| tokio::spawn(fleet::run_device(d, v4, period, tz.clone(), fleet_stop.clone())))
+        .map(|d| {
+            tokio::spawn(fleet::run_device(
+                d,
+                v4,
+                period,
+                tz.clone(),
+                fleet_stop.clone(),
+            ))
+        })
         .collect();
 
     let tty = std::io::stdout().is_terminal();
@@ -113,7 +134,10 @@ pub async fn run(opts: DemoOptions, stop: impl std::future::Future<Output = ()>)
     let now = jiff::Timestamp::now();
     let final_table = table::render(&daemon.shared, now.as_second(), is_night(now, &tz));
     daemon.shutdown().await;
-    println!("{final_table}\nmeilid demo stopped; readings stored under {}", opts.data_dir.join("store").display());
+    println!(
+        "{final_table}\nmeilid demo stopped; readings stored under {}",
+        opts.data_dir.join("store").display()
+    );
     Ok(())
 }
 

@@ -20,30 +20,76 @@ pub fn render(shared: &Shared, now_unix: i64, night: bool) -> String {
         m.accepted_total(),
         m.rejected_total(),
     );
-    let _ = writeln!(out, "{:<6} {:<8} {:<5} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5}  {}", "site", "device", "zone", "LAeq", "LAmax", "LAmin", "age_s", "count", "rssi", "status");
-    let mut zones: Vec<(ZoneClass, Vec<f64>)> = ZoneClass::ALL.iter().map(|z| (*z, Vec::new())).collect();
+    let _ = writeln!(
+        out,
+        "{:<6} {:<8} {:<5} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5}  {}",
+        "site", "device", "zone", "LAeq", "LAmax", "LAmin", "age_s", "count", "rssi", "status"
+    );
+    let mut zones: Vec<(ZoneClass, Vec<f64>)> =
+        ZoneClass::ALL.iter().map(|z| (*z, Vec::new())).collect();
     for (id, dev) in shared.registry.iter() {
         let st = live.get(id);
         let zone = dev.config.zone_class.map_or("-", |z| z.as_str());
         let f = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
-        let (leq, max, min) = st.last.as_ref().map_or((None, None, None), |r| (r.laeq, r.lamax, r.lamin));
-        let age = st.last_seen_unix.map_or("-".to_string(), |t| (now_unix - t).max(0).to_string());
-        let online = st.status.as_ref().map_or("?", |s| if s.online { "online" } else { "OFFLINE" });
-        let rssi = st.status.as_ref().and_then(|s| s.rssi_dbm).map_or("-".to_string(), |r| r.to_string());
-        let _ = writeln!(out, "{:<6} {:<8} {:<5} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5}  {}", dev.site(), dev.id(), zone, f(leq), f(max), f(min), age, st.readings, rssi, online);
+        let (leq, max, min) = st
+            .last
+            .as_ref()
+            .map_or((None, None, None), |r| (r.laeq, r.lamax, r.lamin));
+        let age = st
+            .last_seen_unix
+            .map_or("-".to_string(), |t| (now_unix - t).max(0).to_string());
+        let online = st
+            .status
+            .as_ref()
+            .map_or("?", |s| if s.online { "online" } else { "OFFLINE" });
+        let rssi = st
+            .status
+            .as_ref()
+            .and_then(|s| s.rssi_dbm)
+            .map_or("-".to_string(), |r| r.to_string());
+        let _ = writeln!(
+            out,
+            "{:<6} {:<8} {:<5} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5}  {}",
+            dev.site(),
+            dev.id(),
+            zone,
+            f(leq),
+            f(max),
+            f(min),
+            age,
+            st.readings,
+            rssi,
+            online
+        );
         if let (Kind::Noise, Some(z), Some(l)) = (dev.kind(), dev.config.zone_class, leq) {
             if let Some(slot) = zones.iter_mut().find(|(c, _)| *c == z) {
                 slot.1.push(f64::from(l));
             }
         }
     }
-    let _ = writeln!(out, "\n{:<5} {:>7} {:>12} {:>7}  {}", "zone", "points", "LAeq(energy)", "limit", "latest period");
+    let _ = writeln!(
+        out,
+        "\n{:<5} {:>7} {:>12} {:>7}  {}",
+        "zone", "points", "LAeq(energy)", "limit", "latest period"
+    );
     for (zone, levels) in zones.iter().filter(|(_, l)| !l.is_empty()) {
         let (day, night_limit) = noise::limits(*zone);
         let limit = if night { night_limit } else { day };
         let leq = noise::energy_mean(levels.iter().copied()).unwrap_or(0.0);
-        let verdict = if leq <= limit { "within limit" } else { "ABOVE LIMIT" };
-        let _ = writeln!(out, "{:<5} {:>7} {:>12.1} {:>7.0}  {}", zone.as_str(), levels.len(), leq, limit, verdict);
+        let verdict = if leq <= limit {
+            "within limit"
+        } else {
+            "ABOVE LIMIT"
+        };
+        let _ = writeln!(
+            out,
+            "{:<5} {:>7} {:>12.1} {:>7.0}  {}",
+            zone.as_str(),
+            levels.len(),
+            leq,
+            limit,
+            verdict
+        );
     }
     out
 }

@@ -18,7 +18,12 @@ pub struct FileWriter {
 
 impl FileWriter {
     pub fn new(c: &FileSinkConfig, data_dir: &Path) -> FileWriter {
-        FileWriter { path: data_dir.join(&c.path), max_bytes: c.max_file_bytes.max(1024), keep: c.keep_files, file: None }
+        FileWriter {
+            path: data_dir.join(&c.path),
+            max_bytes: c.max_file_bytes.max(1024),
+            keep: c.keep_files,
+            file: None,
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -50,7 +55,12 @@ impl FileWriter {
             if let Some(dir) = self.path.parent() {
                 tokio::fs::create_dir_all(dir).await.map_err(io)?;
             }
-            let f = tokio::fs::OpenOptions::new().create(true).append(true).open(&self.path).await.map_err(io)?;
+            let f = tokio::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .await
+                .map_err(io)?;
             let len = f.metadata().await.map_err(io)?.len();
             self.file = Some((f, len));
         }

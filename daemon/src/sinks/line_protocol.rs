@@ -45,7 +45,8 @@ impl Fields<'_> {
     fn boolean(&mut self, name: &str, v: Option<bool>) {
         if let Some(v) = v {
             self.sep(name);
-            self.out.extend_from_slice(if v { b"true" } else { b"false" });
+            self.out
+                .extend_from_slice(if v { b"true" } else { b"false" });
         }
     }
 }
@@ -120,7 +121,11 @@ mod tests {
     #[test]
     fn noise_line() {
         let reg = Registry::new([device(Kind::Noise)]);
-        let r = Reading { laeq: Some(65.8), lamax: Some(80.0), ..Reading::new(9, 1_763_900_000, 60) };
+        let r = Reading {
+            laeq: Some(65.8),
+            lamax: Some(80.0),
+            ..Reading::new(9, 1_763_900_000, 60)
+        };
         let mut out = Vec::new();
         encode(&mut out, reg.get(0), &r);
         assert_eq!(

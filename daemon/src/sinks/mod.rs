@@ -45,11 +45,21 @@ pub enum Writer {
 }
 
 impl Writer {
-    pub fn build(config: &SinkConfig, data_dir: &std::path::Path) -> Result<Writer, SinkBuildError> {
-        let invalid = |message: String| SinkBuildError::Invalid { name: config.name(), message };
+    pub fn build(
+        config: &SinkConfig,
+        data_dir: &std::path::Path,
+    ) -> Result<Writer, SinkBuildError> {
+        let invalid = |message: String| SinkBuildError::Invalid {
+            name: config.name(),
+            message,
+        };
         Ok(match config {
-            SinkConfig::InfluxdbV1(c) => Writer::InfluxdbV1(influxdb::V1Writer::new(c).map_err(invalid)?),
-            SinkConfig::InfluxdbV2(c) => Writer::InfluxdbV2(influxdb::V2Writer::new(c).map_err(invalid)?),
+            SinkConfig::InfluxdbV1(c) => {
+                Writer::InfluxdbV1(influxdb::V1Writer::new(c).map_err(invalid)?)
+            }
+            SinkConfig::InfluxdbV2(c) => {
+                Writer::InfluxdbV2(influxdb::V2Writer::new(c).map_err(invalid)?)
+            }
             SinkConfig::File(c) => Writer::File(file::FileWriter::new(c, data_dir)),
         })
     }
@@ -86,16 +96,34 @@ pub fn build_all(config: &Config, registry: &Arc<Registry>) -> Result<Vec<Sink>,
         .map(|s| {
             let s = s.get_ref();
             let writer = Writer::build(s, &config.daemon.data_dir)?;
-            let metrics = Arc::new(SinkMetrics { name: s.name(), kind: writer.type_name(), ..SinkMetrics::default() });
-            Ok(Sink { writer, batch: s.batch().clone(), metrics, registry: Arc::clone(registry) })
+            let metrics = Arc::new(SinkMetrics {
+                name: s.name(),
+                kind: writer.type_name(),
+                ..SinkMetrics::default()
+            });
+            Ok(Sink {
+                writer,
+                batch: s.batch().clone(),
+                metrics,
+                registry: Arc::clone(registry),
+            })
         })
         .collect()
 }
 
 impl Sink {
     pub fn new(writer: Writer, batch: BatchConfig, name: &str, registry: Arc<Registry>) -> Sink {
-        let metrics = Arc::new(SinkMetrics { name: name.into(), kind: writer.type_name(), ..SinkMetrics::default() });
-        Sink { writer, batch, metrics, registry }
+        let metrics = Arc::new(SinkMetrics {
+            name: name.into(),
+            kind: writer.type_name(),
+            ..SinkMetrics::default()
+        });
+        Sink {
+            writer,
+            batch,
+            metrics,
+            registry,
+        }
     }
 
     pub fn metrics(&self) -> Arc<SinkMetrics> {
@@ -166,7 +194,8 @@ impl Sink {
                     m.rows_written.fetch_add(*rows as u64, Relaxed);
                     m.batches_written.fetch_add(1, Relaxed);
                     m.up.store(true, Relaxed);
-                    m.last_success_unix.store(crate::transforms::validate::unix_now(), Relaxed);
+                    m.last_success_unix
+                        .store(crate::transforms::validate::unix_now(), Relaxed);
                     break;
                 }
                 Err(WriteError::Permanent(e)) => {

@@ -22,15 +22,26 @@ pub enum MqttError {
     #[error("invalid MQTT url {0:?}")]
     Url(String),
     #[error("cannot read {path}: {source}")]
-    File { path: String, source: std::io::Error },
+    File {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("TLS setup: {0}")]
     Tls(String),
 }
 
 /// One protocol-independent event from the broker.
 enum Event {
-    Connected { session_present: bool },
-    Publish { topic: Bytes, payload: Bytes, pkid: u16, qos1: bool },
+    Connected {
+        session_present: bool,
+    },
+    Publish {
+        topic: Bytes,
+        payload: Bytes,
+        pkid: u16,
+        qos1: bool,
+    },
+    Subscribed,
     Other,
 }
 
@@ -44,7 +55,9 @@ impl Client {
         match self {
             Client::V4(_, el) => match el.poll().await {
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(ack))) => {
-                    Ok(Event::Connected { session_present: ack.session_present })
+                    Ok(Event::Connected {
+                        session_present: ack.session_present,
+                    })
                 }
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::Publish(p))) => Ok(Event::Publish {
                     topic: Bytes::from(p.topic.into_bytes()),
@@ -52,19 +65,27 @@ impl Client {
                     pkid: p.pkid,
                     qos1: p.qos != rumqttc::QoS::AtMostOnce,
                 }),
+                Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => Ok(Event::Subscribed),
                 Ok(_) => Ok(Event::Other),
                 Err(e) => Err(e.to_string()),
             },
             Client::V5(_, el) => match el.poll().await {
                 Ok(v5::Event::Incoming(v5::mqttbytes::v5::Packet::ConnAck(ack))) => {
-                    Ok(Event::Connected { session_present: ack.session_present })
+                    Ok(Event::Connected {
+                        session_present: ack.session_present,
+                    })
                 }
-                Ok(v5::Event::Incoming(v5::mqttbytes::v5::Packet::Publish(p))) => Ok(Event::Publish {
-                    topic: p.topic,
-                    payload: p.payload,
-                    pkid: p.pkid,
-                    qos1: p.qos != v5::mqttbytes::QoS::AtMostOnce,
-                }),
+                Ok(v5::Event::Incoming(v5::mqttbytes::v5::Packet::Publish(p))) => {
+                    Ok(Event::Publish {
+                        topic: p.topic,
+                        payload: p.payload,
+                        pkid: p.pkid,
+                        qos1: p.qos != v5::mqttbytes::QoS::AtMostOnce,
+                    })
+                }
+                Ok(v5::Event::Incoming(v5::mqttbytes::v5::Packet::SubAck(_))) => {
+                    Ok(Event::Subscribed)
+                }
                 Ok(_) => Ok(Event::Other),
                 Err(e) => Err(e.to_string()),
             },
@@ -80,7 +101,12 @@ impl Client {
                 c.try_ack(&p).is_ok()
             }
             Client::V5(c, _) => {
-                let mut p = v5::mqttbytes::v5::Publish::new("", v5::mqttbytes::QoS::AtLeastOnce, Bytes::new(), None);
+                let mut p = v5::mqttbytes::v5::Publish::new(
+                    "",
+                    v5::mqttbytes::QoS::AtLeastOnce,
+                    Bytes::new(),
+                    None,
+                );
                 p.pkid = pkid;
                 c.try_ack(&p).is_ok()
             }
@@ -90,7 +116,9 @@ impl Client {
     fn try_subscribe(&self, filter: &str) -> bool {
         match self {
             Client::V4(c, _) => c.try_subscribe(filter, rumqttc::QoS::AtLeastOnce).is_ok(),
-            Client::V5(c, _) => c.try_subscribe(filter, v5::mqttbytes::QoS::AtLeastOnce).is_ok(),
+            Client::V5(c, _) => c
+                .try_subscribe(filter, v5::mqttbytes::QoS::AtLeastOnce)
+                .is_ok(),
         }
     }
 
@@ -121,23 +149,29 @@ impl MqttSource {
     fn connect(&self) -> Result<Client, MqttError> {
         let c = &self.config;
         let url = url::Url::parse(&c.url).map_err(|_| MqttError::Url(c.url.clone()))?;
-        let host = url.host_str().ok_or_else(|| MqttError::Url(c.url.clone()))?.to_string();
+        let host = url
+            .host_str()
+            .ok_or_else(|| MqttError::Url(c.url.clone()))?
+            .to_string();
         let tls = matches!(url.scheme(), "mqtts" | "ssl");
         let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
         let password = match (&c.password, &c.password_file) {
             (Some(p), _) => Some(p.expose().to_string()),
             (None, Some(path)) => Some(
                 std::fs::read_to_string(path)
-                    .map_err(|source| MqttError::File { path: path.display().to_string(), source })?
+                    .map_err(|source| MqttError::File {
+                        path: path.display().to_string(),
+                        source,
+                    })?
                     .trim_end()
                     .to_string(),
             ),
             _ => None,
         };
         let transport = match (&c.tls, tls) {
-            (Some(t), true) => Some(rumqttc::Transport::tls_with_config(rumqttc::TlsConfiguration::Rustls(
-                Arc::new(tls_config(t)?),
-            ))),
+            (Some(t), true) => Some(rumqttc::Transport::tls_with_config(
+                rumqttc::TlsConfiguration::Rustls(Arc::new(tls_config(t)?)),
+            )),
             _ => None,
         };
         // Room for every message the broker may have in flight, plus subscribes and pings.
@@ -190,7 +224,10 @@ impl MqttSource {
     ) -> Result<(), MqttError> {
         let mut client = self.connect()?;
         let prefix = self.config.topic_prefix.trim_end_matches('/');
-        let filters = [format!("{prefix}/+/+/+/telemetry"), format!("{prefix}/+/+/+/status")];
+        let filters = [
+            format!("{prefix}/+/+/+/telemetry"),
+            format!("{prefix}/+/+/+/status"),
+        ];
         let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<(u32, u16)>();
         let mut connection = 0u32;
         let mut pending_acks: VecDeque<u16> = VecDeque::new();
@@ -232,6 +269,9 @@ impl MqttSource {
                             _ = shutdown.cancelled() => break,
                             r = tx.send(msg) => if r.is_err() { break },
                         }
+                    }
+                    Ok(Event::Subscribed) => {
+                        metrics.mqtt_subscriptions.fetch_add(1, Relaxed);
                     }
                     Ok(Event::Other) => {}
                     Err(e) => {
@@ -300,9 +340,13 @@ fn tls_config(t: &crate::config::TlsConfig) -> Result<rustls::ClientConfig, Mqtt
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| err(&e))?;
             let key = PrivateKeyDer::from_pem_file(key).map_err(|e| err(&e))?;
-            builder.with_client_auth_cert(certs, key).map_err(|e| err(&e))
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| err(&e))
         }
         (None, None) => Ok(builder.with_no_client_auth()),
-        _ => Err(MqttError::Tls("client_cert_file and client_key_file go together".into())),
+        _ => Err(MqttError::Tls(
+            "client_cert_file and client_key_file go together".into(),
+        )),
     }
 }

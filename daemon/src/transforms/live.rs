@@ -22,7 +22,9 @@ pub struct Live {
 
 impl Live {
     pub fn new(registry: &Registry) -> Live {
-        Live { devices: vec![DeviceState::default(); registry.len()] }
+        Live {
+            devices: vec![DeviceState::default(); registry.len()],
+        }
     }
 
     pub fn record_all(&mut self, records: &[Record], now_unix: i64) {

@@ -30,7 +30,10 @@ pub struct Rejection {
 }
 
 fn reject(reason: Reason, detail: impl Into<String>) -> Rejection {
-    Rejection { reason, detail: detail.into() }
+    Rejection {
+        reason,
+        detail: detail.into(),
+    }
 }
 
 /// The synchronous decode + validate core.
@@ -44,7 +47,11 @@ pub struct Validator {
 impl Validator {
     pub fn new(registry: Arc<Registry>, topic_prefix: &str, config: ValidateConfig) -> Validator {
         let prefix = format!("{}/", topic_prefix.trim_end_matches('/'));
-        Validator { registry, prefix, config }
+        Validator {
+            registry,
+            prefix,
+            config,
+        }
     }
 
     pub fn registry(&self) -> &Registry {
@@ -53,8 +60,17 @@ impl Validator {
 
     /// `{prefix}/{site}/{kind}/{device}/{telemetry|status}` → device and channel.
     pub fn route(&self, topic: &[u8]) -> Result<(DeviceId, Channel), Rejection> {
-        let topic = std::str::from_utf8(topic).map_err(|_| reject(Reason::BadTopic, "topic is not UTF-8"))?;
-        let bad = || reject(Reason::BadTopic, format!("topic {topic:?} is not {}{{site}}/{{kind}}/{{device}}/telemetry", self.prefix));
+        let topic = std::str::from_utf8(topic)
+            .map_err(|_| reject(Reason::BadTopic, "topic is not UTF-8"))?;
+        let bad = || {
+            reject(
+                Reason::BadTopic,
+                format!(
+                    "topic {topic:?} is not {}{{site}}/{{kind}}/{{device}}/telemetry",
+                    self.prefix
+                ),
+            )
+        };
         let rest = topic.strip_prefix(self.prefix.as_str()).ok_or_else(bad)?;
         let (path, suffix) = rest.rsplit_once('/').ok_or_else(bad)?;
         let channel = match suffix {
@@ -75,8 +91,14 @@ impl Validator {
                     return Err(bad());
                 }
                 Err(match e {
-                    LookupError::UnknownDevice => reject(Reason::UnknownDevice, format!("no device declared for {path:?}")),
-                    LookupError::KindMismatch => reject(Reason::KindMismatch, format!("{path:?}: device is declared with another kind")),
+                    LookupError::UnknownDevice => reject(
+                        Reason::UnknownDevice,
+                        format!("no device declared for {path:?}"),
+                    ),
+                    LookupError::KindMismatch => reject(
+                        Reason::KindMismatch,
+                        format!("{path:?}: device is declared with another kind"),
+                    ),
                 })
             }
         }
@@ -108,33 +130,61 @@ impl Validator {
                 }
                 Err(e) => on_reject(reject(Reason::MalformedJson, format!("array: {e}"))),
             },
-            _ => on_reject(reject(Reason::MalformedJson, "payload is not a JSON object or array")),
+            _ => on_reject(reject(
+                Reason::MalformedJson,
+                "payload is not a JSON object or array",
+            )),
         }
     }
 
     fn reading(&self, device: DeviceId, bytes: &[u8], now_unix: i64) -> Result<Reading, Rejection> {
         if first_byte(bytes) != Some(b'{') {
-            return Err(reject(Reason::MalformedJson, "array element is not an object"));
+            return Err(reject(
+                Reason::MalformedJson,
+                "array element is not an object",
+            ));
         }
         let reading: Reading = serde_json::from_slice(bytes).map_err(classify)?;
         if reading.v != VERSION {
-            return Err(reject(Reason::UnsupportedVersion, format!("v={} (this daemon reads v={VERSION})", reading.v)));
+            return Err(reject(
+                Reason::UnsupportedVersion,
+                format!("v={} (this daemon reads v={VERSION})", reading.v),
+            ));
         }
         let kind = self.registry.get(device).kind();
         if let Some(other) = reading.foreign_kind(kind) {
-            return Err(reject(Reason::KindMismatch, format!("{} topic carries {} fields", kind.as_str(), other.as_str())));
+            return Err(reject(
+                Reason::KindMismatch,
+                format!("{} topic carries {} fields", kind.as_str(), other.as_str()),
+            ));
         }
         if let Some(field) = reading.missing_required(kind) {
-            return Err(reject(Reason::MissingField, format!("missing field `{field}`")));
+            return Err(reject(
+                Reason::MissingField,
+                format!("missing field `{field}`"),
+            ));
         }
         if let Err(e) = reading.check_ranges() {
-            return Err(reject(Reason::OutOfRange, format!("{}={} is out of range", e.field, e.value)));
+            return Err(reject(
+                Reason::OutOfRange,
+                format!("{}={} is out of range", e.field, e.value),
+            ));
         }
         if reading.ts > now_unix.saturating_add(self.config.max_future_secs) {
-            return Err(reject(Reason::TimestampFuture, format!("ts={} is {} s ahead", reading.ts, reading.ts - now_unix)));
+            return Err(reject(
+                Reason::TimestampFuture,
+                format!("ts={} is {} s ahead", reading.ts, reading.ts - now_unix),
+            ));
         }
         if reading.ts < now_unix.saturating_sub(self.config.max_age_secs) {
-            return Err(reject(Reason::TimestampPast, format!("ts={} is {} s old", reading.ts, now_unix.saturating_sub(reading.ts))));
+            return Err(reject(
+                Reason::TimestampPast,
+                format!(
+                    "ts={} is {} s old",
+                    reading.ts,
+                    now_unix.saturating_sub(reading.ts)
+                ),
+            ));
         }
         Ok(reading)
     }
@@ -146,7 +196,10 @@ impl Validator {
         }
         let status: Status = serde_json::from_slice(payload).map_err(classify)?;
         if status.v != VERSION {
-            return Err(reject(Reason::UnsupportedVersion, format!("status v={}", status.v)));
+            return Err(reject(
+                Reason::UnsupportedVersion,
+                format!("status v={}", status.v),
+            ));
         }
         Ok(status)
     }
@@ -159,14 +212,18 @@ fn first_byte(b: &[u8]) -> Option<u8> {
 fn classify(e: serde_json::Error) -> Rejection {
     use serde_json::error::Category;
     match e.classify() {
-        Category::Data if e.to_string().starts_with("missing field") => reject(Reason::MissingField, e.to_string()),
+        Category::Data if e.to_string().starts_with("missing field") => {
+            reject(Reason::MissingField, e.to_string())
+        }
         Category::Data => reject(Reason::InvalidField, e.to_string()),
         _ => reject(Reason::MalformedJson, e.to_string()),
     }
 }
 
 pub fn unix_now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 /// Logs rejections at most once per reason per interval, with the count of those suppressed.
@@ -179,7 +236,11 @@ pub struct RejectLog {
 
 impl RejectLog {
     pub fn new(interval: Duration) -> RejectLog {
-        RejectLog { interval, last: [None; Reason::ALL.len()], suppressed: [0; Reason::ALL.len()] }
+        RejectLog {
+            interval,
+            last: [None; Reason::ALL.len()],
+            suppressed: [0; Reason::ALL.len()],
+        }
     }
 
     pub fn log(&mut self, topic: &[u8], r: &Rejection) {
@@ -263,7 +324,9 @@ pub async fn run(
                 let _ = sink.send(Arc::clone(&batch)).await;
             }
         }
-        metrics.mqtt_acks_sent.fetch_add(deliveries.len() as u64, Relaxed);
+        metrics
+            .mqtt_acks_sent
+            .fetch_add(deliveries.len() as u64, Relaxed);
         for d in deliveries.drain(..) {
             d.ack();
         }

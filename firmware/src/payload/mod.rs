@@ -157,7 +157,10 @@ macro_rules! check_range {
         if let Some(v) = $self.$field {
             let v = v as f64;
             if !(v >= $lo && v <= $hi) {
-                return Err(RangeError { field: stringify!($field), value: v });
+                return Err(RangeError {
+                    field: stringify!($field),
+                    value: v,
+                });
             }
         }
     };
@@ -166,7 +169,13 @@ macro_rules! check_range {
 impl Reading {
     /// A reading of `kind` with only the header set.
     pub fn new(seq: u32, ts: i64, period_s: u32) -> Reading {
-        Reading { v: VERSION, seq, ts, period_s, ..Reading::default() }
+        Reading {
+            v: VERSION,
+            seq,
+            ts,
+            period_s,
+            ..Reading::default()
+        }
     }
 
     /// Kinds that own at least one field present in this reading, as a bit set over
@@ -178,7 +187,10 @@ impl Reading {
                 set |= 1 << kind.index();
             }
         };
-        mark(self.laeq.is_some() || self.lamax.is_some() || self.lamin.is_some(), Kind::Noise);
+        mark(
+            self.laeq.is_some() || self.lamax.is_some() || self.lamin.is_some(),
+            Kind::Noise,
+        );
         mark(
             self.pm2_5.is_some()
                 || self.pm10.is_some()
@@ -214,7 +226,9 @@ impl Reading {
     /// `temp_c` and `rh_pct` are shared (air stations and toilets both carry them).
     pub fn foreign_kind(&self, kind: Kind) -> Option<Kind> {
         let others = self.field_kinds() & !(1 << kind.index());
-        Kind::ALL.into_iter().find(|k| others & (1 << k.index()) != 0)
+        Kind::ALL
+            .into_iter()
+            .find(|k| others & (1 << k.index()) != 0)
     }
 
     /// The field the standard of `kind` cannot do without, if it is missing.
@@ -251,12 +265,18 @@ impl Reading {
         check_range!(self, energy_wh, 0.0, 1e15);
         if let (Some(stalls), Some(occupied)) = (self.stalls, self.occupied) {
             if occupied > stalls {
-                return Err(RangeError { field: "occupied", value: occupied as f64 });
+                return Err(RangeError {
+                    field: "occupied",
+                    value: occupied as f64,
+                });
             }
         }
         if let (Some(lo), Some(hi)) = (self.lamin, self.lamax) {
             if lo > hi {
-                return Err(RangeError { field: "lamin", value: lo as f64 });
+                return Err(RangeError {
+                    field: "lamin",
+                    value: lo as f64,
+                });
             }
         }
         Ok(())
@@ -264,7 +284,9 @@ impl Reading {
 
     /// Faults as a bitmask of [`Fault::bit`].
     pub fn fault_bits(&self) -> u8 {
-        self.faults.as_ref().map_or(0, |f| f.iter().fold(0, |acc, f| acc | f.bit()))
+        self.faults
+            .as_ref()
+            .map_or(0, |f| f.iter().fold(0, |acc, f| acc | f.bit()))
     }
 }
 
@@ -308,7 +330,9 @@ pub fn encode_status(status: &Status, buf: &mut [u8]) -> Result<usize, EncodeErr
 
 /// Decode one reading object (device side; the daemon decodes the same type with serde_json).
 pub fn decode(bytes: &[u8]) -> Result<Reading, DecodeError> {
-    serde_json_core::from_slice(bytes).map(|(r, _)| r).map_err(|_| DecodeError)
+    serde_json_core::from_slice(bytes)
+        .map(|(r, _)| r)
+        .map_err(|_| DecodeError)
 }
 
 #[cfg(test)]

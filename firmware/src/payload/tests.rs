@@ -2,7 +2,12 @@ use super::*;
 use proptest::prelude::*;
 
 fn noise() -> Reading {
-    Reading { laeq: Some(65.8), lamax: Some(78.2), lamin: Some(51.0), ..Reading::new(42, 1_763_900_000, 60) }
+    Reading {
+        laeq: Some(65.8),
+        lamax: Some(78.2),
+        lamin: Some(51.0),
+        ..Reading::new(42, 1_763_900_000, 60)
+    }
 }
 
 #[test]
@@ -60,7 +65,9 @@ fn golden_batch_and_status() {
 
 #[test]
 fn decode_ignores_unknown_fields_and_rejects_garbage() {
-    let r = decode(br#"{"v":1,"seq":1,"ts":5,"period_s":60,"laeq":50.5,"future_field":[1,{"a":2}]}"#).unwrap();
+    let r =
+        decode(br#"{"v":1,"seq":1,"ts":5,"period_s":60,"laeq":50.5,"future_field":[1,{"a":2}]}"#)
+            .unwrap();
     assert_eq!(r.laeq, Some(50.5));
     assert_eq!(decode(b"{\"v\":1,"), Err(DecodeError));
     assert_eq!(decode(b"not json"), Err(DecodeError));
@@ -79,22 +86,38 @@ fn kind_rules() {
     assert_eq!(n.foreign_kind(Kind::Air), Some(Kind::Noise));
     assert_eq!(n.missing_required(Kind::Noise), None);
     assert_eq!(n.missing_required(Kind::Streetlight), Some("lamp_on"));
-    assert_eq!(Reading::new(1, 1, 60).missing_required(Kind::Air), Some("pm2_5"));
+    assert_eq!(
+        Reading::new(1, 1, 60).missing_required(Kind::Air),
+        Some("pm2_5")
+    );
     assert_eq!(Reading::new(1, 1, 60).missing_required(Kind::Toilet), None);
 }
 
 #[test]
 fn ranges() {
     assert!(noise().check_ranges().is_ok());
-    let bad = Reading { laeq: Some(250.0), ..noise() };
+    let bad = Reading {
+        laeq: Some(250.0),
+        ..noise()
+    };
     assert_eq!(bad.check_ranges().unwrap_err().field, "laeq");
-    let bad = Reading { stalls: Some(2), occupied: Some(3), ..Reading::new(1, 1, 60) };
+    let bad = Reading {
+        stalls: Some(2),
+        occupied: Some(3),
+        ..Reading::new(1, 1, 60)
+    };
     assert_eq!(bad.check_ranges().unwrap_err().field, "occupied");
-    let edge = Reading { rh_pct: Some(100.0), temp_c: Some(-60.0), ..Reading::new(1, 1, 60) };
+    let edge = Reading {
+        rh_pct: Some(100.0),
+        temp_c: Some(-60.0),
+        ..Reading::new(1, 1, 60)
+    };
     assert!(edge.check_ranges().is_ok());
 }
 
-fn opt<T: core::fmt::Debug + Clone>(s: impl Strategy<Value = T>) -> impl Strategy<Value = Option<T>> {
+fn opt<T: core::fmt::Debug + Clone>(
+    s: impl Strategy<Value = T>,
+) -> impl Strategy<Value = Option<T>> {
     proptest::option::of(s)
 }
 

@@ -21,7 +21,10 @@ impl V1Writer {
     pub fn new(c: &InfluxdbV1Config) -> Result<V1Writer, String> {
         let base = reqwest::Url::parse(&c.url).map_err(|e| format!("url {:?}: {e}", c.url))?;
         let mut write_url = base.join("write").map_err(|e| e.to_string())?;
-        write_url.query_pairs_mut().append_pair("db", &c.database).append_pair("precision", "s");
+        write_url
+            .query_pairs_mut()
+            .append_pair("db", &c.database)
+            .append_pair("precision", "s");
         if let Some(rp) = &c.retention_policy {
             write_url.query_pairs_mut().append_pair("rp", rp);
         }
@@ -45,7 +48,10 @@ impl V1Writer {
             write_url,
             query_url,
             database: c.database.clone(),
-            auth: c.username.clone().map(|u| (u, password.unwrap_or_default())),
+            auth: c
+                .username
+                .clone()
+                .map(|u| (u, password.unwrap_or_default())),
             create_database: c.create_database,
         })
     }
@@ -53,17 +59,27 @@ impl V1Writer {
     pub async fn write(&mut self, body: &[u8]) -> Result<(), WriteError> {
         let mut created = false;
         loop {
-            let mut req = self.http.post(self.write_url.clone()).body(Bytes::copy_from_slice(body));
+            let mut req = self
+                .http
+                .post(self.write_url.clone())
+                .body(Bytes::copy_from_slice(body));
             if let Some((u, p)) = &self.auth {
                 req = req.basic_auth(u, Some(p));
             }
-            let resp = req.send().await.map_err(|e| WriteError::Retryable(e.to_string()))?;
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| WriteError::Retryable(e.to_string()))?;
             let status = resp.status().as_u16();
             if status == 204 || status == 200 {
                 return Ok(());
             }
             let text = resp.text().await.unwrap_or_default();
-            if status == 404 && self.create_database && !created && text.contains("database not found") {
+            if status == 404
+                && self.create_database
+                && !created
+                && text.contains("database not found")
+            {
                 self.create().await?;
                 created = true;
                 continue;
@@ -74,11 +90,17 @@ impl V1Writer {
 
     async fn create(&self) -> Result<(), WriteError> {
         let q = format!("CREATE DATABASE \"{}\"", self.database.replace('"', "\\\""));
-        let mut req = self.http.post(self.query_url.clone()).form(&[("q", q.as_str())]);
+        let mut req = self
+            .http
+            .post(self.query_url.clone())
+            .form(&[("q", q.as_str())]);
         if let Some((u, p)) = &self.auth {
             req = req.basic_auth(u, Some(p));
         }
-        let resp = req.send().await.map_err(|e| WriteError::Retryable(e.to_string()))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| WriteError::Retryable(e.to_string()))?;
         let status = resp.status().as_u16();
         if status / 100 != 2 {
             return Err(classify(status, &resp.text().await.unwrap_or_default()));

@@ -32,7 +32,8 @@ impl V2Writer {
                 .trim()
                 .to_string()
         } else if let Some(var) = &c.token_env {
-            std::env::var(var).map_err(|_| format!("token_env: environment variable {var} is not set"))?
+            std::env::var(var)
+                .map_err(|_| format!("token_env: environment variable {var} is not set"))?
         } else {
             String::new()
         };
@@ -52,7 +53,10 @@ impl V2Writer {
             TimestampPrecision::Seconds,
         );
         match tokio::time::timeout(self.timeout, fut).await {
-            Err(_) => Err(WriteError::Retryable(format!("no answer within {:?}", self.timeout))),
+            Err(_) => Err(WriteError::Retryable(format!(
+                "no answer within {:?}",
+                self.timeout
+            ))),
             Ok(Ok(())) => Ok(()),
             Ok(Err(RequestError::Http { status, text })) => Err(classify(status.as_u16(), &text)),
             Ok(Err(e)) => Err(WriteError::Retryable(e.to_string())),

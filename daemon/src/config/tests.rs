@@ -1,0 +1,112 @@
+use super::*;
+
+fn errors(text: &str) -> Vec<ConfigError> {
+    Config::from_toml(text)
+        .err()
+        .map(|e| e.0)
+        .unwrap_or_default()
+}
+
+#[test]
+fn shipped_configs_are_valid() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&root).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            if let Err(e) = load(&path) {
+                panic!("{}: {e}", path.display());
+            }
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "expected demo.toml and example.toml");
+}
+
+#[test]
+fn unknown_key_names_line_and_key() {
+    let e = errors("[daemon]\nhttp_listen = \"127.0.0.1:1\"\nbogus = 3\n");
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].line, 3);
+    assert!(
+        e[0].message.contains("unknown field `bogus`"),
+        "{}",
+        e[0].message
+    );
+    assert_eq!(e[0].key, "bogus");
+}
+
+#[test]
+fn semantic_errors_are_all_reported_with_lines() {
+    let text = r#"
+[[devices]]
+id = "n1"
+site = "town"
+kind = "noise"
+lat = 23.0
+lon = 103.0
+
+[[devices]]
+id = "N2"
+site = "town"
+kind = "streetlight"
+lat = 23.0
+lon = 103.0
+zone_class = "1"
+
+[[devices]]
+id = "n1"
+site = "town"
+kind = "air"
+lat = 123.0
+lon = 103.0
+"#;
+    let e = errors(text);
+    let summary: Vec<_> = e.iter().map(|e| (e.line, e.key.clone())).collect();
+    assert!(
+        summary.contains(&(2, "devices[0] (id \"n1\").zone_class".into())),
+        "{summary:?}"
+    );
+    assert!(
+        summary.contains(&(9, "devices[1] (id \"N2\").id".into())),
+        "{summary:?}"
+    );
+    assert!(
+        summary.contains(&(9, "devices[1] (id \"N2\").road_class".into())),
+        "{summary:?}"
+    );
+    assert!(
+        summary.contains(&(17, "devices[2] (id \"n1\").id".into())),
+        "{summary:?}"
+    );
+    assert!(
+        summary.contains(&(17, "devices[2] (id \"n1\").lat".into())),
+        "{summary:?}"
+    );
+}
+
+#[test]
+fn secrets_are_redacted() {
+    let c = Config::from_toml(
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\nclient_id = \"gw\"\nusername = \"u\"\npassword = \"hunter2\"\n",
+    )
+    .unwrap();
+    let dbg = format!("{c:?}");
+    assert!(!dbg.contains("hunter2"));
+    assert!(dbg.contains("***"));
+}
+
+#[test]
+fn bad_urls_and_sinks() {
+    let e = errors("[mqtt]\nurl = \"http://x\"\nclient_id = \"gw\"\n\n[[sinks]]\ntype = \"influxdb_v1\"\nurl = \"nope\"\ndatabase = \"m\"\n");
+    let keys: Vec<_> = e.iter().map(|e| e.key.as_str()).collect();
+    assert_eq!(keys, vec!["mqtt.url", "sinks[0].url"]);
+    assert_eq!(e[1].line, 5);
+}
+
+#[test]
+fn unknown_sink_field_is_refused() {
+    let e = errors("[[sinks]]\ntype = \"file\"\nmax_size = 3\n");
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(e[0].message.contains("max_size"), "{}", e[0].message);
+}

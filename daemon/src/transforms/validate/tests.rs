@@ -1,0 +1,162 @@
+use super::*;
+use crate::config::{DeviceConfig, ZoneClass};
+
+const NOW: i64 = 1_795_000_000;
+
+fn validator() -> Validator {
+    let dev = |id: &str, kind: Kind| DeviceConfig {
+        id: id.into(),
+        site: "town".into(),
+        kind,
+        lat: 23.0,
+        lon: 103.0,
+        name: None,
+        zone_class: (kind == Kind::Noise).then_some(ZoneClass::C1),
+        area_km2: None,
+        road_class: None,
+        toilet_class: None,
+        period_secs: None,
+        modbus: None,
+    };
+    let reg = Registry::new([dev("n1", Kind::Noise), dev("a1", Kind::Air)]);
+    Validator::new(Arc::new(reg), "meili/v1", ValidateConfig::default())
+}
+
+fn run(topic: &str, payload: &str) -> (Vec<Record>, Vec<Reason>) {
+    let v = validator();
+    let mut out = Vec::new();
+    let mut rejected = Vec::new();
+    match v.route(topic.as_bytes()) {
+        Ok((dev, Channel::Telemetry)) => {
+            v.telemetry(dev, payload.as_bytes(), NOW, &mut out, &mut |r| {
+                rejected.push(r.reason)
+            })
+        }
+        Ok((_, Channel::Status)) => {
+            if let Err(r) = v.status(payload.as_bytes()) {
+                rejected.push(r.reason)
+            }
+        }
+        Err(r) => rejected.push(r.reason),
+    }
+    (out, rejected)
+}
+
+const T: &str = "meili/v1/town/noise/n1/telemetry";
+
+fn ok(ts: i64) -> String {
+    format!(r#"{{"v":1,"seq":1,"ts":{ts},"period_s":60,"laeq":55.5}}"#)
+}
+
+#[test]
+fn accepts_valid_object_and_array() {
+    let (out, rej) = run(T, &ok(NOW));
+    assert_eq!((out.len(), rej.len()), (1, 0));
+    assert_eq!(out[0].reading.laeq, Some(55.5));
+    let (out, rej) = run(T, &format!("[{},{}]", ok(NOW - 60), ok(NOW)));
+    assert_eq!((out.len(), rej.len()), (2, 0));
+}
+
+#[test]
+fn every_rejection_class() {
+    let cases: &[(&str, String, Reason)] = &[
+        (T, "{\"v\":1,".into(), Reason::MalformedJson),
+        (T, "hello".into(), Reason::MalformedJson),
+        (T, "[1]".into(), Reason::MalformedJson),
+        (
+            T,
+            r#"{"v":2,"seq":1,"ts":1795000000,"period_s":60,"laeq":50}"#.into(),
+            Reason::UnsupportedVersion,
+        ),
+        (
+            T,
+            r#"{"v":1,"ts":1795000000,"period_s":60,"laeq":50}"#.into(),
+            Reason::MissingField,
+        ),
+        (
+            T,
+            r#"{"v":1,"seq":1,"ts":1795000000,"period_s":60}"#.into(),
+            Reason::MissingField,
+        ),
+        (
+            T,
+            r#"{"v":1,"seq":1,"ts":1795000000,"period_s":60,"laeq":"loud"}"#.into(),
+            Reason::InvalidField,
+        ),
+        (
+            T,
+            r#"{"v":1,"seq":-1,"ts":1795000000,"period_s":60,"laeq":50}"#.into(),
+            Reason::InvalidField,
+        ),
+        (
+            "meili/v1/Town/noise/n1/telemetry",
+            ok(NOW),
+            Reason::BadTopic,
+        ),
+        (
+            "meili/v1/town/radio/n1/telemetry",
+            ok(NOW),
+            Reason::BadTopic,
+        ),
+        (
+            "meili/v1/town/noise/n1/extra/telemetry",
+            ok(NOW),
+            Reason::BadTopic,
+        ),
+        ("other/town/noise/n1/telemetry", ok(NOW), Reason::BadTopic),
+        (
+            "meili/v1/town/noise/zz/telemetry",
+            ok(NOW),
+            Reason::UnknownDevice,
+        ),
+        (
+            "meili/v1/village/noise/n1/telemetry",
+            ok(NOW),
+            Reason::UnknownDevice,
+        ),
+        (
+            "meili/v1/town/air/n1/telemetry",
+            ok(NOW),
+            Reason::KindMismatch,
+        ),
+        (
+            T,
+            r#"{"v":1,"seq":1,"ts":1795000000,"period_s":60,"laeq":50,"pm2_5":30}"#.into(),
+            Reason::KindMismatch,
+        ),
+        (
+            T,
+            r#"{"v":1,"seq":1,"ts":1795000000,"period_s":60,"laeq":250}"#.into(),
+            Reason::OutOfRange,
+        ),
+        (T, ok(NOW + 301), Reason::TimestampFuture),
+        (T, ok(NOW - 31 * 24 * 3600), Reason::TimestampPast),
+    ];
+    for (topic, payload, reason) in cases {
+        let (out, rej) = run(topic, payload);
+        assert!(out.is_empty(), "{topic} {payload} accepted");
+        assert_eq!(rej, vec![*reason], "{topic} {payload}");
+    }
+}
+
+#[test]
+fn boundaries_are_accepted() {
+    assert_eq!(run(T, &ok(NOW + 300)).1, vec![]);
+    assert_eq!(run(T, &ok(NOW - 30 * 24 * 3600)).1, vec![]);
+}
+
+#[test]
+fn array_keeps_good_elements() {
+    let bad = r#"{"v":1,"seq":2,"ts":1795000000,"period_s":60,"laeq":999}"#;
+    let (out, rej) = run(T, &format!("[{},{bad},{}]", ok(NOW), ok(NOW - 60)));
+    assert_eq!(out.len(), 2);
+    assert_eq!(rej, vec![Reason::OutOfRange]);
+}
+
+#[test]
+fn status_messages() {
+    let s = "meili/v1/town/noise/n1/status";
+    assert_eq!(run(s, r#"{"v":1,"online":false}"#).1, vec![]);
+    assert_eq!(run(s, r#"{"v":1}"#).1, vec![Reason::MissingField]);
+    assert_eq!(run(s, "x").1, vec![Reason::MalformedJson]);
+}
