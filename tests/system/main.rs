@@ -1,1 +1,10 @@
+//! System tests: real mosquitto, InfluxDB 1.6 and VictoriaMetrics started per test on free
+//! loopback ports in temporary directories; the daemon runs as its own process; readings are
+//! published by `mosquitto_pub`, an independent client.
 
+mod util;
+
+// 10,000 readings through mosquitto into InfluxDB 1.x and VictoriaMetrics; daemon restarts.
+mod ingest;
+// Every rejection class counted in /metrics while valid readings keep flowing.
+mod rejections;

@@ -1,0 +1,399 @@
+//! Test harness: services on free loopback ports, each in its own temporary directory, stopped
+//! (by PID) when dropped.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A child process that is sent SIGTERM (then SIGKILL) when dropped.
+pub struct Proc {
+    pub name: &'static str,
+    pub child: Child,
+}
+
+impl Proc {
+    pub fn spawn(name: &'static str, cmd: &mut Command, log: &Path) -> Proc {
+        let out = std::fs::File::create(log).unwrap();
+        let err = out.try_clone().unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e} (is it installed? the README's test command installs it)"));
+        Proc { name, child }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// SIGTERM and wait; returns the exit status code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                return st.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        self.child.wait().ok().and_then(|s| s.code())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            self.stop();
+        }
+    }
+}
+
+pub fn wait_until<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+pub fn http_get(url: &str) -> Option<(u16, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
+        let status = r.status().as_u16();
+        Some((status, r.text().await.ok()?))
+    })
+}
+
+pub fn http_post(url: &str, body: &str) -> Option<(u16, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let r = reqwest::Client::new()
+            .post(url)
+            .body(body.to_string())
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
+        let status = r.status().as_u16();
+        Some((status, r.text().await.ok()?))
+    })
+}
+
+pub struct Mosquitto {
+    pub port: u16,
+    pub proc: Proc,
+    pub dir: tempfile::TempDir,
+}
+
+impl Mosquitto {
+    pub fn start() -> Mosquitto {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let conf = dir.path().join("mosquitto.conf");
+        // Queue enough for a daemon that is away; unlimited in-flight window for throughput.
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 0\n"
+            ),
+        )
+        .unwrap();
+        let proc = Proc::spawn(
+            "mosquitto",
+            Command::new("mosquitto").arg("-c").arg(&conf),
+            &dir.path().join("mosquitto.log"),
+        );
+        wait_until("mosquitto", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        Mosquitto { port, proc, dir }
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    /// Publish each line as one QoS 1 message on `topic`, with mosquitto_pub.
+    pub fn publish_lines(&self, topic: &str, lines: &[String]) {
+        let mut child = Command::new("mosquitto_pub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-q",
+                "1",
+                "-t",
+                topic,
+                "-l",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("mosquitto_pub");
+        {
+            let mut stdin = child.stdin.take().unwrap();
+            for l in lines {
+                writeln!(stdin, "{l}").unwrap();
+            }
+        }
+        assert!(child.wait().unwrap().success(), "mosquitto_pub failed");
+    }
+
+    /// Publish one message (may contain newlines or be empty).
+    pub fn publish(&self, topic: &str, payload: &str) {
+        let st = Command::new("mosquitto_pub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-q",
+                "1",
+                "-t",
+                topic,
+                "-m",
+                payload,
+            ])
+            .status()
+            .expect("mosquitto_pub");
+        assert!(st.success());
+    }
+}
+
+pub struct Influxd {
+    pub port: u16,
+    pub proc: Proc,
+    pub dir: tempfile::TempDir,
+}
+
+impl Influxd {
+    pub fn start() -> Influxd {
+        let dir = tempfile::tempdir().unwrap();
+        let (port, rpc) = (free_port(), free_port());
+        let d = dir.path().display();
+        let conf = dir.path().join("influxdb.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
+                 [meta]\n  dir = \"{d}/meta\"\n\
+                 [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
+                 [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n  max-row-limit = 0\n\
+                 [monitor]\n  store-enabled = false\n\
+                 [continuous_queries]\n  enabled = false\n"
+            ),
+        )
+        .unwrap();
+        let proc = Proc::spawn(
+            "influxd",
+            Command::new("influxd").arg("-config").arg(&conf),
+            &dir.path().join("influxd.log"),
+        );
+        let i = Influxd { port, proc, dir };
+        wait_until("influxd /ping", Duration::from_secs(20), || {
+            http_get(&format!("{}/ping", i.url())).filter(|(s, _)| *s == 204)
+        });
+        i
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// InfluxQL query; returns the JSON response.
+    pub fn query(&self, db: &str, q: &str) -> serde_json::Value {
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/query", self.url()),
+            &[("db", db), ("q", q), ("epoch", "s")],
+        )
+        .unwrap();
+        let (status, body) = http_get(url.as_str()).expect("influx query");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    /// `SELECT count(field) FROM m`, 0 when there is nothing (or no database yet).
+    pub fn count(&self, db: &str, measurement: &str, field: &str) -> u64 {
+        let v = self.query(
+            db,
+            &format!("SELECT count(\"{field}\") FROM \"{measurement}\""),
+        );
+        v["results"][0]["series"][0]["values"][0][1]
+            .as_u64()
+            .unwrap_or(0)
+    }
+}
+
+pub struct Victoria {
+    pub port: u16,
+    pub proc: Proc,
+    pub dir: tempfile::TempDir,
+}
+
+impl Victoria {
+    pub fn start() -> Victoria {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let proc = Proc::spawn(
+            "victoria-metrics",
+            Command::new("victoria-metrics")
+                .arg(format!("-httpListenAddr=127.0.0.1:{port}"))
+                .arg(format!(
+                    "-storageDataPath={}",
+                    dir.path().join("data").display()
+                ))
+                .arg("-retentionPeriod=100y")
+                .arg("-search.latencyOffset=1s"),
+            &dir.path().join("vm.log"),
+        );
+        let v = Victoria { port, proc, dir };
+        wait_until("victoria-metrics /health", Duration::from_secs(20), || {
+            http_get(&format!("{}/health", v.url())).filter(|(s, _)| *s == 200)
+        });
+        v
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// All samples of a metric: (labels, values, timestamps in ms) per series.
+    pub fn export(&self, metric: &str) -> Vec<serde_json::Value> {
+        let _ = http_get(&format!("{}/internal/force_flush", self.url()));
+        let url = reqwest::Url::parse_with_params(
+            &format!("{}/api/v1/export", self.url()),
+            &[("match[]", format!("{{__name__=\"{metric}\"}}"))],
+        )
+        .unwrap();
+        let (status, body) = http_get(url.as_str()).expect("vm export");
+        assert_eq!(status, 200, "{body}");
+        body.lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    pub fn sample_count(&self, metric: &str) -> usize {
+        self.export(metric)
+            .iter()
+            .map(|s| s["values"].as_array().map_or(0, |a| a.len()))
+            .sum()
+    }
+}
+
+/// The daemon under test, as its own process.
+pub struct Meilid {
+    pub http: u16,
+    pub proc: Proc,
+    pub config: PathBuf,
+}
+
+impl Meilid {
+    pub fn start(dir: &Path, config_body: &str) -> Meilid {
+        let http = free_port();
+        let config = dir.join("meilid.toml");
+        let data = dir.join("data");
+        std::fs::write(
+            &config,
+            format!("[daemon]\ndata_dir = \"{}\"\nhttp_listen = \"127.0.0.1:{http}\"\nshutdown_timeout_secs = 20\n\n{config_body}", data.display()),
+        )
+        .unwrap();
+        Meilid::start_with(dir, config, http)
+    }
+
+    fn start_with(dir: &Path, config: PathBuf, http: u16) -> Meilid {
+        let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        let proc = Proc::spawn(
+            "meilid",
+            Command::new(env!("CARGO_BIN_EXE_meilid"))
+                .arg("run")
+                .arg("--config")
+                .arg(&config)
+                .env("RUST_LOG", "info"),
+            &dir.join(format!("meilid-{n}.log")),
+        );
+        let m = Meilid { http, proc, config };
+        wait_until("meilid subscribed", Duration::from_secs(20), || {
+            (m.metric("meili_mqtt_subscriptions_total", "")? >= 2.0).then_some(())
+        });
+        m
+    }
+
+    /// Start a stopped daemon again with the same configuration (client id, data directory).
+    pub fn start_again(stopped: Meilid, dir: &Path) -> Meilid {
+        let (config, http) = (stopped.config.clone(), stopped.http);
+        drop(stopped);
+        Meilid::start_with(dir, config, http)
+    }
+
+    pub fn metrics(&self) -> Option<String> {
+        http_get(&format!("http://127.0.0.1:{}/metrics", self.http)).map(|(_, b)| b)
+    }
+
+    /// Value of the sample `name{labels}` (labels as rendered, e.g. `reason="bad_topic"`).
+    pub fn metric(&self, name: &str, labels: &str) -> Option<f64> {
+        let text = self.metrics()?;
+        let key = if labels.is_empty() {
+            format!("{name} ")
+        } else {
+            format!("{name}{{{labels}}} ")
+        };
+        text.lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .and_then(|v| v.trim().parse().ok())
+    }
+}
+
+/// `n` noise devices `d000…` on site `town`, as config TOML.
+pub fn noise_devices(n: usize) -> String {
+    let classes = ["0", "1", "2", "3", "4a", "4b"];
+    (0..n)
+        .map(|i| {
+            format!(
+                "[[devices]]\nid = \"d{i:03}\"\nsite = \"town\"\nkind = \"noise\"\nlat = 23.36\nlon = 103.37\nzone_class = \"{}\"\narea_km2 = 0.5\n\n",
+                classes[i % classes.len()]
+            )
+        })
+        .collect()
+}
+
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
