@@ -62,6 +62,15 @@ pub async fn run(
         opts.mqtt_port.wrapping_add(1)
     };
     let v4 = SocketAddr::from(([127, 0, 0, 1], v4_port));
+    // Refuse to start next to another broker: the fleet and the daemon would talk to it instead.
+    for port in [v4_port, v5_port] {
+        std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+            DemoError::Broker(std::io::Error::new(
+                e.kind(),
+                format!("port {port} is in use ({e}); pass --mqtt-port 0 to pick free ports"),
+            ))
+        })?;
+    }
     broker::start(v4, SocketAddr::from(([127, 0, 0, 1], v5_port))).map_err(DemoError::Broker)?;
 
     config.daemon.data_dir = opts.data_dir.clone();

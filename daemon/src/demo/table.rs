@@ -22,8 +22,8 @@ pub fn render(shared: &Shared, now_unix: i64, night: bool) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<6} {:<8} {:<5} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5}  {}",
-        "site", "device", "zone", "LAeq", "LAmax", "LAmin", "age_s", "count", "rssi", "status"
+        "{:<6} {:<8} {:<5} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5}  status",
+        "site", "device", "zone", "LAeq", "LAmax", "LAmin", "age_s", "count", "rssi",
     );
     let mut zones: Vec<(ZoneClass, Vec<f64>)> =
         ZoneClass::ALL.iter().map(|z| (*z, Vec::new())).collect();
@@ -69,8 +69,8 @@ pub fn render(shared: &Shared, now_unix: i64, night: bool) -> String {
     }
     let _ = writeln!(
         out,
-        "\n{:<5} {:>7} {:>12} {:>7}  {}",
-        "zone", "points", "LAeq(energy)", "limit", "latest period"
+        "\n{:<5} {:>7} {:>12} {:>7}  latest period",
+        "zone", "points", "LAeq(energy)", "limit",
     );
     for (zone, levels) in zones.iter().filter(|(_, l)| !l.is_empty()) {
         let (day, night_limit) = noise::limits(*zone);

@@ -46,8 +46,8 @@ enum Event {
 }
 
 enum Client {
-    V4(rumqttc::AsyncClient, rumqttc::EventLoop),
-    V5(v5::AsyncClient, v5::EventLoop),
+    V4(rumqttc::AsyncClient, Box<rumqttc::EventLoop>),
+    V5(v5::AsyncClient, Box<v5::EventLoop>),
 }
 
 impl Client {
@@ -191,7 +191,7 @@ impl MqttSource {
                     o.set_transport(t);
                 }
                 let (client, el) = rumqttc::AsyncClient::new(o, request_capacity);
-                Client::V4(client, el)
+                Client::V4(client, Box::new(el))
             }
             MqttProtocol::V5 => {
                 let mut o = v5::MqttOptions::new(&c.client_id, host, port);
@@ -209,7 +209,7 @@ impl MqttSource {
                     o.set_transport(t);
                 }
                 let (client, el) = v5::AsyncClient::new(o, request_capacity);
-                Client::V5(client, el)
+                Client::V5(client, Box::new(el))
             }
         })
     }

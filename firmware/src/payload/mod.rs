@@ -156,7 +156,7 @@ macro_rules! check_range {
     ($self:ident, $field:ident, $lo:expr, $hi:expr) => {
         if let Some(v) = $self.$field {
             let v = v as f64;
-            if !(v >= $lo && v <= $hi) {
+            if !($lo..=$hi).contains(&v) {
                 return Err(RangeError {
                     field: stringify!($field),
                     value: v,
