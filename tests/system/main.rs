@@ -8,3 +8,5 @@ mod util;
 mod ingest;
 // Every rejection class counted in /metrics while valid readings keep flowing.
 mod rejections;
+// mqtts:// with a private CA and password authentication.
+mod tls;

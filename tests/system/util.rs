@@ -94,24 +94,6 @@ pub fn http_get(url: &str) -> Option<(u16, String)> {
     })
 }
 
-pub fn http_post(url: &str, body: &str) -> Option<(u16, String)> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let r = reqwest::Client::new()
-            .post(url)
-            .body(body.to_string())
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await
-            .ok()?;
-        let status = r.status().as_u16();
-        Some((status, r.text().await.ok()?))
-    })
-}
-
 pub struct Mosquitto {
     pub port: u16,
     pub proc: Proc,
@@ -326,26 +308,43 @@ impl Meilid {
     pub fn start(dir: &Path, config_body: &str) -> Meilid {
         let http = free_port();
         let config = dir.join("meilid.toml");
-        let data = dir.join("data");
-        std::fs::write(
-            &config,
-            format!("[daemon]\ndata_dir = \"{}\"\nhttp_listen = \"127.0.0.1:{http}\"\nshutdown_timeout_secs = 20\n\n{config_body}", data.display()),
-        )
-        .unwrap();
+        std::fs::write(&config, Meilid::daemon_section(dir, http) + config_body).unwrap();
         Meilid::start_with(dir, config, http)
     }
 
-    fn start_with(dir: &Path, config: PathBuf, http: u16) -> Meilid {
+    /// Start without waiting for the MQTT subscription (for daemons that cannot connect).
+    pub fn spawn(dir: &Path, config_body: &str) -> Meilid {
+        let http = free_port();
+        let config = dir.join("meilid.toml");
+        std::fs::write(&config, Meilid::daemon_section(dir, http) + config_body).unwrap();
+        let proc = Meilid::spawn_proc(dir, &config);
+        let m = Meilid { http, proc, config };
+        wait_until("meilid http", Duration::from_secs(20), || m.metrics());
+        m
+    }
+
+    fn daemon_section(dir: &Path, http: u16) -> String {
+        format!(
+            "[daemon]\ndata_dir = \"{}\"\nhttp_listen = \"127.0.0.1:{http}\"\nshutdown_timeout_secs = 20\n\n",
+            dir.join("data").display()
+        )
+    }
+
+    fn spawn_proc(dir: &Path, config: &Path) -> Proc {
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
-        let proc = Proc::spawn(
+        Proc::spawn(
             "meilid",
             Command::new(env!("CARGO_BIN_EXE_meilid"))
                 .arg("run")
                 .arg("--config")
-                .arg(&config)
+                .arg(config)
                 .env("RUST_LOG", "info"),
             &dir.join(format!("meilid-{n}.log")),
-        );
+        )
+    }
+
+    fn start_with(dir: &Path, config: PathBuf, http: u16) -> Meilid {
+        let proc = Meilid::spawn_proc(dir, &config);
         let m = Meilid { http, proc, config };
         wait_until("meilid subscribed", Duration::from_secs(20), || {
             (m.metric("meili_mqtt_subscriptions_total", "")? >= 2.0).then_some(())

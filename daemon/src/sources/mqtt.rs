@@ -113,6 +113,16 @@ impl Client {
         }
     }
 
+    /// Queue as many pending PUBACKs as rumqttc's request queue takes, in order.
+    fn flush_acks(&self, pending: &mut VecDeque<u16>) {
+        while let Some(&pkid) = pending.front() {
+            if !self.try_ack(pkid) {
+                break;
+            }
+            pending.pop_front();
+        }
+    }
+
     fn try_subscribe(&self, filter: &str) -> bool {
         match self {
             Client::V4(c, _) => c.try_subscribe(filter, rumqttc::QoS::AtLeastOnce).is_ok(),
@@ -235,12 +245,7 @@ impl MqttSource {
         let max_backoff = Duration::from_millis(self.config.reconnect_max_backoff_ms.max(100));
         tracing::info!(url = %self.config.url, client_id = %self.config.client_id, "MQTT source starting.");
         loop {
-            while let Some(&pkid) = pending_acks.front() {
-                if !client.try_ack(pkid) {
-                    break;
-                }
-                pending_acks.pop_front();
-            }
+            client.flush_acks(&mut pending_acks);
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
@@ -294,12 +299,7 @@ impl MqttSource {
         let deadline = tokio::time::sleep(Duration::from_secs(5));
         tokio::pin!(deadline);
         loop {
-            while let Some(&pkid) = pending_acks.front() {
-                if !client.try_ack(pkid) {
-                    break;
-                }
-                pending_acks.pop_front();
-            }
+            client.flush_acks(&mut pending_acks);
             tokio::select! {
                 _ = &mut deadline => break,
                 a = ack_rx.recv() => match a {

@@ -59,14 +59,12 @@ impl V1Writer {
     pub async fn write(&mut self, body: &[u8]) -> Result<(), WriteError> {
         let mut created = false;
         loop {
-            let mut req = self
+            let req = self
                 .http
                 .post(self.write_url.clone())
                 .body(Bytes::copy_from_slice(body));
-            if let Some((u, p)) = &self.auth {
-                req = req.basic_auth(u, Some(p));
-            }
-            let resp = req
+            let resp = self
+                .authed(req)
                 .send()
                 .await
                 .map_err(|e| WriteError::Retryable(e.to_string()))?;
@@ -88,16 +86,21 @@ impl V1Writer {
         }
     }
 
+    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.auth {
+            Some((u, p)) => req.basic_auth(u, Some(p)),
+            None => req,
+        }
+    }
+
     async fn create(&self) -> Result<(), WriteError> {
         let q = format!("CREATE DATABASE \"{}\"", self.database.replace('"', "\\\""));
-        let mut req = self
+        let req = self
             .http
             .post(self.query_url.clone())
             .form(&[("q", q.as_str())]);
-        if let Some((u, p)) = &self.auth {
-            req = req.basic_auth(u, Some(p));
-        }
-        let resp = req
+        let resp = self
+            .authed(req)
             .send()
             .await
             .map_err(|e| WriteError::Retryable(e.to_string()))?;
