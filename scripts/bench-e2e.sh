@@ -17,7 +17,7 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 MQ=$(port); VM=$(port); HTTP=$(port)
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n' "$MQ" > "$D/mq.conf"
 mosquitto -c "$D/mq.conf" > "$D/mq.log" 2>&1 & pids+=($!)
-victoria-metrics -httpListenAddr=127.0.0.1:$VM -storageDataPath="$D/vm" -retentionPeriod=100y > "$D/vm.log" 2>&1 & pids+=($!)
+victoria-metrics -httpListenAddr=127.0.0.1:$VM -storageDataPath="$D/vm" -retentionPeriod=100y -dedup.minScrapeInterval=1ms > "$D/vm.log" 2>&1 & pids+=($!)
 sleep 0.5
 now=$(date +%s)
 # N payload lines spread over DEVICES topics, distinct timestamps per device.

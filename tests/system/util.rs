@@ -259,7 +259,9 @@ impl Victoria {
                     dir.path().join("data").display()
                 ))
                 .arg("-retentionPeriod=100y")
-                .arg("-search.latencyOffset=1s"),
+                .arg("-search.latencyOffset=1s")
+                // Without it VictoriaMetrics keeps a re-delivered sample twice (docs/operations.md).
+                .arg("-dedup.minScrapeInterval=1ms"),
             &dir.path().join("vm.log"),
         );
         let v = Victoria { port, proc, dir };
