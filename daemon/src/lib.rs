@@ -13,6 +13,7 @@
 //! - [`http`], [`metrics`]: `/health`, `/metrics`.
 //! - [`demo`]: `meilid demo` — embedded broker, simulated fleet, live table.
 
+pub mod buffer;
 pub mod config;
 pub mod demo;
 pub mod event;

@@ -79,6 +79,10 @@ pub struct SinkMetrics {
     /// Pipeline batches queued in front of the sink.
     pub queue_depth: AtomicI64,
     pub up: AtomicBool,
+    /// Rows in the disk buffer this sink has not written yet.
+    pub backlog_rows: AtomicI64,
+    /// Append time (unix ms) of the oldest record this sink is working on; 0 when caught up.
+    pub oldest_unacked_unix_ms: AtomicI64,
     /// Unix seconds of the last successful write.
     pub last_success_unix: AtomicI64,
 }
