@@ -37,6 +37,9 @@ pub struct Config {
     pub mqtt: Option<MqttConfig>,
     #[serde(default)]
     pub validate: ValidateConfig,
+    /// The durable store-and-forward buffer in `data_dir/buffer`.
+    #[serde(default)]
+    pub buffer: crate::buffer::BufferConfig,
     #[serde(default)]
     pub sinks: Vec<Spanned<SinkConfig>>,
     /// Further files holding `[[devices]]`, relative to this file.
@@ -230,9 +233,6 @@ pub struct BatchConfig {
     pub retry_max_backoff_ms: u64,
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
-    /// In-memory queue in front of the sink, in pipeline batches.
-    #[serde(default = "default_queue_batches")]
-    pub queue_batches: usize,
 }
 
 const fn default_max_rows() -> usize {
@@ -250,9 +250,6 @@ const fn default_retry_max_backoff_ms() -> u64 {
 const fn default_request_timeout_ms() -> u64 {
     10_000
 }
-const fn default_queue_batches() -> usize {
-    64
-}
 
 impl Default for BatchConfig {
     fn default() -> Self {
@@ -262,7 +259,6 @@ impl Default for BatchConfig {
             retry_min_backoff_ms: default_retry_min_backoff_ms(),
             retry_max_backoff_ms: default_retry_max_backoff_ms(),
             request_timeout_ms: default_request_timeout_ms(),
-            queue_batches: default_queue_batches(),
         }
     }
 }
@@ -640,6 +636,15 @@ impl Config {
                 );
             }
         }
+        if self.buffer.segment_bytes < 4096 || self.buffer.max_bytes < 2 * self.buffer.segment_bytes
+        {
+            err(
+                main,
+                0,
+                "buffer".into(),
+                "need segment_bytes >= 4096 and max_bytes >= 2 * segment_bytes".into(),
+            );
+        }
         if jiff::tz::TimeZone::get(&self.daemon.timezone).is_err() {
             err(
                 main,
@@ -661,6 +666,17 @@ impl Config {
             let line = line_of(&texts[0], sink.span().start);
             let key = format!("sinks[{i}]");
             let sink = sink.get_ref();
+            if !valid_id(&sink.name()) {
+                err(
+                    main,
+                    line,
+                    format!("{key}.name"),
+                    format!(
+                        "{:?} does not match [a-z0-9][a-z0-9_-]{{0,63}}",
+                        sink.name()
+                    ),
+                );
+            }
             if !names.insert(sink.name()) {
                 err(
                     main,
@@ -670,12 +686,12 @@ impl Config {
                 );
             }
             let b = sink.batch();
-            if b.max_rows == 0 || b.queue_batches == 0 {
+            if b.max_rows == 0 {
                 err(
                     main,
                     line,
                     format!("{key}.batch"),
-                    "max_rows and queue_batches must be at least 1".into(),
+                    "max_rows must be at least 1".into(),
                 );
             }
             if b.retry_min_backoff_ms == 0 || b.retry_min_backoff_ms > b.retry_max_backoff_ms {

@@ -100,6 +100,7 @@ pub struct Metrics {
     pub mqtt_subscriptions: AtomicU64,
     pub ingest_queue_depth: AtomicI64,
     pub sinks: Vec<Arc<SinkMetrics>>,
+    pub buffer: Option<Arc<crate::buffer::Buffer>>,
 }
 
 impl Metrics {
@@ -321,6 +322,89 @@ impl Metrics {
             "Unix time of the last successful write.",
             &per_sink(&|s| s.last_success_unix.load(Relaxed) as f64),
         );
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        metric(
+            &mut out,
+            "meili_buffer_backlog_rows",
+            "gauge",
+            "Rows in the disk buffer the sink has not written yet.",
+            &per_sink(&|s| s.backlog_rows.load(Relaxed) as f64),
+        );
+        metric(
+            &mut out,
+            "meili_buffer_oldest_unwritten_age_seconds",
+            "gauge",
+            "Age of the oldest buffered record the sink is trying to write (0 when caught up).",
+            &per_sink(&|s| {
+                let t = s.oldest_unacked_unix_ms.load(Relaxed);
+                if t > 0 {
+                    (now_ms - t).max(0) as f64 / 1000.0
+                } else {
+                    0.0
+                }
+            }),
+        );
+        if let Some(b) = &self.buffer {
+            let bm = &b.metrics;
+            metric(
+                &mut out,
+                "meili_buffer_bytes",
+                "gauge",
+                "Bytes of the disk buffer's segment files.",
+                &[(String::new(), g(&bm.bytes))],
+            );
+            metric(
+                &mut out,
+                "meili_buffer_segments",
+                "gauge",
+                "Segment files in the disk buffer.",
+                &[(String::new(), g(&bm.segments))],
+            );
+            metric(
+                &mut out,
+                "meili_buffer_records_appended_total",
+                "counter",
+                "Records (chunks) appended.",
+                &[(String::new(), g(&bm.records_appended))],
+            );
+            metric(
+                &mut out,
+                "meili_buffer_rows_appended_total",
+                "counter",
+                "Readings appended.",
+                &[(String::new(), g(&bm.rows_appended))],
+            );
+            metric(
+                &mut out,
+                "meili_buffer_fsyncs_total",
+                "counter",
+                "fdatasync calls.",
+                &[(String::new(), g(&bm.fsyncs))],
+            );
+            metric(
+                &mut out,
+                "meili_buffer_full_refusals_total",
+                "counter",
+                "Appends refused because the buffer was full (when_full = block).",
+                &[(String::new(), g(&bm.full_refusals))],
+            );
+            metric(
+                &mut out,
+                "meili_buffer_recovery_cut_bytes",
+                "gauge",
+                "Bytes cut from damaged segment tails when the buffer was opened.",
+                &[(String::new(), g(&bm.recovery_cut_bytes))],
+            );
+            metric(
+                &mut out,
+                "meili_buffer_recovery_cut_segments",
+                "gauge",
+                "Segments whose damaged tail was cut when the buffer was opened.",
+                &[(String::new(), g(&bm.recovery_cut_segments))],
+            );
+        }
         out
     }
 }

@@ -1,8 +1,8 @@
-//! Wiring: sources → ingest queue → validate → one bounded queue per sink → sinks.
+//! Wiring: sources → ingest queue → validate → disk buffer → sinks (each at its own position).
 //!
 //! Shutdown order: the shutdown token stops the sources; validate ends when the ingest queue is
-//! drained and closed; each sink ends when its queue closes, after a final flush. Sinks still
-//! retrying when `shutdown_timeout_secs` has passed give up and count what they drop.
+//! drained (everything acknowledged is then in the buffer); the sinks write what they can and
+//! stop. Whatever they could not write within `shutdown_timeout_secs` stays in the buffer.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -11,10 +11,11 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::buffer::Buffer;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use crate::sinks::{self, SinkBuildError};
+use crate::sinks::{self, SinkBuildError, SinkControl};
 use crate::sources::MqttSource;
 use crate::transforms::{validate, Live, Validator};
 
@@ -22,6 +23,8 @@ use crate::transforms::{validate, Live, Validator};
 pub enum DaemonError {
     #[error(transparent)]
     Sink(#[from] SinkBuildError),
+    #[error(transparent)]
+    Buffer(#[from] crate::buffer::BufferError),
     #[error("data directory {path}: {source}")]
     DataDir {
         path: String,
@@ -48,10 +51,11 @@ pub struct Daemon {
     pub shared: Shared,
     pub http_addr: std::net::SocketAddr,
     sources_stop: CancellationToken,
-    sinks_abort: CancellationToken,
+    ctl: SinkControl,
     http_stop: CancellationToken,
     sources: JoinSet<()>,
-    pipeline: JoinSet<()>,
+    validate: tokio::task::JoinHandle<()>,
+    sink_tasks: JoinSet<()>,
     grace: Duration,
 }
 
@@ -63,8 +67,27 @@ impl Daemon {
             source,
         })?;
         let registry = Arc::new(Registry::from_config(&config));
-        let sinks = sinks::build_all(&config, &registry)?;
-        let metrics = Arc::new(Metrics::new(sinks.iter().map(|s| s.metrics()).collect()));
+        let sinks = sinks::build_all(&config)?;
+        let (buffer, recovery) = Buffer::open(
+            &data_dir.join("buffer"),
+            config.buffer.clone(),
+            sinks
+                .iter()
+                .map(|s| (s.name().to_string(), s.metrics()))
+                .collect(),
+        )?;
+        let buffer = Arc::new(buffer);
+        if recovery.records > 0 || !recovery.cut.is_empty() {
+            tracing::info!(
+                records = recovery.records,
+                rows = recovery.rows,
+                damaged_segments = recovery.cut.len(),
+                "Buffer reopened."
+            );
+        }
+        let mut metrics = Metrics::new(sinks.iter().map(|s| s.metrics()).collect());
+        metrics.buffer = Some(Arc::clone(&buffer));
+        let metrics = Arc::new(metrics);
         let live = Arc::new(Mutex::new(Live::new(&registry)));
         let shared = Shared {
             registry: Arc::clone(&registry),
@@ -91,13 +114,13 @@ impl Daemon {
         ));
 
         let sources_stop = CancellationToken::new();
-        let sinks_abort = CancellationToken::new();
-        let mut pipeline = JoinSet::new();
-        let mut sink_txs = Vec::new();
-        for sink in sinks {
-            let (tx, rx) = mpsc::channel(sink.queue_capacity());
-            sink_txs.push(tx);
-            pipeline.spawn(sink.run(rx, sinks_abort.clone()));
+        let ctl = SinkControl {
+            stop: CancellationToken::new(),
+            abort: CancellationToken::new(),
+        };
+        let mut sink_tasks = JoinSet::new();
+        for (i, sink) in sinks.into_iter().enumerate() {
+            sink_tasks.spawn(sink.run(i, Arc::clone(&buffer), ctl.clone()));
         }
         let (ingest_tx, ingest_rx) = mpsc::channel(config.daemon.ingest_queue_messages);
         let prefix = config
@@ -105,10 +128,10 @@ impl Daemon {
             .as_ref()
             .map_or("meili/v1", |m| m.topic_prefix.as_str());
         let validator = Validator::new(Arc::clone(&registry), prefix, config.validate.clone());
-        pipeline.spawn(validate::run(
+        let validate = tokio::spawn(validate::run(
             validator,
             ingest_rx,
-            sink_txs,
+            Arc::clone(&buffer),
             live,
             Arc::clone(&metrics),
         ));
@@ -129,10 +152,11 @@ impl Daemon {
             shared,
             http_addr,
             sources_stop,
-            sinks_abort,
+            ctl,
             http_stop,
             sources,
-            pipeline,
+            validate,
+            sink_tasks,
             grace: Duration::from_secs(config.daemon.shutdown_timeout_secs),
         })
     }
@@ -142,13 +166,16 @@ impl Daemon {
         tracing::info!("Shutting down: stopping sources, flushing sinks.");
         self.sources_stop.cancel();
         while self.sources.join_next().await.is_some() {}
-        let abort = self.sinks_abort.clone();
+        let abort = self.ctl.abort.clone();
         let grace = self.grace;
         let timer = tokio::spawn(async move {
             tokio::time::sleep(grace).await;
             abort.cancel();
         });
-        while self.pipeline.join_next().await.is_some() {}
+        // Everything taken from the broker is in the buffer once validate ends.
+        let _ = self.validate.await;
+        self.ctl.stop.cancel();
+        while self.sink_tasks.join_next().await.is_some() {}
         timer.abort();
         self.http_stop.cancel();
         tracing::info!("meilid stopped.");

@@ -176,6 +176,15 @@ pub struct Buffer {
     appended: watch::Sender<u64>,
 }
 
+impl std::fmt::Debug for Buffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Buffer")
+            .field("dir", &self.dir)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
 fn segment_path(dir: &Path, first_id: u64) -> PathBuf {
     dir.join(format!("{first_id:020}.seg"))
 }

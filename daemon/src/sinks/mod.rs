@@ -1,7 +1,7 @@
-//! Sinks: where validated readings leave. One task per configured sink, fed by its own bounded
-//! queue; rows are encoded as line protocol on arrival, written in batches (by row count or
-//! delay), retried with exponential backoff while the server is unreachable, and flushed on
-//! shutdown within the grace period.
+//! Sinks: where validated readings leave. One task per configured sink reads the disk buffer
+//! from its own acknowledged position, writes batches (by row count or delay), retries with
+//! exponential backoff while the server is unreachable, and acknowledges to the buffer only
+//! what the server accepted. Whatever is unwritten at shutdown stays in the buffer.
 
 pub mod file;
 pub mod influxdb;
@@ -11,14 +11,12 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::buffer::{Buffer, ReadStats};
 use crate::config::{BatchConfig, Config, SinkConfig};
-use crate::event::Record;
 use crate::metrics::SinkMetrics;
-use crate::registry::Registry;
 
 /// A write that failed.
 #[derive(Debug, thiserror::Error)]
@@ -85,34 +83,32 @@ pub struct Sink {
     writer: Writer,
     batch: BatchConfig,
     metrics: Arc<SinkMetrics>,
-    registry: Arc<Registry>,
 }
 
 /// Build every configured sink with its metrics.
-pub fn build_all(config: &Config, registry: &Arc<Registry>) -> Result<Vec<Sink>, SinkBuildError> {
+pub fn build_all(config: &Config) -> Result<Vec<Sink>, SinkBuildError> {
     config
         .sinks
         .iter()
         .map(|s| {
             let s = s.get_ref();
             let writer = Writer::build(s, &config.daemon.data_dir)?;
-            let metrics = Arc::new(SinkMetrics {
-                name: s.name(),
-                kind: writer.type_name(),
-                ..SinkMetrics::default()
-            });
-            Ok(Sink {
-                writer,
-                batch: s.batch().clone(),
-                metrics,
-                registry: Arc::clone(registry),
-            })
+            Ok(Sink::new(writer, s.batch().clone(), &s.name()))
         })
         .collect()
 }
 
+/// How a sink task is told to finish.
+#[derive(Clone)]
+pub struct SinkControl {
+    /// Cancelled once every reading is in the buffer: write what is there, then stop.
+    pub stop: CancellationToken,
+    /// Cancelled at the end of the shutdown grace period: stop now (the rest stays buffered).
+    pub abort: CancellationToken,
+}
+
 impl Sink {
-    pub fn new(writer: Writer, batch: BatchConfig, name: &str, registry: Arc<Registry>) -> Sink {
+    pub fn new(writer: Writer, batch: BatchConfig, name: &str) -> Sink {
         let metrics = Arc::new(SinkMetrics {
             name: name.into(),
             kind: writer.type_name(),
@@ -122,107 +118,174 @@ impl Sink {
             writer,
             batch,
             metrics,
-            registry,
         }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.metrics.name
     }
 
     pub fn metrics(&self) -> Arc<SinkMetrics> {
         Arc::clone(&self.metrics)
     }
 
-    pub fn queue_capacity(&self) -> usize {
-        self.batch.queue_batches
-    }
-
-    /// Run until the queue closes (then flush), or until `abort` (the end of the shutdown grace
-    /// period), when rows still unwritten are counted as dropped.
-    pub async fn run(mut self, mut rx: mpsc::Receiver<Arc<Vec<Record>>>, abort: CancellationToken) {
+    /// Read the buffer from this sink's acknowledged position, write batches of up to
+    /// `max_rows` rows (or what has waited `max_delay_ms`), acknowledge each written batch.
+    pub async fn run(mut self, index: usize, buffer: Arc<Buffer>, ctl: SinkControl) {
         let max_delay = Duration::from_millis(self.batch.max_delay_ms);
-        let mut body: Vec<u8> = Vec::with_capacity(self.batch.max_rows * 96);
-        let mut rows = 0usize;
-        let mut flush_at: Option<Instant> = None;
+        let max_rows = self.batch.max_rows as u64;
+        let mut appended = buffer.watch();
+        let mut cursor = Some(buffer.cursor(index));
+        let mut body: Vec<u8> = Vec::with_capacity(self.batch.max_rows * 100);
+        let (mut rows, mut first_ms) = (0u64, 0u64);
+        let mut deadline: Option<Instant> = None;
         loop {
+            appended.mark_unchanged();
+            let (c, b, result) = {
+                let (buf, mut cur, mut body) = (
+                    Arc::clone(&buffer),
+                    cursor.take(),
+                    std::mem::take(&mut body),
+                );
+                let want = max_rows.saturating_sub(rows);
+                match tokio::task::spawn_blocking(move || {
+                    let r = match cur.as_mut() {
+                        Some(c) => buf.read(c, want, &mut body),
+                        None => Ok(ReadStats::default()),
+                    };
+                    (cur, body, r)
+                })
+                .await
+                {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::error!(sink = %self.metrics.name, error = %e, "Buffer read task failed; sink stops.");
+                        return;
+                    }
+                }
+            };
+            (cursor, body) = (c, b);
+            match result {
+                Ok(r) if r.records > 0 => {
+                    if rows == 0 {
+                        first_ms = r.first_unix_ms;
+                        deadline = Some(Instant::now() + max_delay);
+                    }
+                    rows += r.rows;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::error!(sink = %self.metrics.name, error = %e, "Buffer read failed; retrying.");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
+            self.metrics.rows_pending.store(rows, Relaxed);
+            self.metrics
+                .oldest_unacked_unix_ms
+                .store(first_ms as i64 * i64::from(rows > 0), Relaxed);
+            let stopping = ctl.stop.is_cancelled();
+            let due = deadline.is_some_and(|d| d <= Instant::now());
+            if rows > 0 && (rows >= max_rows || due || stopping) {
+                let next_id = cursor.as_ref().map_or(0, |c| c.next_id);
+                match self.flush(&body, rows, &ctl).await {
+                    Flushed::Written | Flushed::Refused => {
+                        let b = Arc::clone(&buffer);
+                        let index_rows = rows;
+                        let outcome =
+                            tokio::task::spawn_blocking(move || b.ack(index, next_id, index_rows))
+                                .await;
+                        let failure = match outcome {
+                            Ok(Ok(())) => None,
+                            Ok(Err(e)) => Some(e.to_string()),
+                            Err(e) => Some(e.to_string()),
+                        };
+                        if let Some(e) = failure {
+                            tracing::error!(sink = %self.metrics.name, error = %e, "Could not record the acknowledgement; rows may be written again after a restart.");
+                        }
+                        body.clear();
+                        rows = 0;
+                        deadline = None;
+                        self.metrics.rows_pending.store(0, Relaxed);
+                        self.metrics.oldest_unacked_unix_ms.store(0, Relaxed);
+                        continue;
+                    }
+                    Flushed::GaveUp => break,
+                }
+            }
+            if stopping && rows == 0 {
+                break;
+            }
+            if ctl.abort.is_cancelled() {
+                break;
+            }
             let timer = async {
-                match flush_at {
+                match deadline {
                     Some(t) => tokio::time::sleep_until(t).await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
-                m = rx.recv() => match m {
-                    Some(batch) => {
-                        self.metrics.queue_depth.store(rx.len() as i64, Relaxed);
-                        for r in batch.iter() {
-                            line_protocol::encode(&mut body, self.registry.get(r.device), &r.reading);
-                        }
-                        rows += batch.len();
-                        self.metrics.rows_pending.store(rows as u64, Relaxed);
-                        flush_at.get_or_insert_with(|| Instant::now() + max_delay);
-                        if rows >= self.batch.max_rows {
-                            self.flush(&mut body, &mut rows, &abort).await;
-                            flush_at = None;
-                        }
-                    }
-                    None => {
-                        self.flush(&mut body, &mut rows, &abort).await;
-                        break;
-                    }
-                },
-                _ = timer => {
-                    self.flush(&mut body, &mut rows, &abort).await;
-                    flush_at = None;
-                }
+                _ = appended.changed() => {}
+                _ = timer => {}
+                _ = ctl.stop.cancelled(), if !stopping => {}
+                _ = ctl.abort.cancelled() => {}
             }
         }
-        tracing::info!(sink = %self.metrics.name, "Sink stopped.");
+        let left = self.metrics.backlog_rows.load(Relaxed);
+        tracing::info!(sink = %self.metrics.name, buffered_rows = left, "Sink stopped; unwritten rows stay in the buffer.");
     }
 
-    async fn flush(&mut self, body: &mut Vec<u8>, rows: &mut usize, abort: &CancellationToken) {
-        if *rows == 0 {
-            return;
-        }
+    /// Write one batch, retrying retryable errors with backoff. While stopping, a failed write
+    /// is not retried: the rows are safe in the buffer for the next start.
+    async fn flush(&mut self, body: &[u8], rows: u64, ctl: &SinkControl) -> Flushed {
         let mut backoff = Duration::from_millis(self.batch.retry_min_backoff_ms);
         let max_backoff = Duration::from_millis(self.batch.retry_max_backoff_ms);
-        let m = &self.metrics;
+        let m = Arc::clone(&self.metrics);
         loop {
             let result = tokio::select! {
                 r = self.writer.write(body) => r,
-                _ = abort.cancelled() => Err(WriteError::Retryable("shutdown grace period over".into())),
+                _ = ctl.abort.cancelled() => return Flushed::GaveUp,
             };
             match result {
                 Ok(()) => {
-                    m.rows_written.fetch_add(*rows as u64, Relaxed);
+                    m.rows_written.fetch_add(rows, Relaxed);
                     m.batches_written.fetch_add(1, Relaxed);
                     m.up.store(true, Relaxed);
                     m.last_success_unix
                         .store(crate::transforms::validate::unix_now(), Relaxed);
-                    break;
+                    return Flushed::Written;
                 }
                 Err(WriteError::Permanent(e)) => {
                     m.write_errors_permanent.fetch_add(1, Relaxed);
-                    m.rows_dropped.fetch_add(*rows as u64, Relaxed);
-                    tracing::error!(sink = %m.name, rows = *rows, error = %e, "Sink refused a batch; its rows are dropped.");
-                    break;
+                    m.rows_dropped.fetch_add(rows, Relaxed);
+                    tracing::error!(sink = %m.name, rows, error = %e, "Sink refused a batch; its rows are dropped.");
+                    return Flushed::Refused;
                 }
                 Err(WriteError::Retryable(e)) => {
                     m.write_errors_retryable.fetch_add(1, Relaxed);
                     m.up.store(false, Relaxed);
-                    if abort.is_cancelled() {
-                        m.rows_dropped.fetch_add(*rows as u64, Relaxed);
-                        tracing::error!(sink = %m.name, rows = *rows, error = %e, "Shutdown grace period over; unwritten rows dropped.");
-                        break;
+                    if ctl.stop.is_cancelled() {
+                        tracing::warn!(sink = %m.name, rows, error = %e, "Sink unreachable at shutdown; rows stay in the buffer.");
+                        return Flushed::GaveUp;
                     }
-                    tracing::warn!(sink = %m.name, rows = *rows, error = %e, retry_in_ms = backoff.as_millis() as u64, "Sink write failed; will retry.");
+                    tracing::warn!(sink = %m.name, rows, error = %e, retry_in_ms = backoff.as_millis() as u64, "Sink write failed; will retry.");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
-                        _ = abort.cancelled() => {}
+                        _ = ctl.stop.cancelled() => {}
+                        _ = ctl.abort.cancelled() => return Flushed::GaveUp,
                     }
                     backoff = (backoff * 2).min(max_backoff);
                 }
             }
         }
-        body.clear();
-        *rows = 0;
-        m.rows_pending.store(0, Relaxed);
     }
+}
+
+enum Flushed {
+    Written,
+    /// Refused by the server (4xx): counted as dropped and acknowledged, so the sink moves on.
+    Refused,
+    /// Not written (shutdown): the rows stay in the buffer.
+    GaveUp,
 }

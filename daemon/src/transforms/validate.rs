@@ -9,11 +9,53 @@ use meili_firmware::{payload::VERSION, Kind, Reading, Status};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
+use crate::buffer::{Buffer, BufferError};
 use crate::config::{valid_id, ValidateConfig};
 use crate::event::{RawMessage, Record};
 use crate::metrics::{Metrics, Reason};
 use crate::registry::{DeviceId, LookupError, Registry};
+use crate::sinks::line_protocol;
 use crate::transforms::Live;
+
+/// Messages validated and made durable together (one buffer record, one fsync).
+const CHUNK: usize = 2048;
+
+/// Append a chunk, retrying until it is durable: while the buffer is full (`when_full =
+/// "block"`) or the disk fails, nothing is acknowledged, so the broker keeps the messages.
+async fn append_durably(buffer: &Arc<Buffer>, rows: u32, payload: Vec<u8>) -> Option<Vec<u8>> {
+    let mut payload = payload;
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let b = Arc::clone(buffer);
+        let (p, result) = match tokio::task::spawn_blocking(move || {
+            let r = b.append(rows, &payload);
+            (payload, r)
+        })
+        .await
+        {
+            Ok(v) => v,
+            Err(e) => {
+                // The blocking task died with the payload: do not acknowledge the chunk.
+                tracing::error!(error = %e, "Buffer append task failed; the chunk stays unacknowledged.");
+                return None;
+            }
+        };
+        payload = p;
+        match result {
+            Ok(_) => return Some(payload),
+            Err(BufferError::Full { bytes, max }) => {
+                tracing::warn!(
+                    bytes,
+                    max,
+                    "Buffer full; holding acknowledgements until sinks catch up."
+                );
+            }
+            Err(e) => tracing::error!(error = %e, "Buffer append failed; retrying."),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
 
 /// What a topic addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -262,12 +304,13 @@ impl RejectLog {
     }
 }
 
-/// The validate task: drains the ingest queue in chunks, validates, hands each chunk's readings
-/// to every sink queue, then acknowledges the chunk's messages. Ends when every source is gone.
+/// The validate task: drains the ingest queue in chunks, validates, appends each chunk's
+/// readings to the disk buffer as one record, and only when that is durable acknowledges the
+/// chunk's messages. Ends when every source is gone and the queue is drained.
 pub async fn run(
     validator: Validator,
     mut rx: mpsc::Receiver<RawMessage>,
-    sinks: Vec<mpsc::Sender<Arc<Vec<Record>>>>,
+    buffer: Arc<Buffer>,
     live: Arc<Mutex<Live>>,
     metrics: Arc<Metrics>,
 ) {
@@ -276,8 +319,9 @@ pub async fn run(
     let mut msgs = Vec::with_capacity(1024);
     let mut deliveries = Vec::with_capacity(1024);
     let mut statuses = Vec::new();
+    let mut payload: Vec<u8> = Vec::with_capacity(CHUNK * 128);
     loop {
-        if rx.recv_many(&mut msgs, 1024).await == 0 {
+        if rx.recv_many(&mut msgs, CHUNK).await == 0 {
             break;
         }
         metrics.ingest_queue_depth.store(rx.len() as i64, Relaxed);
@@ -318,10 +362,14 @@ pub async fn run(
             }
         }
         if !records.is_empty() {
-            let batch = Arc::new(records);
-            for sink in &sinks {
-                // A sink queue closes only if its task died; the others keep flowing.
-                let _ = sink.send(Arc::clone(&batch)).await;
+            payload.clear();
+            for r in &records {
+                line_protocol::encode(&mut payload, validator.registry().get(r.device), &r.reading);
+            }
+            match append_durably(&buffer, records.len() as u32, std::mem::take(&mut payload)).await
+            {
+                Some(p) => payload = p,
+                None => deliveries.clear(),
             }
         }
         metrics
