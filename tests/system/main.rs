@@ -10,3 +10,5 @@ mod ingest;
 mod rejections;
 // mqtts:// with a private CA and password authentication.
 mod tls;
+// Crash (kill -9), database outage, broker restart, torn buffer tail.
+mod durability;

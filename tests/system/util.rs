@@ -40,6 +40,15 @@ impl Proc {
         self.child.id()
     }
 
+    /// SIGKILL (a crash or power cut, as far as the process can tell) and reap it.
+    pub fn kill9(&mut self) {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(self.pid().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM and wait; returns the exit status code.
     pub fn stop(&mut self) -> Option<i32> {
         let _ = Command::new("kill")
@@ -102,26 +111,50 @@ pub struct Mosquitto {
 
 impl Mosquitto {
     pub fn start() -> Mosquitto {
+        Mosquitto::start_with(false)
+    }
+
+    /// With `persistence`, sessions and queued messages survive a broker restart.
+    pub fn start_with(persistence: bool) -> Mosquitto {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let conf = dir.path().join("mosquitto.conf");
+        let persist = if persistence {
+            format!(
+                "persistence true\npersistence_location {}/\nuser root\n",
+                dir.path().display()
+            )
+        } else {
+            "persistence false\n".to_string()
+        };
         // Queue enough for a daemon that is away; unlimited in-flight window for throughput.
         std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 100000\nmax_inflight_messages 0\n"
-            ),
+            dir.path().join("mosquitto.conf"),
+            format!("listener {port} 127.0.0.1\nallow_anonymous true\n{persist}max_queued_messages 1000000\nmax_inflight_messages 0\n"),
         )
         .unwrap();
+        let proc = Mosquitto::spawn(dir.path(), port);
+        Mosquitto { port, proc, dir }
+    }
+
+    fn spawn(dir: &Path, port: u16) -> Proc {
+        let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let proc = Proc::spawn(
             "mosquitto",
-            Command::new("mosquitto").arg("-c").arg(&conf),
-            &dir.path().join("mosquitto.log"),
+            Command::new("mosquitto")
+                .arg("-c")
+                .arg(dir.join("mosquitto.conf")),
+            &dir.join(format!("mosquitto-{n}.log")),
         );
         wait_until("mosquitto", Duration::from_secs(10), || {
             std::net::TcpStream::connect(("127.0.0.1", port)).ok()
         });
-        Mosquitto { port, proc, dir }
+        proc
+    }
+
+    /// Stop (SIGTERM: mosquitto saves its persistence file) and start again on the same port.
+    pub fn restart(&mut self) {
+        assert_eq!(self.proc.stop(), Some(0));
+        self.proc = Mosquitto::spawn(self.dir.path(), self.port);
     }
 
     pub fn url(&self) -> String {
@@ -155,6 +188,27 @@ impl Mosquitto {
         assert!(child.wait().unwrap().success(), "mosquitto_pub failed");
     }
 
+    /// A long-running `mosquitto_pub -l` on `topic`: lines are published as they are sent.
+    pub fn line_publisher(&self, topic: &str) -> LinePublisher {
+        let child = Command::new("mosquitto_pub")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-q",
+                "1",
+                "-t",
+                topic,
+                "-l",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("mosquitto_pub");
+        LinePublisher { child }
+    }
+
     /// Publish one message (may contain newlines or be empty).
     pub fn publish(&self, topic: &str, payload: &str) {
         let st = Command::new("mosquitto_pub")
@@ -176,6 +230,26 @@ impl Mosquitto {
     }
 }
 
+pub struct LinePublisher {
+    child: Child,
+}
+
+impl LinePublisher {
+    pub fn send(&mut self, lines: &[String]) {
+        let stdin = self.child.stdin.as_mut().unwrap();
+        for l in lines {
+            writeln!(stdin, "{l}").unwrap();
+        }
+        stdin.flush().unwrap();
+    }
+
+    /// Close stdin and wait until every line is published.
+    pub fn finish(mut self) {
+        drop(self.child.stdin.take());
+        assert!(self.child.wait().unwrap().success(), "mosquitto_pub failed");
+    }
+}
+
 pub struct Influxd {
     pub port: u16,
     pub proc: Proc,
@@ -184,8 +258,12 @@ pub struct Influxd {
 
 impl Influxd {
     pub fn start() -> Influxd {
+        Influxd::start_on(free_port())
+    }
+
+    pub fn start_on(port: u16) -> Influxd {
         let dir = tempfile::tempdir().unwrap();
-        let (port, rpc) = (free_port(), free_port());
+        let rpc = free_port();
         let d = dir.path().display();
         let conf = dir.path().join("influxdb.conf");
         std::fs::write(
@@ -200,16 +278,37 @@ impl Influxd {
             ),
         )
         .unwrap();
-        let proc = Proc::spawn(
-            "influxd",
-            Command::new("influxd").arg("-config").arg(&conf),
-            &dir.path().join("influxd.log"),
-        );
+        let proc = Influxd::spawn(dir.path());
         let i = Influxd { port, proc, dir };
-        wait_until("influxd /ping", Duration::from_secs(20), || {
-            http_get(&format!("{}/ping", i.url())).filter(|(s, _)| *s == 204)
-        });
+        i.wait_ready();
         i
+    }
+
+    fn spawn(dir: &Path) -> Proc {
+        let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
+        Proc::spawn(
+            "influxd",
+            Command::new("influxd")
+                .arg("-config")
+                .arg(dir.join("influxdb.conf")),
+            &dir.join(format!("influxd-{n}.log")),
+        )
+    }
+
+    fn wait_ready(&self) {
+        wait_until("influxd /ping", Duration::from_secs(20), || {
+            http_get(&format!("{}/ping", self.url())).filter(|(s, _)| *s == 204)
+        });
+    }
+
+    /// Stop the database (an outage); `start_again` brings it back with its data.
+    pub fn stop(&mut self) {
+        assert_eq!(self.proc.stop(), Some(0));
+    }
+
+    pub fn start_again(&mut self) {
+        self.proc = Influxd::spawn(self.dir.path());
+        self.wait_ready();
     }
 
     pub fn url(&self) -> String {
@@ -352,6 +451,17 @@ impl Meilid {
             (m.metric("meili_mqtt_subscriptions_total", "")? >= 2.0).then_some(())
         });
         m
+    }
+
+    /// Crash (SIGKILL) and start again with the same configuration.
+    pub fn crash_and_restart(&mut self, dir: &Path) {
+        self.proc.kill9();
+        self.proc = Meilid::spawn_proc(dir, &self.config);
+        wait_until(
+            "meilid subscribed after crash",
+            Duration::from_secs(20),
+            || (self.metric("meili_mqtt_subscriptions_total", "")? >= 2.0).then_some(()),
+        );
     }
 
     /// Start a stopped daemon again with the same configuration (client id, data directory).
