@@ -237,8 +237,8 @@ proptest! {
                     unacked_rows = [0, 0];
                 }
             }
-            for s in 0..2 {
-                prop_assert_eq!(b.pending_records(s), log.len() as u64 + 1 - acked[s]);
+            for (s, a) in acked.iter().enumerate() {
+                prop_assert_eq!(b.pending_records(s), log.len() as u64 + 1 - a);
             }
         }
     }
