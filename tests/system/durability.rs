@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use crate::util::*;
 
-/// Readings for `devices` noise meters, `per` each: (device, payload lines); (device, ts) → laeq.
-fn readings(
-    devices: usize,
-    per: usize,
-) -> (Vec<(String, Vec<String>)>, HashMap<(String, i64), f64>) {
+/// Per device, its payload lines in order.
+type Lines = Vec<(String, Vec<String>)>;
+/// (device, ts) → laeq as sent.
+type Expected = HashMap<(String, i64), f64>;
+
+/// Readings for `devices` noise meters, `per` each.
+fn readings(devices: usize, per: usize) -> (Lines, Expected) {
     let base = unix_now() - 3 * 24 * 3600;
     let mut expect = HashMap::new();
     let lines = (0..devices)
