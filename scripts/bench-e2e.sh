@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# End-to-end drain benchmark: N QoS 1 readings queued in a real mosquitto for a persistent
-# session, then drained by (a) mosquitto_sub doing nothing, (b) meilid into a real
-# VictoriaMetrics (influxdb_v2 sink). Prints messages/s for both, their ratio, and meilid's RSS.
+# End-to-end benchmarks against a real mosquitto and a real VictoriaMetrics.
+#   MODE=ingest (default): N QoS 1 readings queued in mosquitto for a persistent session are
+#     drained by (a) mosquitto_sub doing nothing, (b) meilid through its disk buffer into
+#     VictoriaMetrics. Prints messages/s for both, the ratio, and meilid's RSS.
+#   MODE=drain: meilid buffers N readings while VictoriaMetrics is down, then VictoriaMetrics
+#     starts and the backlog drains. Prints the drain rate (rows/s) and RSS.
 # Bounded: N messages (default 200000), loopback only, stops only the processes it started.
 set -euo pipefail
 N=${N:-200000}
@@ -11,13 +14,18 @@ MEILID=${MEILID:-$ROOT/target/release/meilid}
 [ -x "$MEILID" ] || cargo build --release --bin meilid --manifest-path "$ROOT/Cargo.toml" >&2
 D=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$D"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$D"; }
 trap cleanup EXIT
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 MQ=$(port); VM=$(port); HTTP=$(port)
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n' "$MQ" > "$D/mq.conf"
 mosquitto -c "$D/mq.conf" > "$D/mq.log" 2>&1 & pids+=($!)
-victoria-metrics -httpListenAddr=127.0.0.1:$VM -storageDataPath="$D/vm" -retentionPeriod=100y -dedup.minScrapeInterval=1ms > "$D/vm.log" 2>&1 & pids+=($!)
+start_vm() {
+  victoria-metrics -httpListenAddr=127.0.0.1:$VM -storageDataPath="$D/vm" -retentionPeriod=100y -dedup.minScrapeInterval=1ms > "$D/vm.log" 2>&1 & pids+=($!)
+  until curl -sf "127.0.0.1:$VM/health" >/dev/null; do sleep 0.05; done
+}
+MODE=${MODE:-ingest}
+[ "$MODE" = drain ] || start_vm
 sleep 0.5
 now=$(date +%s)
 # N payload lines spread over DEVICES topics, distinct timestamps per device.
@@ -39,17 +47,11 @@ publish() {
 }
 ms() { date +%s%3N; }
 
-# (a) baseline subscriber: register the session, queue N, drain.
-mosquitto_sub -p $MQ -q 1 -c -i bench-sub -t 'meili/v1/#' -C 1 -W 1 >/dev/null 2>&1 || true
-publish
-t0=$(ms); mosquitto_sub -p $MQ -q 1 -c -i bench-sub -t 'meili/v1/#' -C "$N" > /dev/null; t1=$(ms)
-base=$(( N * 1000 / (t1 - t0) ))
-
 # (b) meilid into VictoriaMetrics.
 {
   printf '[daemon]\ndata_dir = "%s/data"\nhttp_listen = "127.0.0.1:%s"\n' "$D" "$HTTP"
   printf '[mqtt]\nurl = "mqtt://127.0.0.1:%s"\nclient_id = "meilid-bench"\nprotocol = "%s"\n' "$MQ" "${PROTOCOL:-5}"
-  printf '[[sinks]]\ntype = "influxdb_v2"\nurl = "http://127.0.0.1:%s"\norg = "o"\nbucket = "b"\n' "$VM"
+  printf '[[sinks]]\ntype = "influxdb_v2"\nurl = "http://127.0.0.1:%s"\norg = "o"\nbucket = "b"\n[sinks.batch]\nretry_max_backoff_ms = 200\n' "$VM"
   for i in $(seq 0 $((DEVICES-1))); do
     printf '[[devices]]\nid = "d%03d"\nsite = "town"\nkind = "noise"\nlat = 23.0\nlon = 103.0\nzone_class = "2"\n' "$i"
   done
@@ -57,10 +59,22 @@ base=$(( N * 1000 / (t1 - t0) ))
 metric() { curl -s "127.0.0.1:$HTTP/metrics" | awk -v k="$1" 'index($0, k" ")==1 {print $NF}'; }
 "$MEILID" run --config "$D/meilid.toml" > "$D/meilid.log" 2>&1 & mp=$!; pids+=($mp)
 until [ "$(metric meili_mqtt_subscriptions_total 2>/dev/null || echo 0)" = "2" ]; do sleep 0.1; done
-kill -TERM $mp; wait $mp || true
-publish
-t0=$(ms)
-"$MEILID" run --config "$D/meilid.toml" > "$D/meilid2.log" 2>&1 & mp=$!; pids+=($mp)
+if [ "$MODE" = drain ]; then
+  publish
+  until [ "$(metric meili_buffer_rows_appended_total)" -ge "$N" ] 2>/dev/null; do sleep 0.2; done
+  echo "buffered $N rows: $(metric meili_buffer_bytes) bytes on disk" >&2
+  t0=$(ms); start_vm
+else
+  kill -TERM $mp; wait $mp || true
+# (a) baseline subscriber: register the session, queue N, drain.
+  mosquitto_sub -p $MQ -q 1 -c -i bench-sub -t 'meili/v1/#' -C 1 -W 1 >/dev/null 2>&1 || true
+  publish
+  t0=$(ms); mosquitto_sub -p $MQ -q 1 -c -i bench-sub -t 'meili/v1/#' -C "$N" > /dev/null; t1=$(ms)
+  base=$(( N * 1000 / (t1 - t0) ))
+  publish
+  t0=$(ms)
+  "$MEILID" run --config "$D/meilid.toml" > "$D/meilid2.log" 2>&1 & mp=$!; pids+=($mp)
+fi
 rss_max=0
 while :; do
   w=$(metric 'meili_sink_rows_written_total{sink="influxdb_v2",type="influxdb_v2"}' 2>/dev/null || echo 0)
@@ -74,4 +88,8 @@ rate=$(( N * 1000 / (t1 - t0) ))
 curl -s "127.0.0.1:$VM/internal/force_flush" >/dev/null
 sleep 1
 stored=$(curl -s "127.0.0.1:$VM/api/v1/export" --data-urlencode 'match[]={__name__="noise_laeq"}' | python3 -c 'import sys,json; print(sum(len(json.loads(l)["values"]) for l in sys.stdin if l.strip()))')
-echo "messages=$N baseline_mosquitto_sub=${base}/s meilid_to_victoriametrics=${rate}/s ratio=$(( rate * 100 / base ))% stored=$stored rss_peak_kib=$rss_max rss_end_kib=$rss_end"
+if [ "$MODE" = drain ]; then
+  echo "mode=drain rows=$N drain_to_victoriametrics=${rate}/s stored=$stored rss_peak_kib=$rss_max rss_end_kib=$rss_end"
+else
+  echo "mode=ingest messages=$N baseline_mosquitto_sub=${base}/s meilid_to_victoriametrics=${rate}/s ratio=$(( rate * 100 / base ))% stored=$stored rss_peak_kib=$rss_max rss_end_kib=$rss_end fsyncs=$(metric meili_buffer_fsyncs_total)"
+fi
