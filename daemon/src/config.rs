@@ -233,6 +233,13 @@ pub struct BatchConfig {
     pub retry_max_backoff_ms: u64,
     #[serde(default = "default_request_timeout_ms")]
     pub request_timeout_ms: u64,
+    /// While a backlog drains, the share of each batch (percent, 0–90) kept for live readings.
+    #[serde(default = "default_live_share_pct")]
+    pub live_share_pct: u8,
+}
+
+const fn default_live_share_pct() -> u8 {
+    25
 }
 
 const fn default_max_rows() -> usize {
@@ -259,6 +266,7 @@ impl Default for BatchConfig {
             retry_min_backoff_ms: default_retry_min_backoff_ms(),
             retry_max_backoff_ms: default_retry_max_backoff_ms(),
             request_timeout_ms: default_request_timeout_ms(),
+            live_share_pct: default_live_share_pct(),
         }
     }
 }
@@ -686,6 +694,14 @@ impl Config {
                 );
             }
             let b = sink.batch();
+            if b.live_share_pct > 90 {
+                err(
+                    main,
+                    line,
+                    format!("{key}.batch.live_share_pct"),
+                    "must be 0 to 90".into(),
+                );
+            }
             if b.max_rows == 0 {
                 err(
                     main,

@@ -471,8 +471,12 @@ impl Buffer {
 
     /// A cursor at the sink's acknowledged position.
     pub fn cursor(&self, sink: usize) -> Cursor {
-        let inner = self.lock();
-        let next_id = inner.acked[sink];
+        let next_id = self.lock().acked[sink];
+        self.cursor_at(sink, next_id)
+    }
+
+    /// A cursor at record `next_id` (used for live data while a backlog drains).
+    pub fn cursor_at(&self, sink: usize, next_id: u64) -> Cursor {
         Cursor {
             sink,
             next_id,
@@ -482,16 +486,22 @@ impl Buffer {
         }
     }
 
+    /// The id the next append will get.
+    pub fn next_id(&self) -> u64 {
+        self.lock().next_id
+    }
+
     /// Append the payloads of the next records for the cursor's sink to `out`, until at least
-    /// `max_rows` rows were added or the log is exhausted.
+    /// `max_rows` rows were added, the record `until` is reached, or the log is exhausted.
     pub fn read(
         &self,
         cur: &mut Cursor,
         max_rows: u64,
+        until: u64,
         out: &mut Vec<u8>,
     ) -> Result<ReadStats, BufferError> {
         let mut got = ReadStats::default();
-        while got.rows < max_rows {
+        while got.rows < max_rows && cur.next_id < until {
             // Locate the segment holding `cur.next_id`, and how much of it is committed.
             let (path, first_id, committed, next_first) = {
                 let inner = self.lock();
@@ -559,6 +569,12 @@ impl Buffer {
                 out.truncate(start); // already acknowledged (cursor positioned mid-segment)
                 continue;
             }
+            if h.id >= until {
+                // Not this reader's part of the log: leave the cursor before it.
+                out.truncate(start);
+                cur.offset -= HEADER_LEN as u64 + u64::from(h.len);
+                break;
+            }
             if got.records == 0 {
                 got.first_unix_ms = h.unix_ms;
             }
@@ -593,6 +609,15 @@ impl Buffer {
             .segments
             .store(inner.segments.len() as u64, Relaxed);
         Ok(())
+    }
+
+    /// The sink wrote `rows` readings ahead of its acknowledged position (live data during a
+    /// drain); only the backlog gauge moves, the position file does not.
+    pub fn written_ahead(&self, sink: usize, rows: u64) {
+        self.sinks[sink]
+            .1
+            .backlog_rows
+            .fetch_sub(rows as i64, Relaxed);
     }
 
     /// Ids not yet written by the sink (for tests and health).

@@ -31,7 +31,7 @@ fn append_read_ack_deletes_segments() {
     assert!(b.metrics.segments.load(Relaxed) > 2);
     let mut c0 = b.cursor(0);
     let mut out = Vec::new();
-    let r = b.read(&mut c0, 1000, &mut out).unwrap();
+    let r = b.read(&mut c0, 1000, u64::MAX, &mut out).unwrap();
     assert_eq!((r.records, r.rows), (10, 20));
     let expected: Vec<u8> = (1..=10).flat_map(|i| payload(i, 2)).collect();
     assert_eq!(out, expected);
@@ -47,7 +47,7 @@ fn append_read_ack_deletes_segments() {
     );
     let mut c1 = b.cursor(1);
     let mut out1 = Vec::new();
-    assert_eq!(b.read(&mut c1, 5, &mut out1).unwrap().records, 3);
+    assert_eq!(b.read(&mut c1, 5, u64::MAX, &mut out1).unwrap().records, 3);
     b.ack(1, c1.next_id, 6).unwrap();
     // Two records per segment: the first segment (ids 1-2) is now written by both sinks.
     let one = payload(1, 2).len() as u64 + HEADER_LEN as u64;
@@ -83,7 +83,7 @@ fn torn_tail_is_cut_and_reported() {
     assert_eq!(rec.cut[0].1, (HEADER_LEN + payload(5, 1).len() - 3) as u64);
     let mut c = b.cursor(0);
     let mut out = Vec::new();
-    b.read(&mut c, 100, &mut out).unwrap();
+    b.read(&mut c, 100, u64::MAX, &mut out).unwrap();
     assert_eq!(out, (1..=4).flat_map(|i| payload(i, 1)).collect::<Vec<_>>());
     // New appends continue after the kept records, with fresh ids.
     assert_eq!(b.append(1, &payload(9, 1)).unwrap(), 5);
@@ -144,7 +144,10 @@ fn block_when_full_and_drop_oldest() {
     assert_eq!(m.rows_dropped.load(Relaxed), 1);
     let mut cur = b.cursor(0);
     let mut out = Vec::new();
-    assert_eq!(b.read(&mut cur, 100, &mut out).unwrap().records, 4);
+    assert_eq!(
+        b.read(&mut cur, 100, u64::MAX, &mut out).unwrap().records,
+        4
+    );
 }
 
 #[test]
@@ -156,7 +159,7 @@ fn ack_survives_reopen_and_ids_never_repeat() {
             b.append(1, &payload(i, 1)).unwrap();
         }
         let mut c = b.cursor(0);
-        b.read(&mut c, 100, &mut Vec::new()).unwrap();
+        b.read(&mut c, 100, u64::MAX, &mut Vec::new()).unwrap();
         b.ack(0, c.next_id, 3).unwrap();
     }
     let (b, rec) = Buffer::open(dir.path(), cfg(100), sinks(1)).unwrap();
@@ -209,7 +212,7 @@ proptest! {
                 }
                 Action::Read(s, max) => {
                     let mut out = Vec::new();
-                    let r = b.read(&mut cursors[s], max, &mut out).unwrap();
+                    let r = b.read(&mut cursors[s], max, u64::MAX, &mut out).unwrap();
                     let mut expect = Vec::new();
                     let (mut rows, mut n) = (0u64, 0u64);
                     for &(id, rr) in log.iter().filter(|(id, _)| *id >= read_to[s]) {

@@ -14,11 +14,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::buffer::{Buffer, ReadStats};
+use crate::buffer::{Buffer, Cursor, ReadStats};
 use crate::config::{BatchConfig, Config, SinkConfig};
 use crate::metrics::SinkMetrics;
 
 /// A write that failed.
+#[cfg(test)]
+mod tests;
+
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// Network trouble, timeout, 5xx, 429: the same body is sent again after a backoff.
@@ -131,80 +134,93 @@ impl Sink {
 
     /// Read the buffer from this sink's acknowledged position, write batches of up to
     /// `max_rows` rows (or what has waited `max_delay_ms`), acknowledge each written batch.
+    ///
+    /// While a backlog drains (more than two batches behind), each batch reserves
+    /// `live_share_pct` of its rows for readings that arrived after the drain began, read by a
+    /// second cursor, so live data is not held back until the backlog is gone. Only the backlog
+    /// position is recorded; after a crash mid-drain the live rows are simply written again.
     pub async fn run(mut self, index: usize, buffer: Arc<Buffer>, ctl: SinkControl) {
         let max_delay = Duration::from_millis(self.batch.max_delay_ms);
         let max_rows = self.batch.max_rows as u64;
+        let live_quota = max_rows * u64::from(self.batch.live_share_pct.min(90)) / 100;
         let mut appended = buffer.watch();
-        let mut cursor = Some(buffer.cursor(index));
+        let mut head = buffer.cursor(index);
+        // The live cursor and the first id it owns, while a backlog drains.
+        let mut live: Option<(Cursor, u64)> = None;
         let mut body: Vec<u8> = Vec::with_capacity(self.batch.max_rows * 100);
-        let (mut rows, mut first_ms) = (0u64, 0u64);
+        let (mut head_rows, mut live_rows, mut first_ms) = (0u64, 0u64, 0u64);
         let mut deadline: Option<Instant> = None;
         loop {
             appended.mark_unchanged();
-            let (c, b, result) = {
-                let (buf, mut cur, mut body) = (
-                    Arc::clone(&buffer),
-                    cursor.take(),
-                    std::mem::take(&mut body),
-                );
-                let want = max_rows.saturating_sub(rows);
-                match tokio::task::spawn_blocking(move || {
-                    let r = match cur.as_mut() {
-                        Some(c) => buf.read(c, want, &mut body),
-                        None => Ok(ReadStats::default()),
-                    };
-                    (cur, body, r)
-                })
-                .await
-                {
-                    Ok(v) => v,
+            if live.is_none()
+                && live_quota > 0
+                && self.metrics.backlog_rows.load(Relaxed) > 2 * max_rows as i64
+            {
+                let from = buffer.next_id();
+                live = Some((buffer.cursor_at(index, from), from));
+                tracing::info!(sink = %self.metrics.name, backlog_rows = self.metrics.backlog_rows.load(Relaxed), "Draining backlog; live data keeps a share of every batch.");
+            }
+            let mut progress = false;
+            if let Some((cur, _)) = live.as_mut() {
+                let want = live_quota
+                    .saturating_sub(live_rows)
+                    .min(max_rows - head_rows - live_rows);
+                match read_into(&buffer, cur, want, u64::MAX, &mut body).await {
+                    Ok(r) => {
+                        live_rows += r.rows;
+                        progress |= r.records > 0;
+                    }
                     Err(e) => {
-                        tracing::error!(sink = %self.metrics.name, error = %e, "Buffer read task failed; sink stops.");
-                        return;
+                        self.read_failed(e).await;
+                        continue;
                     }
                 }
-            };
-            (cursor, body) = (c, b);
-            match result {
-                Ok(r) if r.records > 0 => {
-                    if rows == 0 {
+            }
+            let until = live.as_ref().map_or(u64::MAX, |(_, from)| *from);
+            let want = max_rows.saturating_sub(head_rows + live_rows);
+            match read_into(&buffer, &mut head, want, until, &mut body).await {
+                Ok(r) => {
+                    if head_rows == 0 && r.records > 0 {
                         first_ms = r.first_unix_ms;
-                        deadline = Some(Instant::now() + max_delay);
                     }
-                    rows += r.rows;
+                    head_rows += r.rows;
+                    progress |= r.records > 0;
                 }
-                Ok(_) => {}
                 Err(e) => {
-                    tracing::error!(sink = %self.metrics.name, error = %e, "Buffer read failed; retrying.");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    self.read_failed(e).await;
                     continue;
                 }
+            }
+            let rows = head_rows + live_rows;
+            if progress && deadline.is_none() {
+                deadline = Some(Instant::now() + max_delay);
             }
             self.metrics.rows_pending.store(rows, Relaxed);
             self.metrics
                 .oldest_unacked_unix_ms
-                .store(first_ms as i64 * i64::from(rows > 0), Relaxed);
+                .store(first_ms as i64 * i64::from(head_rows > 0), Relaxed);
             let stopping = ctl.stop.is_cancelled();
             let due = deadline.is_some_and(|d| d <= Instant::now());
-            if rows > 0 && (rows >= max_rows || due || stopping) {
-                let next_id = cursor.as_ref().map_or(0, |c| c.next_id);
+            if rows > 0
+                && (rows >= max_rows || due || stopping || (live.is_some() && head_rows > 0))
+            {
                 match self.flush(&body, rows, &ctl).await {
                     Flushed::Written | Flushed::Refused => {
-                        let b = Arc::clone(&buffer);
-                        let index_rows = rows;
-                        let outcome =
-                            tokio::task::spawn_blocking(move || b.ack(index, next_id, index_rows))
-                                .await;
-                        let failure = match outcome {
-                            Ok(Ok(())) => None,
-                            Ok(Err(e)) => Some(e.to_string()),
-                            Err(e) => Some(e.to_string()),
-                        };
-                        if let Some(e) = failure {
-                            tracing::error!(sink = %self.metrics.name, error = %e, "Could not record the acknowledgement; rows may be written again after a restart.");
+                        if live_rows > 0 {
+                            buffer.written_ahead(index, live_rows);
                         }
+                        let mut position = head.next_id;
+                        if live.as_ref().is_some_and(|(_, from)| head.next_id >= *from) {
+                            // The backlog is written: the live cursor becomes the position.
+                            if let Some((cur, _)) = live.take() {
+                                position = cur.next_id;
+                                head = cur;
+                                tracing::info!(sink = %self.metrics.name, "Backlog drained.");
+                            }
+                        }
+                        self.acknowledge(&buffer, index, position, head_rows).await;
                         body.clear();
-                        rows = 0;
+                        (head_rows, live_rows, first_ms) = (0, 0, 0);
                         deadline = None;
                         self.metrics.rows_pending.store(0, Relaxed);
                         self.metrics.oldest_unacked_unix_ms.store(0, Relaxed);
@@ -234,6 +250,24 @@ impl Sink {
         }
         let left = self.metrics.backlog_rows.load(Relaxed);
         tracing::info!(sink = %self.metrics.name, buffered_rows = left, "Sink stopped; unwritten rows stay in the buffer.");
+    }
+
+    async fn read_failed(&self, e: String) {
+        tracing::error!(sink = %self.metrics.name, error = %e, "Buffer read failed; retrying in 1 s.");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+
+    async fn acknowledge(&self, buffer: &Arc<Buffer>, index: usize, next_id: u64, rows: u64) {
+        let b = Arc::clone(buffer);
+        let outcome = tokio::task::spawn_blocking(move || b.ack(index, next_id, rows)).await;
+        let failure = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(e) = failure {
+            tracing::error!(sink = %self.metrics.name, error = %e, "Could not record the acknowledgement; rows may be written again after a restart.");
+        }
     }
 
     /// Write one batch, retrying retryable errors with backoff. While stopping, a failed write
@@ -280,6 +314,33 @@ impl Sink {
             }
         }
     }
+}
+
+/// Read from `cur` into `body` on the blocking pool (the buffer does file I/O).
+async fn read_into(
+    buffer: &Arc<Buffer>,
+    cur: &mut Cursor,
+    max_rows: u64,
+    until: u64,
+    body: &mut Vec<u8>,
+) -> Result<ReadStats, String> {
+    if max_rows == 0 {
+        return Ok(ReadStats::default());
+    }
+    let (b, mut c, mut out) = (
+        Arc::clone(buffer),
+        std::mem::replace(cur, buffer.cursor_at(cur.sink, cur.next_id)),
+        std::mem::take(body),
+    );
+    let (c, out, r) = tokio::task::spawn_blocking(move || {
+        let r = b.read(&mut c, max_rows, until, &mut out);
+        (c, out, r)
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    *cur = c;
+    *body = out;
+    r.map_err(|e| e.to_string())
 }
 
 enum Flushed {
