@@ -6,7 +6,10 @@
 //! - [`sources`]: where readings enter (`mqtt`).
 //! - [`transforms`]: `validate` (decode + contract checks, counted rejections) and `live`
 //!   (latest state per device).
-//! - [`sinks`]: where readings leave (`influxdb` v1/v2, `file`), batched with retry.
+//! - [`buffer`]: the durable store-and-forward log between validation and the sinks (its
+//!   on-disk format and rules are specified at the top of the module).
+//! - [`sinks`]: where readings leave (`influxdb` v1/v2, `file`), each reading the buffer from
+//!   its own position, batched with retry.
 //! - [`topology`]: builds the stages and joins them with bounded queues; owns shutdown.
 //! - [`standards`]: the arithmetic of the standards (GB 3096 noise so far).
 //! - [`config`], [`registry`]: typed configuration and the device registry.

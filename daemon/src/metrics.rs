@@ -232,7 +232,7 @@ impl Metrics {
             &mut out,
             "meili_mqtt_acks_sent_total",
             "counter",
-            "QoS 1 acknowledgements sent after the pipeline took the message.",
+            "QoS 1 acknowledgements queued once the message was durable in the buffer (or rejected).",
             &[(String::new(), g(&self.mqtt_acks_sent))],
         );
         metric(

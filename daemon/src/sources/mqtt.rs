@@ -1,7 +1,7 @@
 //! MQTT source (rumqttc, 3.1.1 or 5): a persistent session subscribed at QoS 1 to the contract's
 //! telemetry and status topics, so that readings published while the daemon is away are
 //! delivered when it returns. Acknowledgements are manual: a PUBACK leaves only after the
-//! pipeline has taken the message (see `docs/delivery.md`).
+//! message's readings are durable in the disk buffer (see `docs/delivery.md`).
 
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
