@@ -201,9 +201,9 @@ impl Sink {
                 .store(first_ms as i64 * i64::from(head_rows > 0), Relaxed);
             let stopping = ctl.stop.is_cancelled();
             let due = deadline.is_some_and(|d| d <= Instant::now());
-            if rows > 0
-                && (rows >= max_rows || due || stopping || (live.is_some() && head_rows > 0))
-            {
+            // The backlog part is written up to the live cursor: write now and switch cursors.
+            let backlog_done = live.as_ref().is_some_and(|(_, from)| head.next_id >= *from);
+            if rows > 0 && (rows >= max_rows || due || stopping || backlog_done) {
                 match self.flush(&body, rows, &ctl).await {
                     Flushed::Written | Flushed::Refused => {
                         if live_rows > 0 {
