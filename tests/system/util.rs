@@ -163,29 +163,9 @@ impl Mosquitto {
 
     /// Publish each line as one QoS 1 message on `topic`, with mosquitto_pub.
     pub fn publish_lines(&self, topic: &str, lines: &[String]) {
-        let mut child = Command::new("mosquitto_pub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-q",
-                "1",
-                "-t",
-                topic,
-                "-l",
-            ])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("mosquitto_pub");
-        {
-            let mut stdin = child.stdin.take().unwrap();
-            for l in lines {
-                writeln!(stdin, "{l}").unwrap();
-            }
-        }
-        assert!(child.wait().unwrap().success(), "mosquitto_pub failed");
+        let mut p = self.line_publisher(topic);
+        p.send(lines);
+        p.finish();
     }
 
     /// A long-running `mosquitto_pub -l` on `topic`: lines are published as they are sent.

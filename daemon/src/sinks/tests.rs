@@ -28,6 +28,13 @@ fn file_sink(dir: &std::path::Path, max_rows: usize, live_share_pct: u8) -> Sink
     )
 }
 
+fn open_buffer(dir: &std::path::Path, sink: &Sink) -> (Arc<SinkMetrics>, Arc<Buffer>) {
+    let metrics = sink.metrics();
+    let sinks = vec![("file".into(), Arc::clone(&metrics))];
+    let (buffer, _) = Buffer::open(&dir.join("buffer"), BufferConfig::default(), sinks).unwrap();
+    (metrics, Arc::new(buffer))
+}
+
 fn line(kind: &str, i: u64) -> Vec<u8> {
     format!("m,k={kind} v={i} {i}\n").into_bytes()
 }
@@ -38,14 +45,7 @@ fn line(kind: &str, i: u64) -> Vec<u8> {
 async fn live_readings_are_not_held_behind_a_backlog() {
     let dir = tempfile::tempdir().unwrap();
     let sink = file_sink(dir.path(), 10, 50);
-    let metrics = sink.metrics();
-    let (buffer, _) = Buffer::open(
-        &dir.path().join("buffer"),
-        BufferConfig::default(),
-        vec![("file".into(), Arc::clone(&metrics))],
-    )
-    .unwrap();
-    let buffer = Arc::new(buffer);
+    let (metrics, buffer) = open_buffer(dir.path(), &sink);
     for i in 0..3000 {
         buffer.append(1, &line("backlog", i)).unwrap();
     }
@@ -94,14 +94,7 @@ async fn live_readings_are_not_held_behind_a_backlog() {
 async fn zero_live_share_writes_strictly_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let sink = file_sink(dir.path(), 10, 0);
-    let metrics = sink.metrics();
-    let (buffer, _) = Buffer::open(
-        &dir.path().join("buffer"),
-        BufferConfig::default(),
-        vec![("file".into(), Arc::clone(&metrics))],
-    )
-    .unwrap();
-    let buffer = Arc::new(buffer);
+    let (metrics, buffer) = open_buffer(dir.path(), &sink);
     for i in 0..300 {
         buffer.append(1, &line("a", i)).unwrap();
     }
