@@ -23,6 +23,18 @@ impl Secret {
     }
 }
 
+/// The secret given inline, or else the contents of its file (trailing whitespace removed).
+pub fn resolve_secret(
+    inline: Option<&Secret>,
+    file: Option<&Path>,
+) -> std::io::Result<Option<String>> {
+    match (inline, file) {
+        (Some(s), _) => Ok(Some(s.expose().to_string())),
+        (None, Some(path)) => Ok(Some(std::fs::read_to_string(path)?.trim_end().to_string())),
+        (None, None) => Ok(None),
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(\"***\")")

@@ -168,20 +168,27 @@ impl Mosquitto {
         p.finish();
     }
 
+    /// `mosquitto_pub` at QoS 1 on `topic`, to this broker.
+    fn pub_cmd(&self, topic: &str) -> Command {
+        let mut cmd = Command::new("mosquitto_pub");
+        cmd.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-q",
+            "1",
+            "-t",
+            topic,
+        ]);
+        cmd
+    }
+
     /// A long-running `mosquitto_pub -l` on `topic`: lines are published as they are sent.
     pub fn line_publisher(&self, topic: &str) -> LinePublisher {
-        let child = Command::new("mosquitto_pub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-q",
-                "1",
-                "-t",
-                topic,
-                "-l",
-            ])
+        let child = self
+            .pub_cmd(topic)
+            .arg("-l")
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()
@@ -191,19 +198,9 @@ impl Mosquitto {
 
     /// Publish one message (may contain newlines or be empty).
     pub fn publish(&self, topic: &str, payload: &str) {
-        let st = Command::new("mosquitto_pub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-q",
-                "1",
-                "-t",
-                topic,
-                "-m",
-                payload,
-            ])
+        let st = self
+            .pub_cmd(topic)
+            .args(["-m", payload])
             .status()
             .expect("mosquitto_pub");
         assert!(st.success());

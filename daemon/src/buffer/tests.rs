@@ -56,8 +56,8 @@ fn append_read_ack_deletes_segments() {
     assert_eq!(b.pending_records(1), 7);
 }
 
-#[test]
-fn torn_tail_is_cut_and_reported() {
+/// A closed buffer holding records 1–5 (one row each) in one segment, and that segment's path.
+fn five_records() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     {
         let (b, _) = Buffer::open(dir.path(), cfg(1 << 20), sinks(1)).unwrap();
@@ -70,6 +70,12 @@ fn torn_tail_is_cut_and_reported() {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "seg"))
         .unwrap();
+    (dir, seg)
+}
+
+#[test]
+fn torn_tail_is_cut_and_reported() {
+    let (dir, seg) = five_records();
     let len = fs::metadata(&seg).unwrap().len();
     OpenOptions::new()
         .write(true)
@@ -91,18 +97,7 @@ fn torn_tail_is_cut_and_reported() {
 
 #[test]
 fn corrupt_byte_cuts_from_that_record() {
-    let dir = tempfile::tempdir().unwrap();
-    {
-        let (b, _) = Buffer::open(dir.path(), cfg(1 << 20), sinks(1)).unwrap();
-        for i in 1..=5 {
-            b.append(1, &payload(i, 1)).unwrap();
-        }
-    }
-    let seg = fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .find(|p| p.extension().is_some_and(|e| e == "seg"))
-        .unwrap();
+    let (dir, seg) = five_records();
     let mut bytes = fs::read(&seg).unwrap();
     let rec_len = HEADER_LEN + payload(1, 1).len();
     bytes[2 * rec_len + HEADER_LEN + 2] ^= 0x40; // inside record 3's payload

@@ -13,7 +13,7 @@ use rumqttc::v5;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{MqttConfig, MqttProtocol};
+use crate::config::{resolve_secret, MqttConfig, MqttProtocol};
 use crate::event::{Delivery, RawMessage};
 use crate::metrics::Metrics;
 
@@ -165,19 +165,17 @@ impl MqttSource {
             .to_string();
         let tls = matches!(url.scheme(), "mqtts" | "ssl");
         let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
-        let password = match (&c.password, &c.password_file) {
-            (Some(p), _) => Some(p.expose().to_string()),
-            (None, Some(path)) => Some(
-                std::fs::read_to_string(path)
-                    .map_err(|source| MqttError::File {
-                        path: path.display().to_string(),
-                        source,
-                    })?
-                    .trim_end()
-                    .to_string(),
-            ),
-            _ => None,
-        };
+        let password =
+            resolve_secret(c.password.as_ref(), c.password_file.as_deref()).map_err(|source| {
+                MqttError::File {
+                    path: c
+                        .password_file
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default(),
+                    source,
+                }
+            })?;
         let transport = match (&c.tls, tls) {
             (Some(t), true) => Some(rumqttc::Transport::tls_with_config(
                 rumqttc::TlsConfiguration::Rustls(Arc::new(tls_config(t)?)),

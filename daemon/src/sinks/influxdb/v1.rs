@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::classify;
-use crate::config::InfluxdbV1Config;
+use crate::config::{resolve_secret, InfluxdbV1Config};
 use crate::sinks::WriteError;
 
 pub struct V1Writer {
@@ -29,16 +29,8 @@ impl V1Writer {
             write_url.query_pairs_mut().append_pair("rp", rp);
         }
         let query_url = base.join("query").map_err(|e| e.to_string())?;
-        let password = match (&c.password, &c.password_file) {
-            (Some(p), _) => Some(p.expose().to_string()),
-            (None, Some(f)) => Some(
-                std::fs::read_to_string(f)
-                    .map_err(|e| format!("password_file {}: {e}", f.display()))?
-                    .trim_end()
-                    .to_string(),
-            ),
-            _ => None,
-        };
+        let password = resolve_secret(c.password.as_ref(), c.password_file.as_deref())
+            .map_err(|e| format!("password_file: {e}"))?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(c.batch.request_timeout_ms))
             .build()
@@ -63,11 +55,7 @@ impl V1Writer {
                 .http
                 .post(self.write_url.clone())
                 .body(Bytes::copy_from_slice(body));
-            let resp = self
-                .authed(req)
-                .send()
-                .await
-                .map_err(|e| WriteError::Retryable(e.to_string()))?;
+            let resp = self.send(req).await?;
             let status = resp.status().as_u16();
             if status == 204 || status == 200 {
                 return Ok(());
@@ -86,11 +74,15 @@ impl V1Writer {
         }
     }
 
-    fn authed(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
-        match &self.auth {
+    /// Send with the configured credentials; transport failures are retryable.
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, WriteError> {
+        let req = match &self.auth {
             Some((u, p)) => req.basic_auth(u, Some(p)),
             None => req,
-        }
+        };
+        req.send()
+            .await
+            .map_err(|e| WriteError::Retryable(e.to_string()))
     }
 
     async fn create(&self) -> Result<(), WriteError> {
@@ -99,11 +91,7 @@ impl V1Writer {
             .http
             .post(self.query_url.clone())
             .form(&[("q", q.as_str())]);
-        let resp = self
-            .authed(req)
-            .send()
-            .await
-            .map_err(|e| WriteError::Retryable(e.to_string()))?;
+        let resp = self.send(req).await?;
         let status = resp.status().as_u16();
         if status / 100 != 2 {
             return Err(classify(status, &resp.text().await.unwrap_or_default()));

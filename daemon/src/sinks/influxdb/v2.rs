@@ -7,7 +7,7 @@ use influxdb2::api::write::TimestampPrecision;
 use influxdb2::RequestError;
 
 use super::classify;
-use crate::config::InfluxdbV2Config;
+use crate::config::{resolve_secret, InfluxdbV2Config};
 use crate::sinks::WriteError;
 
 pub struct V2Writer {
@@ -24,18 +24,12 @@ impl V2Writer {
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("url {:?} is not http(s)", c.url));
         }
-        let token = if let Some(t) = &c.token {
-            t.expose().to_string()
-        } else if let Some(f) = &c.token_file {
-            std::fs::read_to_string(f)
-                .map_err(|e| format!("token_file {}: {e}", f.display()))?
-                .trim()
-                .to_string()
-        } else if let Some(var) = &c.token_env {
-            std::env::var(var)
-                .map_err(|_| format!("token_env: environment variable {var} is not set"))?
-        } else {
-            String::new()
+        let token = match &c.token_env {
+            Some(var) if c.token.is_none() && c.token_file.is_none() => std::env::var(var)
+                .map_err(|_| format!("token_env: environment variable {var} is not set"))?,
+            _ => resolve_secret(c.token.as_ref(), c.token_file.as_deref())
+                .map_err(|e| format!("token_file: {e}"))?
+                .unwrap_or_default(),
         };
         Ok(V2Writer {
             client: influxdb2::Client::new(c.url.trim_end_matches('/'), &c.org, token),
