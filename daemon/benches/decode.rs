@@ -25,6 +25,7 @@ fn validator() -> Validator {
         road_class: None,
         toilet_class: None,
         period_secs: Some(60),
+        opening_hours: None,
         modbus: None,
     });
     Validator::new(

@@ -9,6 +9,8 @@ use meili_firmware::Kind;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub mod standards;
+
 /// A secret string (password, token) whose `Debug` output is redacted.
 #[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(transparent)]
@@ -54,6 +56,9 @@ pub struct Config {
     pub buffer: crate::buffer::BufferConfig,
     #[serde(default)]
     pub sinks: Vec<Spanned<SinkConfig>>,
+    /// How compliance figures are computed (`[standards]`).
+    #[serde(default)]
+    pub standards: standards::StandardsConfig,
     /// Further files holding `[[devices]]`, relative to this file.
     #[serde(default)]
     pub include: Vec<PathBuf>,
@@ -383,7 +388,7 @@ impl ZoneClass {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoadClass {
     Main,
@@ -438,6 +443,8 @@ pub struct DeviceConfig {
     pub toilet_class: Option<ToiletClass>,
     /// Reporting period the device is configured for.
     pub period_secs: Option<u32>,
+    /// Toilets: opening hours "HH:MM-HH:MM" (default `standards.toilets.opening_hours`).
+    pub opening_hours: Option<String>,
     /// Modbus polling. Not supported by this version: a device that has it is refused by
     /// validation rather than silently never polled.
     pub modbus: Option<toml::Table>,
@@ -681,6 +688,12 @@ impl Config {
                 "must be at least 1".into(),
             );
         }
+        for (key, message) in self.standards.problems() {
+            let line = texts[0]
+                .find("[standards")
+                .map_or(0, |at| line_of(&texts[0], at));
+            err(main, line, key, message);
+        }
         let mut names = std::collections::HashSet::new();
         for (i, sink) in self.sinks.iter().enumerate() {
             let line = line_of(&texts[0], sink.span().start);
@@ -832,6 +845,23 @@ impl Config {
                     format!("{key}.modbus"),
                     "Modbus polling is not supported by this version of meilid".into(),
                 );
+            }
+            if let Some(h) = &d.opening_hours {
+                if d.kind != Kind::Toilet {
+                    err(
+                        file,
+                        line,
+                        format!("{key}.opening_hours"),
+                        "only toilet devices take opening_hours".into(),
+                    );
+                } else if crate::standards::toilet::OpeningHours::parse(h).is_none() {
+                    err(
+                        file,
+                        line,
+                        format!("{key}.opening_hours"),
+                        format!("{h:?} is not HH:MM-HH:MM"),
+                    );
+                }
             }
             if let Some(a) = d.area_km2 {
                 if !(a > 0.0 && a.is_finite()) {

@@ -101,6 +101,25 @@ pub struct Metrics {
     pub ingest_queue_depth: AtomicI64,
     pub sinks: Vec<Arc<SinkMetrics>>,
     pub buffer: Option<Arc<crate::buffer::Buffer>>,
+    pub standards: StandardsMetrics,
+}
+
+/// The standards engine's counters.
+#[derive(Debug, Default)]
+pub struct StandardsMetrics {
+    /// Readings by outcome: counted, duplicate, late, unreadable.
+    pub readings: [AtomicU64; 4],
+    pub emissions: AtomicU64,
+    pub rows_emitted: AtomicU64,
+    pub checkpoints: AtomicU64,
+    pub checkpoint_errors: AtomicU64,
+    pub watermark_unix: AtomicI64,
+    /// The engine's position in the buffer (its backlog).
+    pub reader: std::sync::OnceLock<Arc<SinkMetrics>>,
+}
+
+impl StandardsMetrics {
+    pub const OUTCOMES: [&'static str; 4] = ["counted", "duplicate", "late", "unreadable"];
 }
 
 impl Metrics {
@@ -346,6 +365,55 @@ impl Metrics {
                 }
             }),
         );
+        let sm = &self.standards;
+        metric(
+            &mut out,
+            "meili_standards_readings_total",
+            "counter",
+            "Readings seen by the standards engine, by outcome (late: its day had closed).",
+            &StandardsMetrics::OUTCOMES
+                .iter()
+                .zip(&sm.readings)
+                .map(|(o, a)| (format!("outcome=\"{o}\""), g(a)))
+                .collect::<Vec<_>>(),
+        );
+        metric(
+            &mut out,
+            "meili_standards_rows_emitted_total",
+            "counter",
+            "Result rows (daily measurements and compliance) the engine wrote to the buffer.",
+            &[(String::new(), g(&sm.rows_emitted))],
+        );
+        metric(
+            &mut out,
+            "meili_standards_checkpoints_total",
+            "counter",
+            "Engine state saves.",
+            &[(String::new(), g(&sm.checkpoints))],
+        );
+        metric(
+            &mut out,
+            "meili_standards_checkpoint_errors_total",
+            "counter",
+            "Engine state saves that failed (retried).",
+            &[(String::new(), g(&sm.checkpoint_errors))],
+        );
+        metric(
+            &mut out,
+            "meili_standards_watermark_timestamp_seconds",
+            "gauge",
+            "Newest reading time the engine has seen (event time).",
+            &[(String::new(), sm.watermark_unix.load(Relaxed) as f64)],
+        );
+        if let Some(r) = sm.reader.get() {
+            metric(
+                &mut out,
+                "meili_standards_backlog_rows",
+                "gauge",
+                "Buffered rows the standards engine has not read yet.",
+                &[(String::new(), r.backlog_rows.load(Relaxed) as f64)],
+            );
+        }
         if let Some(b) = &self.buffer {
             let bm = &b.metrics;
             metric(

@@ -36,6 +36,8 @@ pub struct Registry {
     by_path: HashMap<String, DeviceId>,
     /// `"{site}/{id}"` → device, to tell an unknown device from a kind mismatch.
     by_site_id: HashMap<String, DeviceId>,
+    /// Line prefix (measurement and tags, no trailing space) → device, to read raw rows back.
+    by_prefix: HashMap<Vec<u8>, DeviceId>,
 }
 
 /// Why a topic path did not resolve to a device.
@@ -80,6 +82,8 @@ impl Registry {
             );
             reg.by_site_id
                 .insert(format!("{}/{}", config.site, config.id), id);
+            reg.by_prefix
+                .insert(line_prefix.trim_end().as_bytes().to_vec(), id);
             reg.devices.push(Device {
                 config,
                 line_prefix,
@@ -109,6 +113,20 @@ impl Registry {
             .iter()
             .enumerate()
             .map(|(i, d)| (i as DeviceId, d))
+    }
+
+    /// The device a raw line-protocol row belongs to, and the rest of the row (fields and
+    /// timestamp); `None` for rows that are not raw readings of a declared device.
+    pub fn by_line<'a>(&self, line: &'a [u8]) -> Option<(DeviceId, &'a [u8])> {
+        let space = line.iter().position(|&b| b == b' ')?;
+        let id = *self.by_prefix.get(&line[..space])?;
+        Some((id, &line[space + 1..]))
+    }
+
+    /// `"{site}/{device}"` of a device, stable across configuration edits.
+    pub fn path(&self, id: DeviceId) -> String {
+        let d = self.get(id);
+        format!("{}/{}", d.site(), d.id())
     }
 
     /// Resolve `"{site}/{kind}/{device}"`.

@@ -1,8 +1,9 @@
-//! Wiring: sources → ingest queue → validate → disk buffer → sinks (each at its own position).
+//! Wiring: sources → ingest queue → validate → disk buffer → sinks (each at its own position),
+//! and the standards engine reading the same buffer, writing its results back into it.
 //!
 //! Shutdown order: the shutdown token stops the sources; validate ends when the ingest queue is
-//! drained (everything acknowledged is then in the buffer); the sinks write what they can and
-//! stop. Whatever they could not write within `shutdown_timeout_secs` stays in the buffer.
+//! drained (everything acknowledged is then in the buffer); the engine counts the rest, writes
+//! its results and saves its state; the sinks write what they can and stop. Whatever they could not write within `shutdown_timeout_secs` stays in the buffer.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,11 +14,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::buffer::Buffer;
 use crate::config::Config;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, SinkMetrics};
 use crate::registry::Registry;
 use crate::sinks::{self, SinkBuildError, SinkControl};
 use crate::sources::MqttSource;
+use crate::transforms::aggregate::{self, task::Latest, Engine};
 use crate::transforms::{validate, Live, Validator};
+
+/// The standards engine's name as a buffer reader (`ack-_standards`; not a valid sink name).
+const ENGINE_READER: &str = "_standards";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -44,6 +49,8 @@ pub struct Shared {
     pub live: Arc<Mutex<Live>>,
     pub metrics: Arc<Metrics>,
     pub started: std::time::Instant,
+    /// Current compliance rows (today's day, month, quarter and year windows).
+    pub compliance: Latest,
 }
 
 /// A running daemon.
@@ -55,6 +62,8 @@ pub struct Daemon {
     http_stop: CancellationToken,
     sources: JoinSet<()>,
     validate: tokio::task::JoinHandle<()>,
+    engine_stop: CancellationToken,
+    engine: tokio::task::JoinHandle<()>,
     sink_tasks: JoinSet<()>,
     grace: Duration,
 }
@@ -68,14 +77,18 @@ impl Daemon {
         })?;
         let registry = Arc::new(Registry::from_config(&config));
         let sinks = sinks::build_all(&config)?;
-        let (buffer, recovery) = Buffer::open(
-            &data_dir.join("buffer"),
-            config.buffer.clone(),
-            sinks
-                .iter()
-                .map(|s| (s.name().to_string(), s.metrics()))
-                .collect(),
-        )?;
+        let engine_reader = Arc::new(SinkMetrics {
+            name: ENGINE_READER.into(),
+            kind: "standards",
+            ..SinkMetrics::default()
+        });
+        let mut readers: Vec<_> = sinks
+            .iter()
+            .map(|s| (s.name().to_string(), s.metrics()))
+            .collect();
+        readers.push((ENGINE_READER.to_string(), Arc::clone(&engine_reader)));
+        let (buffer, recovery) =
+            Buffer::open(&data_dir.join("buffer"), config.buffer.clone(), readers)?;
         let buffer = Arc::new(buffer);
         if recovery.records > 0 || !recovery.cut.is_empty() {
             tracing::info!(
@@ -87,13 +100,16 @@ impl Daemon {
         }
         let mut metrics = Metrics::new(sinks.iter().map(|s| s.metrics()).collect());
         metrics.buffer = Some(Arc::clone(&buffer));
+        let _ = metrics.standards.reader.set(engine_reader);
         let metrics = Arc::new(metrics);
+        let compliance: Latest = Arc::default();
         let live = Arc::new(Mutex::new(Live::new(&registry)));
         let shared = Shared {
             registry: Arc::clone(&registry),
             live: Arc::clone(&live),
             metrics: Arc::clone(&metrics),
             started: std::time::Instant::now(),
+            compliance: Arc::clone(&compliance),
         };
 
         let http_stop = CancellationToken::new();
@@ -119,9 +135,31 @@ impl Daemon {
             abort: CancellationToken::new(),
         };
         let mut sink_tasks = JoinSet::new();
+        let sinks_count = sinks.len();
         for (i, sink) in sinks.into_iter().enumerate() {
             sink_tasks.spawn(sink.run(i, Arc::clone(&buffer), ctl.clone()));
         }
+        let tz = jiff::tz::TimeZone::get(&config.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let mut engine = Engine::new(config.standards.clone(), Arc::clone(&registry), tz, false);
+        let reader = sinks_count;
+        let path = aggregate::task::state_path(data_dir);
+        aggregate::task::load(&mut engine, &path, &buffer, reader);
+        let engine_stop = CancellationToken::new();
+        let engine = tokio::spawn(
+            aggregate::task::Task {
+                engine,
+                reader,
+                buffer: Arc::clone(&buffer),
+                path,
+                metrics: Arc::clone(&metrics),
+                latest: compliance,
+                emit_every: Duration::from_secs(config.standards.emit_interval_secs.max(1)),
+                checkpoint_every: Duration::from_secs(
+                    config.standards.checkpoint_interval_secs.max(1),
+                ),
+            }
+            .run(engine_stop.clone()),
+        );
         let (ingest_tx, ingest_rx) = mpsc::channel(config.daemon.ingest_queue_messages);
         let prefix = config
             .mqtt
@@ -156,6 +194,8 @@ impl Daemon {
             http_stop,
             sources,
             validate,
+            engine_stop,
+            engine,
             sink_tasks,
             grace: Duration::from_secs(config.daemon.shutdown_timeout_secs),
         })
@@ -174,6 +214,8 @@ impl Daemon {
         });
         // Everything taken from the broker is in the buffer once validate ends.
         let _ = self.validate.await;
+        self.engine_stop.cancel();
+        let _ = self.engine.await;
         self.ctl.stop.cancel();
         while self.sink_tasks.join_next().await.is_some() {}
         timer.abort();

@@ -2,7 +2,8 @@
 //!
 //! Tags come pre-rendered from the registry (identifiers are validated, so no escaping is
 //! needed); fields are the reading's present values; the timestamp is the reading's `ts` in
-//! seconds, so a reading delivered twice overwrites itself instead of adding a row.
+//! seconds, so a reading delivered twice overwrites itself instead of adding a row. `seq` and
+//! `period_s` are kept as fields (the standards engine reads the period back from the buffer).
 
 use std::io::Write as _;
 
@@ -92,6 +93,7 @@ pub fn encode(out: &mut Vec<u8>, device: &Device, r: &Reading) {
         }
     }
     f.int("seq", Some(u64::from(r.seq)));
+    f.int("period_s", Some(u64::from(r.period_s)));
     let _ = writeln!(out, " {}", r.ts);
 }
 
@@ -114,6 +116,7 @@ mod tests {
             road_class: (kind == Kind::Streetlight).then_some(RoadClass::Main),
             toilet_class: None,
             period_secs: None,
+            opening_hours: None,
             modbus: None,
         }
     }
@@ -130,7 +133,7 @@ mod tests {
         encode(&mut out, reg.get(0), &r);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "noise,device=d1,site=town,zone_class=4a laeq=65.8,lamax=80,seq=9i 1763900000\n"
+            "noise,device=d1,site=town,zone_class=4a laeq=65.8,lamax=80,seq=9i,period_s=60i 1763900000\n"
         );
     }
 
@@ -149,7 +152,7 @@ mod tests {
         encode(&mut out, reg.get(0), &r);
         assert_eq!(
             String::from_utf8(out).unwrap(),
-            "streetlight,device=d1,road_class=main,site=town lamp_on=false,energy_wh=1234.5,fault=2i,seq=1i 1763900000\n"
+            "streetlight,device=d1,road_class=main,site=town lamp_on=false,energy_wh=1234.5,fault=2i,seq=1i,period_s=300i 1763900000\n"
         );
     }
 }

@@ -16,6 +16,7 @@ fn validator() -> Validator {
         road_class: None,
         toilet_class: None,
         period_secs: None,
+        opening_hours: None,
         modbus: None,
     };
     let reg = Registry::new([dev("n1", Kind::Noise), dev("a1", Kind::Air)]);

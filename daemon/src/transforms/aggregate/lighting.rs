@@ -1,0 +1,76 @@
+//! Per lamp and lighting day: lamp-time, the inspection snapshot and the last fault state.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::sample::DARK_FAULTS;
+use crate::standards::lighting::{self, LampTime};
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct LampDay {
+    /// `[on, off)` when the lamp should be lit.
+    pub window: (i64, i64),
+    pub time: LampTime,
+    /// Lit at the inspection instant (when a reading covered it).
+    pub snapshot: Option<bool>,
+    /// Fault bits of the latest reading, and its time.
+    pub last_ts: i64,
+    pub last_faults: u8,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Acc {
+    pub days: BTreeMap<i64, LampDay>,
+}
+
+/// What the engine knows about a lighting day when a reading arrives.
+#[derive(Debug, Clone, Copy)]
+pub struct DayFrame {
+    /// `[noon D, noon D+1)`.
+    pub bounds: (i64, i64),
+    pub window: (i64, i64),
+    pub inspection: i64,
+}
+
+impl Acc {
+    #[allow(clippy::too_many_arguments)]
+    pub fn add(
+        &mut self,
+        lday: i64,
+        frame: DayFrame,
+        span: (i64, i64),
+        ts: i64,
+        on: bool,
+        faults: u8,
+        power_w: Option<f32>,
+    ) {
+        let d = self.days.entry(lday).or_insert(LampDay {
+            window: frame.window,
+            time: LampTime::default(),
+            snapshot: None,
+            last_ts: i64::MIN,
+            last_faults: 0,
+        });
+        let lit = on && faults & DARK_FAULTS == 0;
+        d.time.add(&lighting::account(
+            span,
+            on,
+            lit,
+            power_w.map(f64::from),
+            frame.window,
+            frame.bounds,
+        ));
+        if span.0 < frame.inspection && frame.inspection <= span.1 {
+            d.snapshot = Some(lit);
+        }
+        if ts > d.last_ts {
+            d.last_ts = ts;
+            d.last_faults = faults;
+        }
+    }
+
+    pub fn prune(&mut self, before_day: i64) {
+        self.days = self.days.split_off(&before_day);
+    }
+}
