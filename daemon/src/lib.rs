@@ -4,25 +4,30 @@
 //! The pipeline reads left to right, one folder per stage:
 //!
 //! - [`sources`]: where readings enter (`mqtt`).
-//! - [`transforms`]: `validate` (decode + contract checks, counted rejections) and `live`
-//!   (latest state per device).
+//! - [`transforms`]: `validate` (decode + contract checks, counted rejections), `live`
+//!   (latest state per device) and `aggregate` (the standards engine: daily results and
+//!   compliance ratios, itself a reader of the buffer).
 //! - [`buffer`]: the durable store-and-forward log between validation and the sinks (its
 //!   on-disk format and rules are specified at the top of the module).
 //! - [`sinks`]: where readings leave (`influxdb` v1/v2, `file`), each reading the buffer from
 //!   its own position, batched with retry.
 //! - [`topology`]: builds the stages and joins them with bounded queues; owns shutdown.
-//! - [`standards`]: the arithmetic of the standards (GB 3096 noise so far).
+//! - [`standards`]: the arithmetic of the standards, one plain module each: `aqi` (HJ 633),
+//!   `air` (GB 3095 / HJ 663 validity), `noise` (GB 3096), `lighting`, `toilet`, `sun`, `ratio`.
+//! - [`replay`], [`calc`]: `meilid replay` and `meilid calc`.
 //! - [`config`], [`registry`]: typed configuration and the device registry.
 //! - [`http`], [`metrics`]: `/health`, `/metrics`.
 //! - [`demo`]: `meilid demo` — embedded broker, simulated fleet, live table.
 
 pub mod buffer;
+pub mod calc;
 pub mod config;
 pub mod demo;
 pub mod event;
 pub mod http;
 pub mod metrics;
 pub mod registry;
+pub mod replay;
 pub mod sinks;
 pub mod sources;
 pub mod standards;

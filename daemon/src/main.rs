@@ -57,6 +57,108 @@ enum Command {
     },
     /// Validate a configuration file; every error names file, line and key.
     CheckConfig { file: PathBuf },
+    /// Run a capture (NDJSON) or CSV export through the pipeline; print daily results and
+    /// compliance.
+    Replay {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// The standards' arithmetic for one set of numbers.
+    Calc {
+        #[command(subcommand)]
+        what: Calc,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Calc {
+    /// AQI from daily values (24-h means, O3 daily max 1-h and max 8-h) or, with --hourly, from
+    /// 1-h means. µg/m³; CO mg/m³.
+    Aqi {
+        #[arg(long, value_parser = ["2012", "2026"])]
+        standard: String,
+        #[arg(long = "pm2_5", alias = "pm25")]
+        pm2_5: Option<String>,
+        #[arg(long)]
+        pm10: Option<String>,
+        #[arg(long)]
+        so2: Option<String>,
+        #[arg(long)]
+        no2: Option<String>,
+        #[arg(long)]
+        co: Option<String>,
+        #[arg(long = "o3_1h")]
+        o3_1h: Option<String>,
+        #[arg(long = "o3_8h")]
+        o3_8h: Option<String>,
+        /// Real-time (hourly) report instead of the daily report.
+        #[arg(long)]
+        hourly: bool,
+        /// Use the concentrations as given, without GB/T 8170 rounding first.
+        #[arg(long)]
+        no_round: bool,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Energy average of sound levels in dB.
+    Leq {
+        #[arg(long)]
+        levels: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Ld, Ln and Ldn from 24 hourly Leq values (hour 0 first; leave an entry empty if missing).
+    Ldn {
+        #[arg(long)]
+        levels: String,
+        #[arg(long, default_value_t = 6)]
+        day_start_hour: u8,
+        /// Zone class (0 1 2 3 4a 4b) to judge against its limits.
+        #[arg(long)]
+        zone_class: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Sunrise and sunset.
+    Sun {
+        #[arg(long, allow_hyphen_values = true)]
+        lat: f64,
+        #[arg(long, allow_hyphen_values = true)]
+        lon: f64,
+        #[arg(long)]
+        date: String,
+        #[arg(long, default_value = "Asia/Shanghai")]
+        timezone: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// When a lamp should be lit on the night starting --date (sunset/sunrise with offsets).
+    Lighting {
+        #[arg(long, allow_hyphen_values = true)]
+        lat: f64,
+        #[arg(long, allow_hyphen_values = true)]
+        lon: f64,
+        #[arg(long)]
+        date: String,
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+        on_offset_min: i32,
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
+        off_offset_min: i32,
+        #[arg(long, default_value = "Asia/Shanghai")]
+        timezone: String,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -136,6 +238,12 @@ fn main() -> ExitCode {
                 ExitCode::from(1)
             }
         },
+        Command::Replay {
+            config,
+            input,
+            format,
+        } => report(replay(&config, &input, format)),
+        Command::Calc { what } => report(calc(what)),
         command => {
             init_logging(cli.log_format);
             match run_async(command) {
@@ -146,6 +254,137 @@ fn main() -> ExitCode {
                     ExitCode::from(2)
                 }
             }
+        }
+    }
+}
+
+fn report(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("meilid: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn replay(config: &std::path::Path, input: &std::path::Path, format: Format) -> anyhow::Result<()> {
+    let config = config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (out, stats) = meili_daemon::replay::run(&config, input)?;
+    match format {
+        Format::Json => {
+            let doc = meili_daemon::replay::Document {
+                input: &stats,
+                days: &out.days,
+                compliance: &out.compliance,
+            };
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Format::Table => print!("{}", meili_daemon::replay::table(&out, &stats)),
+    }
+    Ok(())
+}
+
+fn print_json_or(format: Format, value: &impl serde::Serialize, table: String) -> anyhow::Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string(value)?),
+        Format::Table => print!("{table}"),
+    }
+    Ok(())
+}
+
+fn timezone(name: &str) -> anyhow::Result<jiff::tz::TimeZone> {
+    jiff::tz::TimeZone::get(name).map_err(|_| anyhow::anyhow!("{name:?} is not a known IANA time zone"))
+}
+
+fn date(s: &str) -> anyhow::Result<jiff::civil::Date> {
+    s.parse().map_err(|_| anyhow::anyhow!("{s:?} is not a date YYYY-MM-DD"))
+}
+
+fn calc(what: Calc) -> anyhow::Result<()> {
+    use meili_daemon::calc;
+    use meili_daemon::standards::aqi::{Conc, Edition, Inputs};
+    match what {
+        Calc::Aqi { standard, pm2_5, pm10, so2, no2, co, o3_1h, o3_8h, hourly, no_round, format } => {
+            let ed = Edition::parse(&standard).ok_or_else(|| anyhow::anyhow!("--standard is 2012 or 2026"))?;
+            let num = |name: &str, v: Option<String>| -> anyhow::Result<Option<f64>> {
+                v.map(|s| {
+                    Conc::parse(&s)
+                        .map(Conc::to_f64)
+                        .ok_or_else(|| anyhow::anyhow!("--{name} {s:?} is not a non-negative decimal"))
+                })
+                .transpose()
+            };
+            let input = Inputs {
+                pm2_5: num("pm2_5", pm2_5)?,
+                pm10: num("pm10", pm10)?,
+                so2: num("so2", so2)?,
+                no2: num("no2", no2)?,
+                co: num("co", co)?,
+                o3_1h: num("o3_1h", o3_1h)?,
+                o3_8h: num("o3_8h", o3_8h)?,
+            };
+            let a = calc::aqi(ed, hourly, !no_round, &input);
+            let mut t = format!(
+                "AQI ({}): {}",
+                a.standard,
+                a.aqi.map_or("NA".to_string(), |x| x.to_string())
+            );
+            if let (Some(c), Some(zh), Some(en)) = (a.category, a.category_zh, a.category_en) {
+                t += &format!("  category {c} {zh} ({en})");
+            }
+            if !a.primary.is_empty() {
+                t += &format!("  primary {}", a.primary.join(", "));
+            }
+            t.push('\n');
+            for (k, v) in &a.iaqi {
+                t += &format!("  IAQI {k:<6} {v:>4}  (C = {})\n", a.concentrations.get(k).copied().unwrap_or(f64::NAN));
+            }
+            if !a.missing.is_empty() {
+                t += &format!("  missing: {}\n", a.missing.join(", "));
+            }
+            print_json_or(format, &a, t)
+        }
+        Calc::Leq { levels, format } => {
+            let r = calc::leq(&calc::parse_levels(&levels)?)?;
+            print_json_or(format, &r, format!("Leq = {:.1} dB ({} levels)\n", r.leq, r.n))
+        }
+        Calc::Ldn { levels, day_start_hour, zone_class, format } => {
+            let hourly: Vec<Option<f64>> = levels
+                .split(',')
+                .map(|x| x.trim())
+                .map(|x| if x.is_empty() { Ok(None) } else { x.parse::<f64>().map(Some) })
+                .collect::<Result<_, _>>()
+                .map_err(|e| anyhow::anyhow!("--levels: {e}"))?;
+            let class = match zone_class.as_deref() {
+                None => None,
+                Some(c) => Some(
+                    meili_daemon::config::ZoneClass::ALL
+                        .into_iter()
+                        .find(|z| z.as_str() == c)
+                        .ok_or_else(|| anyhow::anyhow!("--zone-class is one of 0 1 2 3 4a 4b"))?,
+                ),
+            };
+            let r = calc::ldn(&hourly, day_start_hour, class)?;
+            let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+            let t = format!("Ld = {} dB ({} h)  Ln = {} dB ({} h)  Ldn = {} dB\n", f(r.ld), r.day_hours.len(), f(r.ln), r.night_hours.len(), f(r.ldn));
+            print_json_or(format, &r, t)
+        }
+        Calc::Sun { lat, lon, date: d, timezone: tz, format } => {
+            let r = calc::sun(lat, lon, date(&d)?, &timezone(&tz)?);
+            let t = format!(
+                "{}: sunrise {}  sunset {}\n",
+                r.date,
+                r.sunrise.as_deref().unwrap_or(r.note.unwrap_or("-")),
+                r.sunset.as_deref().unwrap_or(r.note.unwrap_or("-"))
+            );
+            print_json_or(format, &r, t)
+        }
+        Calc::Lighting { lat, lon, date: d, on_offset_min, off_offset_min, timezone: tz, format } => {
+            let schedule = meili_daemon::standards::lighting::Schedule::Sun { on_offset_min, off_offset_min };
+            let r = calc::lighting_window(&schedule, lat, lon, date(&d)?, &timezone(&tz)?);
+            let t = format!("{}: on {}  off {}  ({} min)\n", r.date, r.on, r.off, r.lit_minutes);
+            print_json_or(format, &r, t)
         }
     }
 }
@@ -170,7 +409,9 @@ fn run_async(command: Command) -> anyhow::Result<()> {
                 };
                 demo::run(opts, stop).await?;
             }
-            Command::CheckConfig { .. } => unreachable!("handled without a runtime"),
+            Command::CheckConfig { .. } | Command::Replay { .. } | Command::Calc { .. } => {
+                unreachable!("handled without a runtime")
+            }
         }
         Ok(())
     })

@@ -314,10 +314,24 @@ pub struct Aqi {
     pub concentrations: std::collections::BTreeMap<&'static str, f64>,
     /// Pollutants (of the six) with no value.
     pub missing: Vec<&'static str>,
+    /// The published AQI is NA: pollutants are missing and the others give AQI ≤ 100.
+    pub na: bool,
 }
 
 /// AQI from the indicators present. `round` applies GB/T 8170 concentration rounding first.
 pub fn compute(ed: Edition, report: Report, input: &Inputs, round: bool) -> Aqi {
+    compute_with(ed, report, input, round, true)
+}
+
+/// As [`compute`]; without `na_rule` the AQI is the highest IAQI given even when pollutants
+/// are missing (`na` still says whether the published figure would be NA).
+pub fn compute_with(
+    ed: Edition,
+    report: Report,
+    input: &Inputs,
+    round: bool,
+    na_rule: bool,
+) -> Aqi {
     let items: &[Item] = match report {
         Report::Daily { o3_1h: true } | Report::Hourly => &Item::ALL,
         Report::Daily { o3_1h: false } => &Item::ALL[..5],
@@ -381,6 +395,7 @@ pub fn compute(ed: Edition, report: Report, input: &Inputs, round: bool) -> Aqi 
         iaqi: values.iter().map(|(i, v)| (i.key(), *v)).collect(),
         concentrations: conc,
         missing: Vec::new(),
+        na: false,
     };
     for p in ["pm2_5", "pm10", "so2", "no2", "co", "o3"] {
         if !values.iter().any(|(i, _)| i.pollutant() == p) {
@@ -391,7 +406,11 @@ pub fn compute(ed: Edition, report: Report, input: &Inputs, round: bool) -> Aqi 
         return out;
     };
     if !out.missing.is_empty() && max <= 100 {
-        return out; // NA: the missing pollutant could decide the figure (HJ 633—2026 §5.3.1)
+        // NA: the missing pollutant could decide the figure (HJ 633—2026 §5.3.1).
+        out.na = true;
+        if na_rule {
+            return out;
+        }
     }
     out.aqi = Some(max);
     let cat = category(max);

@@ -37,6 +37,7 @@ use crate::standards::toilet::OpeningHours;
 use crate::standards::{air as air_std, lighting as light_std, toilet as toilet_std};
 use clock::{Clock, DAY, HOUR};
 use report::{AirDay, ComplianceRow, DayReport, LightingDay, NoiseDay, Output, ToiletDay};
+pub use noise::periods as noise_periods;
 pub use sample::Sample;
 
 /// Per-device accumulators.
