@@ -188,12 +188,12 @@ mod tests {
         assert!(leq(&[]).is_err());
         let mut day: Vec<Option<f64>> = vec![Some(50.0); 24];
         day[12] = Some(70.0);
-        day[13] = None;
+        day[2] = None;
         let r = ldn(&day, 6, Some(crate::config::ZoneClass::C2)).unwrap();
         assert_eq!(r.ld, Some(58.6));
         assert_eq!(r.ln, Some(50.0));
-        assert_eq!(r.day_hours.len(), 15);
-        assert_eq!(r.night_hours, vec![22, 23, 0, 1, 2, 3, 4, 5]);
+        assert_eq!(r.day_hours.len(), 16);
+        assert_eq!(r.night_hours, vec![22, 23, 0, 1, 3, 4, 5]);
         assert_eq!((r.day_ok, r.night_ok), (Some(true), Some(true)));
         assert!(ldn(&day[..23], 6, None).is_err());
     }
