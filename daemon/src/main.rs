@@ -285,7 +285,11 @@ fn replay(config: &std::path::Path, input: &std::path::Path, format: Format) -> 
     Ok(())
 }
 
-fn print_json_or(format: Format, value: &impl serde::Serialize, table: String) -> anyhow::Result<()> {
+fn print_json_or(
+    format: Format,
+    value: &impl serde::Serialize,
+    table: String,
+) -> anyhow::Result<()> {
     match format {
         Format::Json => println!("{}", serde_json::to_string(value)?),
         Format::Table => print!("{table}"),
@@ -294,24 +298,39 @@ fn print_json_or(format: Format, value: &impl serde::Serialize, table: String) -
 }
 
 fn timezone(name: &str) -> anyhow::Result<jiff::tz::TimeZone> {
-    jiff::tz::TimeZone::get(name).map_err(|_| anyhow::anyhow!("{name:?} is not a known IANA time zone"))
+    jiff::tz::TimeZone::get(name)
+        .map_err(|_| anyhow::anyhow!("{name:?} is not a known IANA time zone"))
 }
 
 fn date(s: &str) -> anyhow::Result<jiff::civil::Date> {
-    s.parse().map_err(|_| anyhow::anyhow!("{s:?} is not a date YYYY-MM-DD"))
+    s.parse()
+        .map_err(|_| anyhow::anyhow!("{s:?} is not a date YYYY-MM-DD"))
 }
 
 fn calc(what: Calc) -> anyhow::Result<()> {
     use meili_daemon::calc;
     use meili_daemon::standards::aqi::{Conc, Edition, Inputs};
     match what {
-        Calc::Aqi { standard, pm2_5, pm10, so2, no2, co, o3_1h, o3_8h, hourly, no_round, format } => {
-            let ed = Edition::parse(&standard).ok_or_else(|| anyhow::anyhow!("--standard is 2012 or 2026"))?;
+        Calc::Aqi {
+            standard,
+            pm2_5,
+            pm10,
+            so2,
+            no2,
+            co,
+            o3_1h,
+            o3_8h,
+            hourly,
+            no_round,
+            format,
+        } => {
+            let ed = Edition::parse(&standard)
+                .ok_or_else(|| anyhow::anyhow!("--standard is 2012 or 2026"))?;
             let num = |name: &str, v: Option<String>| -> anyhow::Result<Option<f64>> {
                 v.map(|s| {
-                    Conc::parse(&s)
-                        .map(Conc::to_f64)
-                        .ok_or_else(|| anyhow::anyhow!("--{name} {s:?} is not a non-negative decimal"))
+                    Conc::parse(&s).map(Conc::to_f64).ok_or_else(|| {
+                        anyhow::anyhow!("--{name} {s:?} is not a non-negative decimal")
+                    })
                 })
                 .transpose()
             };
@@ -338,7 +357,10 @@ fn calc(what: Calc) -> anyhow::Result<()> {
             }
             t.push('\n');
             for (k, v) in &a.iaqi {
-                t += &format!("  IAQI {k:<6} {v:>4}  (C = {})\n", a.concentrations.get(k).copied().unwrap_or(f64::NAN));
+                t += &format!(
+                    "  IAQI {k:<6} {v:>4}  (C = {})\n",
+                    a.concentrations.get(k).copied().unwrap_or(f64::NAN)
+                );
             }
             if !a.missing.is_empty() {
                 t += &format!("  missing: {}\n", a.missing.join(", "));
@@ -347,13 +369,28 @@ fn calc(what: Calc) -> anyhow::Result<()> {
         }
         Calc::Leq { levels, format } => {
             let r = calc::leq(&calc::parse_levels(&levels)?)?;
-            print_json_or(format, &r, format!("Leq = {:.1} dB ({} levels)\n", r.leq, r.n))
+            print_json_or(
+                format,
+                &r,
+                format!("Leq = {:.1} dB ({} levels)\n", r.leq, r.n),
+            )
         }
-        Calc::Ldn { levels, day_start_hour, zone_class, format } => {
+        Calc::Ldn {
+            levels,
+            day_start_hour,
+            zone_class,
+            format,
+        } => {
             let hourly: Vec<Option<f64>> = levels
                 .split(',')
                 .map(|x| x.trim())
-                .map(|x| if x.is_empty() { Ok(None) } else { x.parse::<f64>().map(Some) })
+                .map(|x| {
+                    if x.is_empty() {
+                        Ok(None)
+                    } else {
+                        x.parse::<f64>().map(Some)
+                    }
+                })
                 .collect::<Result<_, _>>()
                 .map_err(|e| anyhow::anyhow!("--levels: {e}"))?;
             let class = match zone_class.as_deref() {
@@ -367,10 +404,23 @@ fn calc(what: Calc) -> anyhow::Result<()> {
             };
             let r = calc::ldn(&hourly, day_start_hour, class)?;
             let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
-            let t = format!("Ld = {} dB ({} h)  Ln = {} dB ({} h)  Ldn = {} dB\n", f(r.ld), r.day_hours.len(), f(r.ln), r.night_hours.len(), f(r.ldn));
+            let t = format!(
+                "Ld = {} dB ({} h)  Ln = {} dB ({} h)  Ldn = {} dB\n",
+                f(r.ld),
+                r.day_hours.len(),
+                f(r.ln),
+                r.night_hours.len(),
+                f(r.ldn)
+            );
             print_json_or(format, &r, t)
         }
-        Calc::Sun { lat, lon, date: d, timezone: tz, format } => {
+        Calc::Sun {
+            lat,
+            lon,
+            date: d,
+            timezone: tz,
+            format,
+        } => {
             let r = calc::sun(lat, lon, date(&d)?, &timezone(&tz)?);
             let t = format!(
                 "{}: sunrise {}  sunset {}\n",
@@ -380,10 +430,24 @@ fn calc(what: Calc) -> anyhow::Result<()> {
             );
             print_json_or(format, &r, t)
         }
-        Calc::Lighting { lat, lon, date: d, on_offset_min, off_offset_min, timezone: tz, format } => {
-            let schedule = meili_daemon::standards::lighting::Schedule::Sun { on_offset_min, off_offset_min };
+        Calc::Lighting {
+            lat,
+            lon,
+            date: d,
+            on_offset_min,
+            off_offset_min,
+            timezone: tz,
+            format,
+        } => {
+            let schedule = meili_daemon::standards::lighting::Schedule::Sun {
+                on_offset_min,
+                off_offset_min,
+            };
             let r = calc::lighting_window(&schedule, lat, lon, date(&d)?, &timezone(&tz)?);
-            let t = format!("{}: on {}  off {}  ({} min)\n", r.date, r.on, r.off, r.lit_minutes);
+            let t = format!(
+                "{}: on {}  off {}  ({} min)\n",
+                r.date, r.on, r.off, r.lit_minutes
+            );
             print_json_or(format, &r, t)
         }
     }

@@ -170,13 +170,10 @@ impl Feeder<'_> {
         match self.validator.route(topic) {
             Ok((device, Channel::Telemetry)) => {
                 let mut rejected = Vec::new();
-                self.validator.telemetry(
-                    device,
-                    payload,
-                    0,
-                    &mut self.records,
-                    &mut |r| rejected.push(r.reason),
-                );
+                self.validator
+                    .telemetry(device, payload, 0, &mut self.records, &mut |r| {
+                        rejected.push(r.reason)
+                    });
                 for r in rejected {
                     self.reject(r);
                 }
@@ -214,11 +211,16 @@ impl Feeder<'_> {
     }
 }
 
+/// (site, kind, device) of a CSV row.
+type CsvKey = (String, String, String);
+/// A reading being assembled: its time and the fields so far.
+type CsvReading = (i64, serde_json::Map<String, serde_json::Value>);
+
 /// Joins long-format CSV rows into readings, one pending reading per device.
 #[derive(Default)]
 struct Csv {
-    pending: HashMap<(String, String, String), (i64, serde_json::Map<String, serde_json::Value>)>,
-    seq: HashMap<(String, String, String), u32>,
+    pending: HashMap<CsvKey, CsvReading>,
+    seq: HashMap<CsvKey, u32>,
 }
 
 fn parse_time(s: &str) -> Option<i64> {
@@ -278,13 +280,7 @@ impl Csv {
         entry.1.insert(field.to_string(), v);
     }
 
-    fn flush(
-        &mut self,
-        key: &(String, String, String),
-        feed: &mut Feeder<'_>,
-        prefix: &str,
-        reg: &Registry,
-    ) {
+    fn flush(&mut self, key: &CsvKey, feed: &mut Feeder<'_>, prefix: &str, reg: &Registry) {
         let Some((ts, mut fields)) = self.pending.remove(key) else {
             return;
         };
@@ -362,11 +358,12 @@ pub fn table(out: &Output, stats: &Stats) -> String {
             c.window,
             c.start,
             pct(c.percent),
-            c.target.map_or("-".into(), |t| if c.metric == "toilet_density" {
-                format!("{t}")
-            } else {
-                format!("{:.1} %", t * 100.0)
-            }),
+            c.target
+                .map_or("-".into(), |t| if c.metric == "toilet_density" {
+                    format!("{t}")
+                } else {
+                    format!("{:.1} %", t * 100.0)
+                }),
             c.met.map_or("-", |m| if m { "yes" } else { "no" }),
             trim(c.numerator),
             trim(c.denominator),
@@ -399,7 +396,11 @@ pub fn table(out: &Output, stats: &Stats) -> String {
             });
         }
         for g in &d.lighting {
-            parts.push(format!("{} lit {}", g.road_class, pct(g.rate.map(|r| r * 100.0))));
+            parts.push(format!(
+                "{} lit {}",
+                g.road_class,
+                pct(g.rate.map(|r| r * 100.0))
+            ));
         }
         if !d.toilets.is_empty() {
             let (a, m): (f64, f64) = d

@@ -139,7 +139,8 @@ impl Daemon {
         for (i, sink) in sinks.into_iter().enumerate() {
             sink_tasks.spawn(sink.run(i, Arc::clone(&buffer), ctl.clone()));
         }
-        let tz = jiff::tz::TimeZone::get(&config.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let tz =
+            jiff::tz::TimeZone::get(&config.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
         let mut engine = Engine::new(config.standards.clone(), Arc::clone(&registry), tz, false);
         let reader = sinks_count;
         let path = aggregate::task::state_path(data_dir);

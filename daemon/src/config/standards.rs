@@ -284,7 +284,10 @@ impl StandardsConfig {
                 p(&format!("targets.{m}"), "unknown metric".into());
             }
             if !(t.is_finite() && *t >= 0.0) {
-                p(&format!("targets.{m}"), "must be a non-negative number".into());
+                p(
+                    &format!("targets.{m}"),
+                    "must be a non-negative number".into(),
+                );
             }
         }
         for (name, s) in &self.sites {
@@ -297,7 +300,9 @@ impl StandardsConfig {
                     "must be 0 to 23".into(),
                 );
             }
-            if s.built_up_area_km2.is_some_and(|a| !(a > 0.0 && a.is_finite())) {
+            if s.built_up_area_km2
+                .is_some_and(|a| !(a > 0.0 && a.is_finite()))
+            {
                 p(
                     &format!("sites.{name}.built_up_area_km2"),
                     "must be a positive number".into(),

@@ -200,7 +200,7 @@ mod tests {
         let (max, n) = o3_daily_max_8h(&o3, &rules);
         assert_eq!(n, 17);
         assert_eq!(max, Some(125.0)); // (7·100 + 300)/8
-        // Only hours 12–23 of the day measured: windows ending 17..23 are valid (7 < 14).
+                                      // Only hours 12–23 of the day measured: windows ending 17..23 are valid (7 < 14).
         let sparse = o3_day(|i| (i >= 24 + 12).then_some(100.0));
         assert_eq!(o3_daily_max_8h(&sparse, &rules), (None, 7));
         let high = o3_day(|i| (i >= 24 + 12).then_some(170.0));
@@ -230,8 +230,8 @@ mod tests {
     fn daily_values_and_site_mean() {
         let mut hours: Hours = [[None; 48]; 6];
         for p in Pollutant::ALL {
-            for h in 24..48 {
-                hours[p as usize][h] = Some(if h % 2 == 0 { 30.0 } else { 50.0 });
+            for (h, v) in hours[p as usize].iter_mut().enumerate().skip(24) {
+                *v = Some(if h % 2 == 0 { 30.0 } else { 50.0 });
             }
         }
         let d = daily(&hours, &Rules::default());

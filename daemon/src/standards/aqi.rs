@@ -8,7 +8,9 @@
 use serde::Serialize;
 
 /// Which edition's breakpoint table and special cases apply.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 pub enum Edition {
     #[serde(rename = "2012")]
     Hj633_2012,

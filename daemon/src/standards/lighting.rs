@@ -155,7 +155,10 @@ mod tests {
             on: "18:30".into(),
             off: "06:30".into(),
         };
-        assert_eq!(window(&s, d, 30.0, 110.0, midnight), (18 * H + 1800, 30 * H + 1800));
+        assert_eq!(
+            window(&s, d, 30.0, 110.0, midnight),
+            (18 * H + 1800, 30 * H + 1800)
+        );
     }
 
     #[test]
@@ -180,7 +183,14 @@ mod tests {
         let bounds = (12 * H, 36 * H);
         let w = (18 * H, 30 * H);
         // 17:55–18:05 on: 5 min day-burning, 5 min lit.
-        let t = account((18 * H - 300, 18 * H + 300), true, true, Some(120.0), w, bounds);
+        let t = account(
+            (18 * H - 300, 18 * H + 300),
+            true,
+            true,
+            Some(120.0),
+            w,
+            bounds,
+        );
         assert_eq!((t.lit_secs, t.day_burning_secs), (300, 300));
         assert_eq!(t.day_burning_wh, 10.0);
         // On but failed: reported, not lit.

@@ -72,7 +72,7 @@ impl Ratio {
     }
     /// value ≥ target, decided on the exact fraction.
     pub fn meets(&self, target: f64) -> Option<bool> {
-        (self.denominator > 0.0).then(|| self.numerator >= target * self.denominator - 1e-12)
+        (self.denominator > 0.0).then_some(self.numerator >= target * self.denominator - 1e-12)
     }
     pub fn add(&mut self, other: &Ratio) {
         self.numerator += other.numerator;

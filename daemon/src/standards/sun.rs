@@ -7,7 +7,10 @@
 /// Sun events of one civil date at a place, as unix seconds (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SunDay {
-    RiseSet { sunrise: i64, sunset: i64 },
+    RiseSet {
+        sunrise: i64,
+        sunset: i64,
+    },
     /// The Sun stays above the horizon all day (polar day).
     AlwaysUp,
     /// The Sun stays below the horizon all day (polar night).
@@ -61,7 +64,9 @@ mod tests {
             panic!("no sunrise");
         };
         let fmt = |t: i64| {
-            let z = jiff::Timestamp::from_second(t).unwrap().to_zoned(tz.clone());
+            let z = jiff::Timestamp::from_second(t)
+                .unwrap()
+                .to_zoned(tz.clone());
             z.strftime("%H:%M").to_string()
         };
         (fmt(sunrise), fmt(sunset))

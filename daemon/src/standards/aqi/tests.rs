@@ -44,9 +44,18 @@ fn exactly_on_breakpoints_is_not_pushed_up() {
     // One above a node: 36 → 50 + 50/40·1 = 51.25 → 52.
     assert_eq!(pm25(Edition::Hj633_2012, "36"), 52);
     // CO 24 h 4.1 mg/m³: 100 + 50/10·0.1 = 100.5 → 101.
-    let co = iaqi(Item::Co, Basis::Day, Edition::Hj633_2012, Conc::parse("4.1").unwrap());
+    let co = iaqi(
+        Item::Co,
+        Basis::Day,
+        Edition::Hj633_2012,
+        Conc::parse("4.1").unwrap(),
+    );
     assert_eq!(co, Iaqi::Value(101));
-    assert_eq!(pm25(Edition::Hj633_2012, "501"), 500, "capped above the last node");
+    assert_eq!(
+        pm25(Edition::Hj633_2012, "501"),
+        500,
+        "capped above the last node"
+    );
 }
 
 #[test]
@@ -55,7 +64,10 @@ fn concentration_rounding_is_half_even_before_iaqi() {
     assert_eq!(Conc::parse("36.5").unwrap().round(0).m, 36);
     assert_eq!(Conc::parse("36.51").unwrap().round(0).m, 37);
     assert_eq!(round_conc(Item::Co, 0.85).unwrap(), Conc { m: 8, scale: 1 });
-    assert_eq!(round_conc(Item::Co, 0.95).unwrap(), Conc { m: 10, scale: 1 });
+    assert_eq!(
+        round_conc(Item::Co, 0.95).unwrap(),
+        Conc { m: 10, scale: 1 }
+    );
     // With rounding, 60.11 is 60 → IAQI 100 (2026), category 良.
     let a = daily(
         Edition::Hj633_2026,
@@ -107,7 +119,10 @@ fn above_800_special_cases_differ_by_edition() {
     let a26 = daily(Edition::Hj633_2026, input);
     assert_eq!(a26.iaqi["o3_8h"], 300);
     assert_eq!(a26.aqi, Some(300));
-    assert!(!a26.iaqi.contains_key("o3_1h"), "2026 daily AQI uses O3 8 h only");
+    assert!(
+        !a26.iaqi.contains_key("o3_1h"),
+        "2026 daily AQI uses O3 8 h only"
+    );
 }
 
 #[test]

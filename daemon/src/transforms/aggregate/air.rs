@@ -36,19 +36,17 @@ impl Acc {
         let Some(x) = self.hours.get(&h) else {
             return [None; 6];
         };
-        std::array::from_fn(|i| (x.secs[i] >= min && x.secs[i] > 0).then(|| x.sum[i] / f64::from(x.secs[i])))
+        std::array::from_fn(|i| {
+            (x.secs[i] >= min && x.secs[i] > 0).then(|| x.sum[i] / f64::from(x.secs[i]))
+        })
     }
 
     /// Hourly means for day `d` and the day before, as [`air::daily`] takes them.
     pub fn hours_for_day(&self, d: i64, rules: &Rules) -> Hours {
-        let mut out: Hours = [[None; 48]; 6];
-        for i in 0..48 {
-            let means = self.hour((d - 1) * 24 + i as i64, rules);
-            for p in Pollutant::ALL {
-                out[p as usize][i] = means[p as usize];
-            }
-        }
-        out
+        let hours: Vec<[Option<f64>; 6]> = (0..48)
+            .map(|i| self.hour((d - 1) * 24 + i, rules))
+            .collect();
+        std::array::from_fn(|p| std::array::from_fn(|i| hours[i][p]))
     }
 
     pub fn prune(&mut self, before_hour: i64) {
@@ -62,7 +60,12 @@ pub fn daily_aqi(ed: Edition, inputs: &Inputs, cfg: &crate::config::standards::A
         Edition::Hj633_2012 => cfg.daily_o3_1h_2012,
         Edition::Hj633_2026 => cfg.daily_o3_1h_2026,
     };
-    aqi::compute(ed, Report::Daily { o3_1h }, inputs, cfg.round_concentrations)
+    aqi::compute(
+        ed,
+        Report::Daily { o3_1h },
+        inputs,
+        cfg.round_concentrations,
+    )
 }
 
 /// One valid hour's means and real-time AQI.

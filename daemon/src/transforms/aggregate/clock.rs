@@ -84,7 +84,11 @@ impl Clock {
 
     pub fn rfc3339(&self, unix: i64) -> String {
         Timestamp::from_second(unix)
-            .map(|t| t.to_zoned(self.tz.clone()).strftime("%Y-%m-%dT%H:%M:%S%:z").to_string())
+            .map(|t| {
+                t.to_zoned(self.tz.clone())
+                    .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                    .to_string()
+            })
             .unwrap_or_default()
     }
 }
@@ -100,7 +104,11 @@ mod tests {
         let t = 1_793_462_400;
         let d = c.day_of(t);
         assert_eq!(Clock::date(d).to_string(), "2026-11-01");
-        assert_eq!(c.day_of(t - 1), d - 1, "month end crosses at local midnight");
+        assert_eq!(
+            c.day_of(t - 1),
+            d - 1,
+            "month end crosses at local midnight"
+        );
         assert_eq!(c.midnight(d), t);
         assert_eq!(c.hour_start(d * 24 + 22), t + 22 * 3600);
         assert_eq!(c.rfc3339(t), "2026-11-01T00:00:00+08:00");

@@ -36,8 +36,8 @@ use crate::standards::ratio::Ratio;
 use crate::standards::toilet::OpeningHours;
 use crate::standards::{air as air_std, lighting as light_std, toilet as toilet_std};
 use clock::{Clock, DAY, HOUR};
-use report::{AirDay, ComplianceRow, DayReport, LightingDay, NoiseDay, Output, ToiletDay};
 pub use noise::periods as noise_periods;
+use report::{AirDay, ComplianceRow, DayReport, LightingDay, NoiseDay, Output, ToiletDay};
 pub use sample::Sample;
 
 /// Per-device accumulators.
@@ -91,7 +91,7 @@ pub struct Saved {
     /// site → metric → day → ratio.
     ratios: BTreeMap<String, BTreeMap<String, BTreeMap<i64, Ratio>>>,
     dirty: BTreeSet<(String, i64)>,
-    open: BTreeSet<(String, i64)>,
+    open: Vec<((String, i64), u8)>,
     complete: BTreeSet<(String, i64)>,
 }
 
@@ -107,8 +107,8 @@ pub struct Engine {
     ratios: BTreeMap<String, BTreeMap<String, BTreeMap<i64, Ratio>>>,
     /// (site, day) to recompute at the next emission.
     dirty: BTreeSet<(String, i64)>,
-    /// (site, day) with state.
-    open: BTreeSet<(String, i64)>,
+    /// (site, day) with state, and the kinds with data on it (bit per [`Kind`]).
+    open: BTreeMap<(String, i64), u8>,
     /// (site, day) already emitted as complete.
     complete: BTreeSet<(String, i64)>,
     switch_day: i64,
@@ -139,7 +139,7 @@ impl Engine {
             watermark: i64::MIN,
             ratios: BTreeMap::new(),
             dirty: BTreeSet::new(),
-            open: BTreeSet::new(),
+            open: BTreeMap::new(),
             complete: BTreeSet::new(),
             switch_day,
         }
@@ -158,7 +158,7 @@ impl Engine {
                 .collect(),
             ratios: &self.ratios,
             dirty: &self.dirty,
-            open: &self.open,
+            open: self.open.iter().collect(),
             complete: &self.complete,
         };
         serde_json::to_vec(&saved)
@@ -185,7 +185,7 @@ impl Engine {
         }
         self.ratios = s.ratios;
         self.dirty = s.dirty;
-        self.open = s.open;
+        self.open = s.open.into_iter().collect();
         self.complete = s.complete;
         Ok(())
     }
@@ -239,20 +239,44 @@ impl Engine {
                 acc.add(hour, s.period_s, &v);
                 touched[0] = Some(day);
                 // The O3 windows of the next day may reach back into this evening.
-                if mid_local.rem_euclid(DAY) >= 17 * HOUR {
+                let next = (site.clone(), day + 1);
+                if mid_local.rem_euclid(DAY) >= 17 * HOUR
+                    && self
+                        .open
+                        .get(&next)
+                        .is_some_and(|k| k & kind_bit(kind) != 0)
+                {
                     touched[1] = Some(day + 1);
                 }
             }
-            (Acc::Light(acc), sample::Values::Light { on, faults, power_w }) => {
+            (
+                Acc::Light(acc),
+                sample::Values::Light {
+                    on,
+                    faults,
+                    power_w,
+                },
+            ) => {
                 let lday = last_day;
                 let frame = light_frame(&self.cfg, &self.clock, self.registry.get(device), lday);
                 acc.add(lday, frame, s.span(), s.ts, on, faults, power_w);
                 touched[0] = Some(lday);
             }
-            (Acc::Toilet(acc), sample::Values::Toilet { stalls, occupied, open, entries, nh3, h2s }) => {
+            (
+                Acc::Toilet(acc),
+                sample::Values::Toilet {
+                    stalls,
+                    occupied,
+                    open,
+                    entries,
+                    nh3,
+                    h2s,
+                },
+            ) => {
                 let hours = opening_hours(&self.cfg, self.registry.get(device));
                 let (t0, t1) = s.span();
-                let open_s = toilet_std::open_secs(t0, t1, &hours.intervals(self.clock.midnight(day)));
+                let open_s =
+                    toilet_std::open_secs(t0, t1, &hours.intervals(self.clock.midnight(day)));
                 let free = open != Some(false)
                     && matches!((stalls, occupied), (Some(n), Some(o)) if o < n);
                 if open_s > 0 {
@@ -261,8 +285,13 @@ impl Engine {
                 acc.add_odour(hour, s.period_s, nh3, h2s);
                 if let Some(e) = entries {
                     acc.counter.insert(s.ts, e);
-                    // The next reading's difference may now start from this one.
-                    if acc.counter.range(s.ts + 1..).next().is_some() {
+                    // The next day's first difference may now start from this one.
+                    let next = (site.clone(), day + 1);
+                    if self
+                        .open
+                        .get(&next)
+                        .is_some_and(|k| k & kind_bit(kind) != 0)
+                    {
                         touched[1] = Some(day + 1);
                     }
                 }
@@ -273,7 +302,7 @@ impl Engine {
         for d in touched.into_iter().flatten() {
             if d >= horizon {
                 self.dirty.insert((site.clone(), d));
-                self.open.insert((site.clone(), d));
+                *self.open.entry((site.clone(), d)).or_default() |= kind_bit(kind);
             }
         }
         Ingest::Counted
@@ -306,7 +335,7 @@ impl Engine {
         let wm = self.watermark;
         let newly_complete: Vec<(String, i64)> = self
             .open
-            .iter()
+            .keys()
             .filter(|k| !self.complete.contains(*k) && wm >= self.close_of(k.1))
             .cloned()
             .collect();
@@ -344,7 +373,7 @@ impl Engine {
 
     /// Every day with data, recomputed (replay's final answer).
     pub fn emit_all(&mut self) -> Output {
-        self.dirty.extend(self.open.iter().cloned());
+        self.dirty.extend(self.open.keys().cloned());
         self.emit()
     }
 
@@ -353,7 +382,7 @@ impl Engine {
         if horizon == i64::MIN {
             return;
         }
-        self.open.retain(|k| k.1 >= horizon);
+        self.open.retain(|k, _| k.1 >= horizon);
         self.complete.retain(|k| k.1 >= horizon);
         let keep_from = horizon - 1;
         let from_unix = self.clock.midnight(keep_from);
@@ -367,9 +396,8 @@ impl Engine {
             }
         }
         // Ratios: keep this year and last year (for the year-to-date and quarter rows).
-        let year_start = Clock::day_number(
-            jiff::civil::date(Clock::date(horizon).year() - 1, 1, 1),
-        );
+        let year_start =
+            Clock::day_number(jiff::civil::date(Clock::date(horizon).year() - 1, 1, 1));
         for m in self.ratios.values_mut() {
             for days in m.values_mut() {
                 *days = days.split_off(&year_start);
@@ -390,9 +418,14 @@ impl Engine {
             toilets: Vec::new(),
         };
         let ed = self.edition(d);
+        let kinds = self.open.get(&(site.to_string(), d)).copied().unwrap_or(0);
         let mut light: BTreeMap<RoadClass, LightingDay> = BTreeMap::new();
         let registry = Arc::clone(&self.registry);
-        for (id, dev) in registry.iter().filter(|(_, d)| d.site() == site) {
+        // Every device of a kind that has data on the day (a silent one counts as invalid).
+        for (id, dev) in registry
+            .iter()
+            .filter(|(_, x)| x.site() == site && kinds & kind_bit(x.kind()) != 0)
+        {
             let c = &dev.config;
             match &self.devices[id as usize].acc {
                 Acc::Noise(acc) => {
@@ -456,7 +489,9 @@ impl Engine {
                 Acc::Toilet(acc) => {
                     let hours = opening_hours(&self.cfg, dev);
                     let day = acc.days.get(&d).copied().unwrap_or_default();
-                    let class = c.toilet_class.map_or(1, |t| t.as_str().parse().unwrap_or(1));
+                    let class = c
+                        .toilet_class
+                        .map_or(1, |t| t.as_str().parse().unwrap_or(1));
                     let limits = self.cfg.toilets.odour;
                     let (ok, total) = acc.odour_hours(
                         d * 24,
@@ -563,7 +598,10 @@ impl Engine {
             out.push((
                 "noise_lmax_compliance".into(),
                 count(&mut r.noise.iter().map(|n| {
-                    (n.result.night.lmax_ok.is_some(), n.result.night.lmax_ok == Some(true))
+                    (
+                        n.result.night.lmax_ok.is_some(),
+                        n.result.night.lmax_ok == Some(true),
+                    )
                 })),
             ));
             let mut cov = Ratio::default();
@@ -598,7 +636,11 @@ impl Engine {
         if !r.lighting.is_empty() {
             let sum = |main: bool, f: &dyn Fn(&LightingDay) -> (f64, f64)| {
                 let mut x = Ratio::default();
-                for g in r.lighting.iter().filter(|g| (g.road_class == "main") == main) {
+                for g in r
+                    .lighting
+                    .iter()
+                    .filter(|g| (g.road_class == "main") == main)
+                {
                     let (n, d) = f(g);
                     x.numerator += n;
                     x.denominator += d;
@@ -727,8 +769,17 @@ struct SavedRef<'a> {
     devices: BTreeMap<String, &'a DeviceState>,
     ratios: &'a BTreeMap<String, BTreeMap<String, BTreeMap<i64, Ratio>>>,
     dirty: &'a BTreeSet<(String, i64)>,
-    open: &'a BTreeSet<(String, i64)>,
+    open: Vec<(&'a (String, i64), &'a u8)>,
     complete: &'a BTreeSet<(String, i64)>,
+}
+
+const fn kind_bit(kind: Kind) -> u8 {
+    match kind {
+        Kind::Noise => 1,
+        Kind::Air => 2,
+        Kind::Toilet => 4,
+        Kind::Streetlight => 8,
+    }
 }
 
 fn opening_hours(cfg: &StandardsConfig, dev: &crate::registry::Device) -> OpeningHours {

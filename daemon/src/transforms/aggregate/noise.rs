@@ -43,12 +43,7 @@ impl Acc {
         self.hours
             .range(from..from + n)
             .filter(|(_, h)| h.covered_s >= min_covered_s && h.weight > 0.0)
-            .map(|(_, h)| {
-                (
-                    10.0 * (h.energy / h.weight).log10(),
-                    h.lmax.map(f64::from),
-                )
-            })
+            .map(|(_, h)| (10.0 * (h.energy / h.weight).log10(), h.lmax.map(f64::from)))
             .collect()
     }
 
@@ -134,7 +129,11 @@ mod tests {
         assert_eq!(periods(d, 6, SameDay), (d * 24 + 6, d * 24 + 22));
         assert_eq!(day_of_hour(d * 24 + 6, 6, SameDay), d);
         assert_eq!(day_of_hour(d * 24 + 23, 6, SameDay), d);
-        assert_eq!(day_of_hour((d + 1) * 24 + 5, 6, SameDay), d, "05:00 next morning");
+        assert_eq!(
+            day_of_hour((d + 1) * 24 + 5, 6, SameDay),
+            d,
+            "05:00 next morning"
+        );
         assert_eq!(day_of_hour(d * 24 + 5, 6, SameDay), d - 1);
         // Night attributed to the day it ends on.
         assert_eq!(periods(d, 6, PreviousDay), (d * 24 + 6, (d - 1) * 24 + 22));
@@ -158,6 +157,9 @@ mod tests {
         assert_eq!(h[0].1, Some(70.0));
         let mut sparse = Acc::default();
         sparse.add(11, 60, 50.0, None);
-        assert!(sparse.valid_hours(11, 1, 2700).is_empty(), "1 of 60 minutes");
+        assert!(
+            sparse.valid_hours(11, 1, 2700).is_empty(),
+            "1 of 60 minutes"
+        );
     }
 }

@@ -167,7 +167,11 @@ impl Line<'_> {
     }
     fn s(&mut self, k: &str, v: &str) -> &mut Self {
         self.key(k);
-        let _ = write!(self.out, "\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""));
+        let _ = write!(
+            self.out,
+            "\"{}\"",
+            v.replace('\\', "\\\\").replace('"', "\\\"")
+        );
         self
     }
     fn end(&mut self, ts: i64) {
@@ -287,7 +291,11 @@ impl Output {
             Line::start(
                 &mut out,
                 "compliance",
-                &[("site", &c.site), ("metric", &c.metric), ("window", c.window)],
+                &[
+                    ("site", &c.site),
+                    ("metric", &c.metric),
+                    ("window", c.window),
+                ],
             )
             .f("value", c.value)
             .f("percent", c.percent)

@@ -128,7 +128,9 @@ impl Sample {
             },
             Kind::Streetlight => Values::Light {
                 on: boolean(f("lamp_on"))?,
-                faults: int(f("fault")).and_then(|v| u8::try_from(v).ok()).unwrap_or(0),
+                faults: int(f("fault"))
+                    .and_then(|v| u8::try_from(v).ok())
+                    .unwrap_or(0),
                 power_w: float(f("power_w")),
             },
         };
@@ -181,7 +183,10 @@ mod tests {
 
     #[test]
     fn garbage_lines_are_refused() {
-        assert_eq!(Sample::from_line(Kind::Noise, b"laeq=abc,period_s=60i 1"), None);
+        assert_eq!(
+            Sample::from_line(Kind::Noise, b"laeq=abc,period_s=60i 1"),
+            None
+        );
         assert_eq!(Sample::from_line(Kind::Noise, b"laeq=50 1"), None);
         assert_eq!(Sample::from_line(Kind::Noise, b""), None);
     }

@@ -60,7 +60,9 @@ pub fn load(engine: &mut Engine, path: &Path, buffer: &Buffer, reader: usize) {
             }
         },
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::error!(error = %e, path = %path.display(), "Cannot read standards state."),
+        Err(e) => {
+            tracing::error!(error = %e, path = %path.display(), "Cannot read standards state.")
+        }
     }
     engine.next_id = buffer.cursor(reader).next_id;
 }
@@ -177,7 +179,10 @@ impl Task {
                 last_save = Instant::now();
                 let p = path.clone();
                 let saved = tokio::task::spawn_blocking(move || {
-                    let r = eng.save().map_err(std::io::Error::other).and_then(|bytes| write_atomically(&p, &bytes));
+                    let r = eng
+                        .save()
+                        .map_err(std::io::Error::other)
+                        .and_then(|bytes| write_atomically(&p, &bytes));
                     (eng, r)
                 })
                 .await;

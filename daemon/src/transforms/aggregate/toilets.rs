@@ -90,7 +90,11 @@ impl Acc {
     pub fn prune(&mut self, before_day: i64, before_unix: i64, before_hour: i64) {
         self.days = self.days.split_off(&before_day);
         self.odour = self.odour.split_off(&before_hour);
-        let last = self.counter.range(..before_unix).next_back().map(|(k, v)| (*k, *v));
+        let last = self
+            .counter
+            .range(..before_unix)
+            .next_back()
+            .map(|(k, v)| (*k, *v));
         self.counter = self.counter.split_off(&before_unix);
         if let Some((k, v)) = last {
             self.counter.insert(k, v);
