@@ -2,6 +2,7 @@
 //! loopback ports in temporary directories; the daemon runs as its own process; readings are
 //! published by `mosquitto_pub`, an independent client.
 
+mod town;
 mod util;
 
 // 10,000 readings through mosquitto into InfluxDB 1.x and VictoriaMetrics; daemon restarts.
@@ -12,3 +13,5 @@ mod rejections;
 mod tls;
 // Crash (kill -9), database outage, broker restart, torn buffer tail.
 mod durability;
+// `meilid replay` of a generated month for a small town against independently computed figures.
+mod replay;
