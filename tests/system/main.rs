@@ -15,3 +15,5 @@ mod tls;
 mod durability;
 // `meilid replay` of a generated month for a small town against independently computed figures.
 mod replay;
+// Daily figures in the database survive a stop and a crash mid-day and equal a replay.
+mod standards;

@@ -91,7 +91,10 @@ fn a_month_of_a_small_town_matches_independent_figures() {
         }
     }
     // The data must exercise both outcomes, or the comparison proves little.
-    assert!(night.0 > 0.0 && night.0 < night.1 && day.0 < day.1, "{night:?} {day:?}");
+    assert!(
+        night.0 > 0.0 && night.0 < night.1 && day.0 < day.1,
+        "{night:?} {day:?}"
+    );
     assert_eq!(night.1, 6.0 * 31.0 - 3.0, "three invalid nights");
     assert_eq!(day.1, 6.0 * 31.0 - 1.0, "one invalid day");
     close(october(&doc, "noise_day_compliance"), day, "day");
@@ -99,8 +102,16 @@ fn a_month_of_a_small_town_matches_independent_figures() {
     close(october(&doc, "noise_lmax_compliance"), lmax, "lmax");
     close(october(&doc, "noise_zone_coverage"), cov, "coverage");
     for (class, (d, n)) in per_class {
-        close(october(&doc, &format!("noise_day_compliance_{class}")), d, class);
-        close(october(&doc, &format!("noise_night_compliance_{class}")), n, class);
+        close(
+            october(&doc, &format!("noise_day_compliance_{class}")),
+            d,
+            class,
+        );
+        close(
+            october(&doc, &format!("noise_night_compliance_{class}")),
+            n,
+            class,
+        );
     }
     let r = row(&doc, "noise_night_compliance", "month", "2026-10-01");
     assert_eq!(r["target"], 0.85);
@@ -113,8 +124,15 @@ fn a_month_of_a_small_town_matches_independent_figures() {
     let good12 = valid.iter().filter(|&&k| town::site_pm25(k) <= 75).count() as f64;
     assert!(good26 > 0.0 && good26 < 30.0);
     close(october(&doc, "air_good_days"), (good26, 30.0), "good days");
-    close(october(&doc, "air_good_days_2012"), (good12, 30.0), "good days 2012");
-    assert_eq!(row(&doc, "air_good_days", "month", "2026-10-01")["invalid"], 1.0);
+    close(
+        october(&doc, "air_good_days_2012"),
+        (good12, 30.0),
+        "good days 2012",
+    );
+    assert_eq!(
+        row(&doc, "air_good_days", "month", "2026-10-01")["invalid"],
+        1.0
+    );
     // 31 October: site PM2.5 exactly 60 → IAQI 100 under 2026, 良, primary PM2.5.
     let oct31 = doc["days"]
         .as_array()
@@ -145,7 +163,11 @@ fn a_month_of_a_small_town_matches_independent_figures() {
             }
         }
     }
-    close(october(&doc, "lighting_rate_main"), (sums[0][0], sums[0][1]), "main");
+    close(
+        october(&doc, "lighting_rate_main"),
+        (sums[0][0], sums[0][1]),
+        "main",
+    );
     close(
         october(&doc, "lighting_rate_secondary"),
         (sums[1][0], sums[1][1]),
@@ -184,8 +206,16 @@ fn a_month_of_a_small_town_matches_independent_figures() {
     }
     close(october(&doc, "toilet_availability"), avail, "availability");
     close(october(&doc, "toilet_odour_compliance"), odour, "odour");
-    close(october(&doc, "toilet_density"), (5.0 * 31.0, 2.5 * 31.0), "density");
-    close(october(&doc, "toilet_coverage"), (2.0 * 31.0, 3.0 * 31.0), "coverage");
+    close(
+        october(&doc, "toilet_density"),
+        (5.0 * 31.0, 2.5 * 31.0),
+        "density",
+    );
+    close(
+        october(&doc, "toilet_coverage"),
+        (2.0 * 31.0, 3.0 * 31.0),
+        "coverage",
+    );
     for (t, want) in entries.iter().enumerate() {
         let got: f64 = doc["days"]
             .as_array()

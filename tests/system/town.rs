@@ -79,7 +79,9 @@ pub fn noise_level(p: usize, h: i64) -> Option<f64> {
 pub fn noise_expected(p: usize, k: i64) -> (bool, bool, bool, bool, bool) {
     let (_, _, dl, nl, _) = NOISE[p];
     let d0 = (oct1() + k) * 24;
-    let day: Vec<f64> = (d0 + 6..d0 + 22).filter_map(|h| noise_level(p, h)).collect();
+    let day: Vec<f64> = (d0 + 6..d0 + 22)
+        .filter_map(|h| noise_level(p, h))
+        .collect();
     let night: Vec<f64> = (d0 + 22..d0 + 30)
         .filter_map(|h| noise_level(p, h))
         .collect();
@@ -212,7 +214,11 @@ pub fn toilet_expected(t: usize, k: i64) -> [f64; 5] {
             }
         }
     }
-    let bad = if k.rem_euclid(5) == t as i64 { 1.0 } else { 0.0 };
+    let bad = if k.rem_euclid(5) == t as i64 {
+        1.0
+    } else {
+        0.0
+    };
     [
         open_minutes,
         open_minutes - full_hour - closed_hour,
@@ -333,7 +339,11 @@ pub fn capture() -> String {
             let h = (oct1() + k) * 24 + 12 + r;
             for i in 0..LAMPS {
                 let (on, failed, power) = lamp_state(i, k, r);
-                let faults = if failed { r#","faults":["lamp_failure"]"# } else { "" };
+                let faults = if failed {
+                    r#","faults":["lamp_failure"]"#
+                } else {
+                    ""
+                };
                 let payload = format!(
                     r#"{{"v":1,"seq":{},"ts":{},"period_s":3600,"lamp_on":{on},"power_w":{power}{faults}}}"#,
                     next(),
@@ -366,7 +376,10 @@ pub fn capture() -> String {
             &mut out,
             "noise",
             "ghost",
-            &format!(r#"{{"v":1,"seq":{i},"ts":{},"period_s":300,"laeq":50}}"#, unix_of_hour(oct1() * 24 + 30)),
+            &format!(
+                r#"{{"v":1,"seq":{i},"ts":{},"period_s":300,"laeq":50}}"#,
+                unix_of_hour(oct1() * 24 + 30)
+            ),
         );
     }
     for _ in 0..5 {
