@@ -77,9 +77,12 @@ else
 fi
 rss_max=0
 while :; do
-  w=$(metric 'meili_sink_rows_written_total{sink="influxdb_v2",type="influxdb_v2"}' 2>/dev/null || echo 0)
+  # Done when every reading is accepted and the sink has written everything buffered (the
+  # standards engine's result rows included).
+  a=$(metric 'meili_readings_accepted_total{kind="noise"}' 2>/dev/null || echo 0)
+  b=$(metric 'meili_buffer_backlog_rows{sink="influxdb_v2",type="influxdb_v2"}' 2>/dev/null || echo 1)
   rss=$(awk '/VmRSS/ {print $2}' /proc/$mp/status); [ "${rss:-0}" -gt "$rss_max" ] && rss_max=$rss
-  [ "${w:-0}" -ge "$N" ] 2>/dev/null && break
+  [ "${a:-0}" -ge "$N" ] 2>/dev/null && [ "${b:-1}" = "0" ] && break
   sleep 0.05
 done
 t1=$(ms)

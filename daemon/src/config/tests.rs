@@ -110,3 +110,45 @@ fn unknown_sink_field_is_refused() {
     assert_eq!(e.len(), 1, "{e:?}");
     assert!(e[0].message.contains("max_size"), "{}", e[0].message);
 }
+
+#[test]
+fn standards_settings_are_checked() {
+    let text = r#"
+[standards]
+lateness_secs = 3600
+
+[standards.air]
+switch_date = "2026-3-1"
+
+[standards.lighting]
+inspection_time = "9pm"
+
+[standards.targets]
+noise_nigth_compliance = 0.85
+
+[standards.sites.Town]
+built_up_area_km2 = -1.0
+
+[[devices]]
+id = "t1"
+site = "town"
+kind = "toilet"
+lat = 23.0
+lon = 103.0
+toilet_class = "1"
+opening_hours = "6-22"
+"#;
+    let keys: Vec<_> = errors(text).into_iter().map(|e| e.key).collect();
+    for want in [
+        "standards.air.switch_date",
+        "standards.lighting.inspection_time",
+        "standards.targets.noise_nigth_compliance",
+        "standards.sites.Town",
+        "standards.sites.Town.built_up_area_km2",
+        "devices[0] (id \"t1\").opening_hours",
+    ] {
+        assert!(keys.iter().any(|k| k == want), "{want} not in {keys:?}");
+    }
+    let unknown = errors("[standards.noise]\nnight_hours = 9\n");
+    assert!(unknown[0].key.contains("night_hours"), "{unknown:?}");
+}

@@ -1,4 +1,5 @@
-//! The live table `meilid demo` prints: one row per device, one per noise zone class.
+//! The live table `meilid demo` prints: one row per device, one per noise zone class, and the
+//! standards engine's compliance figures for today and this month.
 
 use std::fmt::Write as _;
 
@@ -89,6 +90,45 @@ pub fn render(shared: &Shared, now_unix: i64, night: bool) -> String {
             leq,
             limit,
             verdict
+        );
+    }
+    let rows = shared
+        .compliance
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
+    let _ = writeln!(
+        out,
+        "\n{:<30} {:<6} {:>8} {:>8} {:>4}  points/days (invalid)",
+        "compliance (so far)", "window", "value", "target", "met"
+    );
+    if rows.is_empty() {
+        let _ = writeln!(out, "(first figures after the engine's next emission)");
+    }
+    for c in rows
+        .iter()
+        .filter(|c| c.window == "day" || c.window == "month")
+        // The headline metrics (not the per-class and per-edition ones).
+        .filter(|c| {
+            let suffix = c.metric.rsplit('_').next().unwrap_or("");
+            !matches!(
+                suffix,
+                "0" | "1" | "2" | "3" | "4a" | "4b" | "2012" | "2026"
+            )
+        })
+    {
+        let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} %"));
+        let _ = writeln!(
+            out,
+            "{:<30} {:<6} {:>8} {:>8} {:>4}  {}/{} ({})",
+            c.metric,
+            c.window,
+            pct(c.percent),
+            pct(c.target.map(|t| t * 100.0)),
+            c.met.map_or("-", |m| if m { "yes" } else { "no" }),
+            c.numerator,
+            c.denominator,
+            c.invalid
         );
     }
     out

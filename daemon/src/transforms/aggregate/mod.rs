@@ -49,17 +49,49 @@ enum Acc {
     Light(lighting::Acc),
 }
 
+/// Reading times already counted, sorted (readings mostly arrive in order, so an insert is
+/// usually a push). Unix seconds fit `u32` until 2106.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Seen(Vec<u32>);
+
+impl Seen {
+    /// Insert `ts`; false if it was there already.
+    fn insert(&mut self, ts: i64) -> bool {
+        let Ok(t) = u32::try_from(ts) else {
+            return false;
+        };
+        match self.0.last() {
+            None => self.0.push(t),
+            Some(&last) if t > last => self.0.push(t),
+            _ => match self.0.binary_search(&t) {
+                Ok(_) => return false,
+                Err(i) => self.0.insert(i, t),
+            },
+        }
+        true
+    }
+
+    fn forget_before(&mut self, ts: i64) {
+        let t = u32::try_from(ts.max(0)).unwrap_or(u32::MAX);
+        let i = self.0.partition_point(|&x| x < t);
+        self.0.drain(..i);
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct DeviceState {
-    /// Reading times already counted.
-    seen: BTreeSet<i64>,
+    seen: Seen,
     acc: Acc,
+    /// Days this device last marked dirty, and in which emission epoch (skips re-marking).
+    #[serde(skip)]
+    marked: (u64, [Option<i64>; 2]),
 }
 
 impl DeviceState {
     fn new(kind: Kind) -> DeviceState {
         DeviceState {
-            seen: BTreeSet::new(),
+            seen: Seen::default(),
+            marked: (u64::MAX, [None, None]),
             acc: match kind {
                 Kind::Noise => Acc::Noise(noise::Acc::default()),
                 Kind::Air => Acc::Air(air::Acc::default()),
@@ -112,6 +144,8 @@ pub struct Engine {
     /// (site, day) already emitted as complete.
     complete: BTreeSet<(String, i64)>,
     switch_day: i64,
+    /// Incremented at every emission (the dirty set is then empty again).
+    epoch: u64,
 }
 
 const SAVE_VERSION: u32 = 1;
@@ -142,6 +176,7 @@ impl Engine {
             open: BTreeMap::new(),
             complete: BTreeSet::new(),
             switch_day,
+            epoch: 0,
         }
     }
 
@@ -205,8 +240,9 @@ impl Engine {
 
     /// Count one reading of `device`.
     pub fn ingest(&mut self, device: DeviceId, s: &Sample) -> Ingest {
-        let dev = self.registry.get(device);
-        let (kind, site) = (dev.kind(), dev.site().to_string());
+        let registry = Arc::clone(&self.registry);
+        let dev = registry.get(device);
+        let (kind, site) = (dev.kind(), dev.site());
         let horizon = self.horizon();
         let mid_local = self.clock.local(s.mid());
         let day = mid_local.div_euclid(DAY);
@@ -214,7 +250,7 @@ impl Engine {
         let last_day = match kind {
             Kind::Streetlight => (mid_local - 12 * HOUR).div_euclid(DAY),
             Kind::Noise => {
-                let (ds, night) = self.cfg.day_night(&site);
+                let (ds, night) = self.cfg.day_night(site);
                 noise::day_of_hour(mid_local.div_euclid(HOUR), ds, night)
             }
             Kind::Air => day + 1,
@@ -239,7 +275,7 @@ impl Engine {
                 acc.add(hour, s.period_s, &v);
                 touched[0] = Some(day);
                 // The O3 windows of the next day may reach back into this evening.
-                let next = (site.clone(), day + 1);
+                let next = (site.to_string(), day + 1);
                 if mid_local.rem_euclid(DAY) >= 17 * HOUR
                     && self
                         .open
@@ -258,7 +294,7 @@ impl Engine {
                 },
             ) => {
                 let lday = last_day;
-                let frame = light_frame(&self.cfg, &self.clock, self.registry.get(device), lday);
+                let frame = light_frame(&self.cfg, &self.clock, dev, lday);
                 acc.add(lday, frame, s.span(), s.ts, on, faults, power_w);
                 touched[0] = Some(lday);
             }
@@ -273,7 +309,7 @@ impl Engine {
                     h2s,
                 },
             ) => {
-                let hours = opening_hours(&self.cfg, self.registry.get(device));
+                let hours = opening_hours(&self.cfg, dev);
                 let (t0, t1) = s.span();
                 let open_s =
                     toilet_std::open_secs(t0, t1, &hours.intervals(self.clock.midnight(day)));
@@ -286,7 +322,7 @@ impl Engine {
                 if let Some(e) = entries {
                     acc.counter.insert(s.ts, e);
                     // The next day's first difference may now start from this one.
-                    let next = (site.clone(), day + 1);
+                    let next = (site.to_string(), day + 1);
                     if self
                         .open
                         .get(&next)
@@ -299,10 +335,14 @@ impl Engine {
             }
             _ => return Ingest::Late,
         }
+        if state.marked == (self.epoch, touched) {
+            return Ingest::Counted;
+        }
+        state.marked = (self.epoch, touched);
         for d in touched.into_iter().flatten() {
             if d >= horizon {
-                self.dirty.insert((site.clone(), d));
-                *self.open.entry((site.clone(), d)).or_default() |= kind_bit(kind);
+                self.dirty.insert((site.to_string(), d));
+                *self.open.entry((site.to_string(), d)).or_default() |= kind_bit(kind);
             }
         }
         Ingest::Counted
@@ -343,6 +383,7 @@ impl Engine {
             self.dirty.insert(k);
         }
         let dirty = std::mem::take(&mut self.dirty);
+        self.epoch += 1;
         let mut out = Output::default();
         let mut windows = BTreeSet::new();
         for (site, d) in dirty {
@@ -387,7 +428,7 @@ impl Engine {
         let keep_from = horizon - 1;
         let from_unix = self.clock.midnight(keep_from);
         for s in &mut self.devices {
-            s.seen = s.seen.split_off(&(from_unix - DAY));
+            s.seen.forget_before(from_unix - DAY);
             match &mut s.acc {
                 Acc::Noise(a) => a.prune(keep_from * 24),
                 Acc::Air(a) => a.prune(keep_from * 24),

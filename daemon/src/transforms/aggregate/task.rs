@@ -25,7 +25,7 @@ use crate::buffer::Buffer;
 use crate::metrics::Metrics;
 
 /// Rows read per step.
-const STEP_ROWS: u64 = 16_384;
+const STEP_ROWS: u64 = 8_192;
 
 /// Where the engine keeps its state.
 pub fn state_path(data_dir: &Path) -> PathBuf {
@@ -101,22 +101,25 @@ impl Task {
         let mut pending: Option<(String, u32)> = None;
         let mut saved_id = engine.as_ref().map_or(0, |e| e.next_id);
         let mut unsaved_rows = 0u64;
+        let mut body = Some(Vec::with_capacity(1 << 20));
         loop {
             appended.mark_unchanged();
             // Read and count one step.
-            let (Some(mut eng), Some(mut cur)) = (engine.take(), cursor.take()) else {
+            let (Some(mut eng), Some(mut cur), Some(mut buf)) =
+                (engine.take(), cursor.take(), body.take())
+            else {
                 return;
             };
             let b = Arc::clone(&buffer);
             let step = tokio::task::spawn_blocking(move || {
-                let mut body = Vec::new();
-                let r = b.read(&mut cur, STEP_ROWS, u64::MAX, &mut body);
-                let counts = eng.ingest_lines(&body);
+                buf.clear();
+                let r = b.read(&mut cur, STEP_ROWS, u64::MAX, &mut buf);
+                let counts = eng.ingest_lines(&buf);
                 eng.next_id = cur.next_id;
-                (eng, cur, r, counts)
+                (eng, cur, buf, r, counts)
             })
             .await;
-            let Ok((eng, cur, read, counts)) = step else {
+            let Ok((eng, cur, buf, read, counts)) = step else {
                 tracing::error!("Standards engine step failed; stopping the engine.");
                 return;
             };
@@ -138,6 +141,7 @@ impl Task {
                 .watermark_unix
                 .store(eng.watermark.max(0), Relaxed);
             let (mut eng, cur) = (eng, cur);
+            body = Some(buf);
             let stopping = stop.is_cancelled() && records == 0;
             if pending.is_none() && (last_emit.elapsed() >= emit_every || stopping) {
                 last_emit = Instant::now();
