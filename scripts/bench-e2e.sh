@@ -57,20 +57,26 @@ ms() { date +%s%3N; }
   done
 } > "$D/meilid.toml"
 metric() { curl -s "127.0.0.1:$HTTP/metrics" | awk -v k="$1" 'index($0, k" ")==1 {print $NF}'; }
-"$MEILID" run --config "$D/meilid.toml" > "$D/meilid.log" 2>&1 & mp=$!; pids+=($mp)
-until [ "$(metric meili_mqtt_subscriptions_total 2>/dev/null || echo 0)" = "2" ]; do sleep 0.1; done
+# Register meilid's persistent session (so messages queue for it while it is down).
+register_meilid() {
+  "$MEILID" run --config "$D/meilid.toml" > "$D/meilid.log" 2>&1 & mp=$!; pids+=($mp)
+  until [ "$(metric meili_mqtt_subscriptions_total 2>/dev/null || echo 0)" = "2" ]; do sleep 0.1; done
+}
 if [ "$MODE" = drain ]; then
+  register_meilid
   publish
   until [ "$(metric meili_buffer_rows_appended_total)" -ge "$N" ] 2>/dev/null; do sleep 0.2; done
   echo "buffered $N rows: $(metric meili_buffer_bytes) bytes on disk" >&2
   t0=$(ms); start_vm
 else
-  kill -TERM $mp; wait $mp || true
 # (a) baseline subscriber: register the session, queue N, drain.
   mosquitto_sub -p $MQ -q 1 -c -i bench-sub -t 'meili/v1/#' -C 1 -W 1 >/dev/null 2>&1 || true
   publish
   t0=$(ms); mosquitto_sub -p $MQ -q 1 -c -i bench-sub -t 'meili/v1/#' -C "$N" > /dev/null; t1=$(ms)
   base=$(( N * 1000 / (t1 - t0) ))
+  # Only now register meilid's session, so that it gets exactly the next N messages.
+  register_meilid
+  kill -TERM $mp; wait $mp || true
   publish
   t0=$(ms)
   "$MEILID" run --config "$D/meilid.toml" > "$D/meilid2.log" 2>&1 & mp=$!; pids+=($mp)
@@ -87,12 +93,16 @@ while :; do
 done
 t1=$(ms)
 rss_end=$(awk '/VmRSS/ {print $2}' /proc/$mp/status)
+# SMAPS=1: print where the resident memory is (anonymous vs file-backed).
+[ -n "${SMAPS:-}" ] && grep -E '^(Rss|Pss_Anon|Pss_File|Anonymous)' /proc/$mp/smaps_rollup >&2
 rate=$(( N * 1000 / (t1 - t0) ))
 curl -s "127.0.0.1:$VM/internal/force_flush" >/dev/null
 sleep 1
+accepted=$(metric 'meili_readings_accepted_total{kind="noise"}')
+counted=$(metric 'meili_standards_readings_total{outcome="counted"}')
 stored=$(curl -s "127.0.0.1:$VM/api/v1/export" --data-urlencode 'match[]={__name__="noise_laeq"}' | python3 -c 'import sys,json; print(sum(len(json.loads(l)["values"]) for l in sys.stdin if l.strip()))')
 if [ "$MODE" = drain ]; then
   echo "mode=drain rows=$N drain_to_victoriametrics=${rate}/s stored=$stored rss_peak_kib=$rss_max rss_end_kib=$rss_end"
 else
-  echo "mode=ingest messages=$N baseline_mosquitto_sub=${base}/s meilid_to_victoriametrics=${rate}/s ratio=$(( rate * 100 / base ))% stored=$stored rss_peak_kib=$rss_max rss_end_kib=$rss_end fsyncs=$(metric meili_buffer_fsyncs_total)"
+  echo "mode=ingest messages=$N baseline_mosquitto_sub=${base}/s meilid_to_victoriametrics=${rate}/s ratio=$(( rate * 100 / base ))% accepted=$accepted stored=$stored engine_counted=$counted rss_peak_kib=$rss_max rss_end_kib=$rss_end fsyncs=$(metric meili_buffer_fsyncs_total)"
 fi

@@ -259,7 +259,7 @@ pub fn config() -> String {
             road_class(i)
         );
     }
-    for t in 0..TOILETS {
+    for (t, class) in TOILET_CLASS.iter().enumerate() {
         let hours = if t == 4 {
             "opening_hours = \"00:00-24:00\"\n"
         } else {
@@ -269,7 +269,7 @@ pub fn config() -> String {
             c,
             "[[devices]]\nid = \"t{t}\"\nsite = \"town\"\nkind = \"toilet\"\nlat = 30.0\nlon = {}\ntoilet_class = \"{}\"\n{hours}",
             110.0 + t as f64 * 0.001,
-            TOILET_CLASS[t]
+            class
         );
     }
     c

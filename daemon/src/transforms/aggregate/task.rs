@@ -25,7 +25,7 @@ use crate::buffer::Buffer;
 use crate::metrics::Metrics;
 
 /// Rows read per step.
-const STEP_ROWS: u64 = 8_192;
+const STEP_ROWS: u64 = 2_048;
 
 /// Where the engine keeps its state.
 pub fn state_path(data_dir: &Path) -> PathBuf {
@@ -101,7 +101,7 @@ impl Task {
         let mut pending: Option<(String, u32)> = None;
         let mut saved_id = engine.as_ref().map_or(0, |e| e.next_id);
         let mut unsaved_rows = 0u64;
-        let mut body = Some(Vec::with_capacity(1 << 20));
+        let mut body = Some(Vec::with_capacity(256 * 1024));
         loop {
             appended.mark_unchanged();
             // Read and count one step.
