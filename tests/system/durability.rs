@@ -262,9 +262,19 @@ fn torn_buffer_tail_keeps_every_complete_record_and_reports_the_cut() {
         total_records >= 3,
         "want several records, got {total_records}"
     );
-    let &(off, len, lost_rows) = recs.last().unwrap();
+    // Tear the last record that holds readings (the standards engine appends its results at
+    // shutdown, so it may not be the very last): truncate the file in its middle.
+    let bytes = std::fs::read(&last).unwrap();
+    let readings_in = |&(off, len, _): &(usize, usize, u32)| {
+        bytes[off + 28..off + 28 + len]
+            .split(|&b| b == b'\n')
+            .filter(|l| l.starts_with(b"noise,"))
+            .count()
+    };
+    let &(off, len, _) = recs.iter().rev().find(|r| readings_in(r) > 0).unwrap();
+    let lost_rows: usize = recs.iter().filter(|r| r.0 >= off).map(readings_in).sum();
     let keep = off + 28 + len / 2;
-    let file_len = std::fs::metadata(&last).unwrap().len() as usize;
+    let file_len = bytes.len();
     std::fs::OpenOptions::new()
         .write(true)
         .open(&last)
@@ -282,7 +292,7 @@ fn torn_buffer_tail_keeps_every_complete_record_and_reports_the_cut() {
         meilid.metric("meili_buffer_recovery_cut_bytes", ""),
         Some((keep - off) as f64)
     );
-    let kept = 1000 - lost_rows as usize;
+    let kept = 1000 - lost_rows;
     wait_rows(&influx, kept);
     std::thread::sleep(Duration::from_millis(500));
     let got = stored(&influx);
