@@ -49,7 +49,7 @@ pub struct Shared {
     pub live: Arc<Mutex<Live>>,
     pub metrics: Arc<Metrics>,
     pub started: std::time::Instant,
-    /// Current compliance rows (today's day, month, quarter and year windows).
+    /// Current compliance rows (day, month, quarter and year windows of the latest day).
     pub compliance: Latest,
 }
 

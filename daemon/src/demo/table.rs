@@ -126,10 +126,19 @@ pub fn render(shared: &Shared, now_unix: i64, night: bool) -> String {
             pct(c.percent),
             pct(c.target.map(|t| t * 100.0)),
             c.met.map_or("-", |m| if m { "yes" } else { "no" }),
-            c.numerator,
-            c.denominator,
-            c.invalid
+            num(c.numerator),
+            num(c.denominator),
+            num(c.invalid)
         );
     }
     out
+}
+
+/// A count as an integer, an area or minutes with two decimals.
+fn num(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
 }

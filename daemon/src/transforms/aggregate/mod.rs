@@ -796,6 +796,15 @@ impl Engine {
         out
     }
 
+    /// The latest day with figures (a night reading before 06:00 belongs to the day before).
+    pub fn latest_day(&self) -> Option<i64> {
+        self.ratios
+            .values()
+            .flat_map(|m| m.values())
+            .filter_map(|days| days.keys().next_back().copied())
+            .max()
+    }
+
     /// The local day of a unix time.
     pub fn day_of(&mut self, unix: i64) -> i64 {
         self.clock.day_of(unix)

@@ -67,7 +67,8 @@ pub fn load(engine: &mut Engine, path: &Path, buffer: &Buffer, reader: usize) {
     engine.next_id = buffer.cursor(reader).next_id;
 }
 
-/// Latest compliance rows (today's windows), shared with the HTTP API and the demo.
+/// Latest compliance rows (the windows of the latest day with figures), shared with the HTTP
+/// API and the demo.
 pub type Latest = Arc<Mutex<Vec<ComplianceRow>>>;
 
 pub struct Task {
@@ -149,7 +150,7 @@ impl Task {
                 metrics.standards.emissions.fetch_add(1, Relaxed);
                 if !out.days.is_empty() || !out.compliance.is_empty() {
                     let today = eng.day_of(eng.watermark.max(0));
-                    let rows = eng.compliance_for(today);
+                    let rows = eng.compliance_for(eng.latest_day().unwrap_or(today));
                     *latest.lock().unwrap_or_else(|e| e.into_inner()) = rows;
                     let lines = out.to_lines();
                     if lines.1 > 0 {
