@@ -1,30 +1,17 @@
 //! `meilid replay` over a generated month for a small town: every October figure equals the
 //! one computed independently in `town.rs` from the generation rules.
 
-use std::process::Command;
-
 use serde_json::Value;
 
 use crate::town::{self, DAYS, NOISE, TOILETS};
+use crate::util::meilid_replay;
 
 fn replay(dir: &std::path::Path, input: &str, name: &str) -> Value {
     let config = dir.join("town.toml");
     std::fs::write(&config, town::config()).unwrap();
     let path = dir.join(name);
     std::fs::write(&path, input).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_meilid"))
-        .args(["replay", "--format", "json", "--config"])
-        .arg(&config)
-        .arg("--input")
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "replay failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
+    meilid_replay(&config, &path)
 }
 
 fn row<'a>(doc: &'a Value, metric: &str, window: &str, start: &str) -> &'a Value {

@@ -1,7 +1,6 @@
 //! Issue 4: the daemon's daily figures in InfluxDB survive a stop and a crash mid-day, and equal
 //! an uninterrupted run (`meilid replay` of the same readings).
 
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -168,19 +167,7 @@ fn a_day_survives_stop_and_crash_and_equals_an_uninterrupted_run() {
         .collect();
     let input = dir.path().join("day.ndjson");
     std::fs::write(&input, capture).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_meilid"))
-        .args(["replay", "--format", "json", "--config"])
-        .arg(&m.config)
-        .arg("--input")
-        .arg(&input)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = meilid_replay(&m.config, &input);
     let date = jiff::Timestamp::from_second(midnight + 8 * 3600)
         .unwrap()
         .to_zoned(jiff::tz::TimeZone::UTC)

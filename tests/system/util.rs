@@ -485,3 +485,20 @@ pub fn unix_now() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+/// `meilid replay --format json` of `input` with `config`: the JSON document it prints.
+pub fn meilid_replay(config: &Path, input: &Path) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_meilid"))
+        .args(["replay", "--format", "json", "--config"])
+        .arg(config)
+        .arg("--input")
+        .arg(input)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "replay failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
