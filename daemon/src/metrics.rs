@@ -410,8 +410,15 @@ impl Metrics {
                 &mut out,
                 "meili_standards_backlog_rows",
                 "gauge",
-                "Buffered rows the standards engine has not read yet.",
+                "Buffered rows the standards engine has not saved as counted yet.",
                 &[(String::new(), r.backlog_rows.load(Relaxed) as f64)],
+            );
+            metric(
+                &mut out,
+                "meili_standards_rows_dropped_total",
+                "counter",
+                "Rows the engine never read because a full buffer dropped them (when_full = drop_oldest).",
+                &[(String::new(), g(&r.rows_dropped))],
             );
         }
         if let Some(b) = &self.buffer {

@@ -202,6 +202,12 @@ impl Engine {
     /// Load a saved state; devices no longer declared are dropped, new ones start empty.
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), serde_json::Error> {
         let mut s: Saved = serde_json::from_slice(bytes)?;
+        if s.version != SAVE_VERSION {
+            return Err(serde::de::Error::custom(format!(
+                "state version {} (this meilid writes {SAVE_VERSION})",
+                s.version
+            )));
+        }
         self.next_id = s.next_id;
         self.watermark = s.watermark;
         for (id, d) in self.registry.iter() {
@@ -333,7 +339,8 @@ impl Engine {
                 }
                 touched[0] = Some(day);
             }
-            _ => return Ingest::Late,
+            // The sample's kind comes from the device, so this cannot happen.
+            _ => return Ingest::Duplicate,
         }
         if state.marked == (self.epoch, touched) {
             return Ingest::Counted;
