@@ -155,6 +155,8 @@ fn a_day_survives_stop_and_crash_and_equals_an_uninterrupted_run() {
     m.crash_and_restart(dir.path());
     publish(&mq, thirds[2]);
     caught_up(&m, thirds[1].len() + thirds[2].len());
+    // A clean stop writes the engine's last results and lets the sink deliver them.
+    assert_eq!(m.proc.stop(), Some(0));
 
     // The uninterrupted run: the same readings replayed in one go.
     let capture: String = all
