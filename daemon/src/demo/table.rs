@@ -104,6 +104,11 @@ pub fn render(shared: &Shared, now_unix: i64, night: bool) -> String {
     );
     if rows.is_empty() {
         let _ = writeln!(out, "(first figures after the engine's next emission)");
+    } else {
+        let _ = writeln!(
+            out,
+            "(a point-day needs 12 valid day hours or 6 night hours, each 75 % covered: a short demo counts them as invalid; see docs/standards.md)"
+        );
     }
     for c in rows
         .iter()
