@@ -70,6 +70,12 @@ pub struct Config {
     /// The files this configuration was read from (main file first).
     #[serde(skip)]
     pub files: Vec<PathBuf>,
+    /// Register maps of the Modbus devices, by the path in their `modbus.map` (resolved).
+    #[serde(skip)]
+    pub modbus_maps: std::collections::BTreeMap<
+        PathBuf,
+        std::sync::Arc<crate::sources::modbus::map::RegisterMap>,
+    >,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -445,9 +451,65 @@ pub struct DeviceConfig {
     pub period_secs: Option<u32>,
     /// Toilets: opening hours "HH:MM-HH:MM" (default `standards.toilets.opening_hours`).
     pub opening_hours: Option<String>,
-    /// Modbus polling. Not supported by this version: a device that has it is refused by
-    /// validation rather than silently never polled.
-    pub modbus: Option<toml::Table>,
+    /// Poll this device over Modbus TCP or RTU instead of waiting for MQTT.
+    pub modbus: Option<ModbusDevice>,
+}
+
+/// Serial parity of an RTU line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Parity {
+    #[default]
+    None,
+    Even,
+    Odd,
+}
+
+/// `modbus = { … }` of a device (CONTRACT §7).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModbusDevice {
+    /// `"host:port"` of a Modbus TCP device or gateway.
+    pub tcp: Option<String>,
+    /// Serial device of an RS-485 line (all devices on the same path share one bus).
+    pub rtu: Option<PathBuf>,
+    pub baud: Option<u32>,
+    #[serde(default)]
+    pub parity: Parity,
+    #[serde(default = "default_stop_bits")]
+    pub stop_bits: u8,
+    /// Slave / unit id.
+    pub unit: u8,
+    /// Register map file (relative paths: from the configuration file's folder, then from the
+    /// working directory).
+    pub map: PathBuf,
+    #[serde(default = "default_modbus_interval")]
+    pub interval_secs: u64,
+    /// Per request; tokio-modbus has no timeout of its own.
+    #[serde(default = "default_modbus_timeout")]
+    pub timeout_ms: u64,
+    /// Further attempts of a failed request within one poll.
+    #[serde(default = "default_modbus_retries")]
+    pub retries: u32,
+    /// Consecutive failed polls after which the device is reported offline.
+    #[serde(default = "default_offline_after")]
+    pub offline_after_polls: u32,
+}
+
+const fn default_stop_bits() -> u8 {
+    1
+}
+const fn default_modbus_interval() -> u64 {
+    60
+}
+const fn default_modbus_timeout() -> u64 {
+    1000
+}
+const fn default_modbus_retries() -> u32 {
+    1
+}
+const fn default_offline_after() -> u32 {
+    3
 }
 
 /// One configuration problem, located in its file.
@@ -566,11 +628,49 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
             Err(e) => errors.push(e),
         }
     }
+    config.load_maps(base, &mut errors);
     config.validate_into(&texts, &mut errors);
     if errors.is_empty() {
         Ok(config)
     } else {
         Err(ConfigErrors(errors))
+    }
+}
+
+impl Config {
+    /// Resolve and load every device's register map (errors name the map file).
+    fn load_maps(&mut self, base: &Path, errors: &mut Vec<ConfigError>) {
+        use crate::sources::modbus::map::RegisterMap;
+        for dev in &mut self.devices {
+            let Some(m) = dev.get_mut().modbus.as_mut() else {
+                continue;
+            };
+            let beside = base.join(&m.map);
+            if m.map.is_relative() && beside.exists() {
+                m.map = beside;
+            }
+            if self.modbus_maps.contains_key(&m.map) {
+                continue;
+            }
+            match RegisterMap::load(&m.map) {
+                Ok(map) => {
+                    self.modbus_maps
+                        .insert(m.map.clone(), std::sync::Arc::new(map));
+                }
+                Err(problems) => {
+                    errors.extend(
+                        problems
+                            .into_iter()
+                            .map(|(line, key, message)| ConfigError {
+                                file: m.map.clone(),
+                                line,
+                                key,
+                                message,
+                            }),
+                    )
+                }
+            }
+        }
     }
 }
 
@@ -598,6 +698,7 @@ impl Config {
         config.files = vec![PathBuf::from("<inline>")];
         config.device_files = vec![0; config.devices.len()];
         let mut errors = Vec::new();
+        config.load_maps(Path::new("."), &mut errors);
         config.validate_into(&[text.to_string()], &mut errors);
         if errors.is_empty() {
             Ok(config)
@@ -838,13 +939,51 @@ impl Config {
                 Kind::Toilet,
                 &mut err,
             );
-            if d.modbus.is_some() {
-                err(
-                    file,
-                    line,
-                    format!("{key}.modbus"),
-                    "Modbus polling is not supported by this version of meilid".into(),
-                );
+            if let Some(m) = &d.modbus {
+                let mut bad =
+                    |k: &str, msg: String| err(file, line, format!("{key}.modbus.{k}"), msg);
+                match (&m.tcp, &m.rtu) {
+                    (Some(_), Some(_)) | (None, None) => bad(
+                        "tcp",
+                        "give exactly one of tcp = \"host:port\" or rtu = \"/dev/…\"".into(),
+                    ),
+                    (Some(t), None)
+                        if t.rsplit_once(':')
+                            .and_then(|(_, p)| p.parse::<u16>().ok())
+                            .is_none() =>
+                    {
+                        bad("tcp", format!("{t:?} is not host:port"))
+                    }
+                    (None, Some(_)) if m.baud.is_none() => {
+                        bad("baud", "RTU devices need baud".into())
+                    }
+                    _ => {}
+                }
+                if m.rtu.is_some() && !(1..=247).contains(&m.unit) {
+                    bad("unit", "RTU unit ids are 1 to 247".into());
+                }
+                if m.interval_secs == 0 || m.timeout_ms == 0 {
+                    bad(
+                        "interval_secs",
+                        "interval_secs and timeout_ms must be at least 1".into(),
+                    );
+                }
+                if !matches!(m.stop_bits, 1 | 2) {
+                    bad("stop_bits", "must be 1 or 2".into());
+                }
+                match self.modbus_maps.get(&m.map) {
+                    Some(map) if map.kind != d.kind.as_str() => bad(
+                        "map",
+                        format!(
+                            "{} is a {} map for a {} device",
+                            m.map.display(),
+                            map.kind,
+                            d.kind.as_str()
+                        ),
+                    ),
+                    Some(_) => {}
+                    None => bad("map", format!("{} was not loaded", m.map.display())),
+                }
             }
             if let Some(h) = &d.opening_hours {
                 if d.kind != Kind::Toilet {

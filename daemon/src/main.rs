@@ -67,6 +67,11 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// Modbus tools for technicians.
+    Modbus {
+        #[command(subcommand)]
+        what: Modbus,
+    },
     /// The standards' arithmetic for one set of numbers.
     Calc {
         #[command(subcommand)]
@@ -78,6 +83,40 @@ enum Command {
 enum Format {
     Table,
     Json,
+}
+
+#[derive(Subcommand)]
+enum Modbus {
+    /// Read a unit once with a register map and print the decoded contract fields.
+    Probe {
+        /// Modbus TCP device or gateway, host:port.
+        #[arg(long, conflicts_with = "rtu", required_unless_present = "rtu")]
+        tcp: Option<String>,
+        /// Serial device of the RS-485 line.
+        #[arg(long, requires = "baud")]
+        rtu: Option<PathBuf>,
+        #[arg(long)]
+        baud: Option<u32>,
+        #[arg(long, value_enum, default_value_t = ParityArg::None)]
+        parity: ParityArg,
+        #[arg(long, default_value_t = 1)]
+        stop_bits: u8,
+        #[arg(long)]
+        unit: u8,
+        #[arg(long)]
+        map: PathBuf,
+        #[arg(long, default_value_t = 1000)]
+        timeout_ms: u64,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ParityArg {
+    None,
+    Even,
+    Odd,
 }
 
 #[derive(Subcommand)]
@@ -244,6 +283,7 @@ fn main() -> ExitCode {
             format,
         } => report(replay(&config, &input, format)),
         Command::Calc { what } => report(calc(what)),
+        Command::Modbus { what } => report(modbus(what)),
         command => {
             init_logging(cli.log_format);
             match run_async(command) {
@@ -305,6 +345,76 @@ fn timezone(name: &str) -> anyhow::Result<jiff::tz::TimeZone> {
 fn date(s: &str) -> anyhow::Result<jiff::civil::Date> {
     s.parse()
         .map_err(|_| anyhow::anyhow!("{s:?} is not a date YYYY-MM-DD"))
+}
+
+fn modbus(what: Modbus) -> anyhow::Result<()> {
+    use meili_daemon::sources::modbus::{map::RegisterMap, probe, Endpoint};
+    let Modbus::Probe {
+        tcp,
+        rtu,
+        baud,
+        parity,
+        stop_bits,
+        unit,
+        map,
+        timeout_ms,
+        format,
+    } = what;
+    let regs = RegisterMap::load(&map).map_err(|problems| {
+        let lines: Vec<String> = problems
+            .iter()
+            .map(|(line, key, msg)| format!("{}:{line}: {key}: {msg}", map.display()))
+            .collect();
+        anyhow::anyhow!("{}", lines.join("\n"))
+    })?;
+    let endpoint = match (tcp, rtu) {
+        (Some(t), _) => Endpoint::Tcp(t),
+        (None, Some(path)) => Endpoint::Rtu {
+            path,
+            baud: baud.unwrap_or(9600),
+            parity: match parity {
+                ParityArg::None => config::Parity::None,
+                ParityArg::Even => config::Parity::Even,
+                ParityArg::Odd => config::Parity::Odd,
+            },
+            stop_bits,
+        },
+        (None, None) => anyhow::bail!("give --tcp HOST:PORT or --rtu DEVICE --baud N"),
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let json = rt.block_on(probe::probe(
+        &endpoint,
+        unit,
+        &regs,
+        Duration::from_millis(timeout_ms),
+    ))?;
+    match format {
+        Format::Json => println!("{json}"),
+        Format::Table => {
+            let v: serde_json::Value = serde_json::from_str(&json)?;
+            println!("{endpoint} unit {unit} ({}):", regs.model);
+            for f in regs.fields.iter().map(|f| f.get_ref()) {
+                let key = if f.field == "fault" {
+                    "faults"
+                } else {
+                    f.field.as_str()
+                };
+                let shown = v
+                    .get(key)
+                    .map_or("- (out of range)".to_string(), |x| x.to_string());
+                println!(
+                    "  {:<10} {:>10} {}  (register {:#06x})",
+                    f.field,
+                    shown,
+                    f.unit.as_deref().unwrap_or(""),
+                    f.address
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 fn calc(what: Calc) -> anyhow::Result<()> {
@@ -473,7 +583,10 @@ fn run_async(command: Command) -> anyhow::Result<()> {
                 };
                 demo::run(opts, stop).await?;
             }
-            Command::CheckConfig { .. } | Command::Replay { .. } | Command::Calc { .. } => {
+            Command::CheckConfig { .. }
+            | Command::Replay { .. }
+            | Command::Calc { .. }
+            | Command::Modbus { .. } => {
                 unreachable!("handled without a runtime")
             }
         }

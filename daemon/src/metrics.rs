@@ -102,6 +102,8 @@ pub struct Metrics {
     pub sinks: Vec<Arc<SinkMetrics>>,
     pub buffer: Option<Arc<crate::buffer::Buffer>>,
     pub standards: StandardsMetrics,
+    /// Polled Modbus devices (set once at start).
+    pub modbus: std::sync::OnceLock<Vec<Arc<crate::sources::modbus::DeviceMetrics>>>,
 }
 
 /// The standards engine's counters.
@@ -419,6 +421,89 @@ impl Metrics {
                 "counter",
                 "Rows the engine never read because a full buffer dropped them (when_full = drop_oldest).",
                 &[(String::new(), g(&r.rows_dropped))],
+            );
+        }
+        if let Some(devs) = self.modbus.get().filter(|d| !d.is_empty()) {
+            let per =
+                |f: &dyn Fn(&crate::sources::modbus::DeviceMetrics) -> f64| -> Vec<(String, f64)> {
+                    devs.iter()
+                        .map(|d| (format!("device=\"{}\",bus=\"{}\"", d.device, d.bus), f(d)))
+                        .collect()
+                };
+            metric(
+                &mut out,
+                "meili_modbus_polls_total",
+                "counter",
+                "Polls of a Modbus device.",
+                &per(&|d| g(&d.polls)),
+            );
+            metric(
+                &mut out,
+                "meili_modbus_polls_failed_total",
+                "counter",
+                "Polls that produced no reading.",
+                &per(&|d| g(&d.polls_failed)),
+            );
+            metric(
+                &mut out,
+                "meili_modbus_requests_total",
+                "counter",
+                "Read requests sent (retries included).",
+                &per(&|d| g(&d.requests)),
+            );
+            metric(
+                &mut out,
+                "meili_modbus_timeouts_total",
+                "counter",
+                "Requests without an answer within timeout_ms.",
+                &per(&|d| g(&d.timeouts)),
+            );
+            metric(
+                &mut out,
+                "meili_modbus_transport_errors_total",
+                "counter",
+                "Connection failures, bad CRCs or mismatched replies.",
+                &per(&|d| g(&d.transport_errors)),
+            );
+            let mut exc = Vec::new();
+            for d in devs {
+                for (code, n) in d.exceptions.iter().enumerate() {
+                    let n = n.load(Relaxed);
+                    if n > 0 {
+                        exc.push((
+                            format!("device=\"{}\",bus=\"{}\",code=\"{code}\"", d.device, d.bus),
+                            n as f64,
+                        ));
+                    }
+                }
+            }
+            metric(
+                &mut out,
+                "meili_modbus_exceptions_total",
+                "counter",
+                "Exception responses by code (2: illegal data address …).",
+                &exc,
+            );
+            metric(
+                &mut out,
+                "meili_modbus_values_out_of_range_total",
+                "counter",
+                "Decoded values outside the map's min/max, dropped.",
+                &per(&|d| g(&d.out_of_range)),
+            );
+            metric(
+                &mut out,
+                "meili_modbus_device_up",
+                "gauge",
+                "1 while the device answers; 0 after offline_after_polls failed polls.",
+                &per(&|d| f64::from(u8::from(d.up.load(Relaxed)))),
+            );
+            metric(
+                &mut out,
+                "meili_modbus_last_poll_seconds",
+                "gauge",
+                "Duration of the last successful poll.",
+                &per(&|d| d.last_poll_ms.load(Relaxed) as f64 / 1000.0),
             );
         }
         if let Some(b) = &self.buffer {

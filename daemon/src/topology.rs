@@ -185,6 +185,19 @@ impl Daemon {
                 }
             });
         }
+        let (modbus_metrics, modbus_tasks) = crate::sources::modbus::start(
+            &config,
+            &registry,
+            prefix,
+            ingest_tx.clone(),
+            sources_stop.clone(),
+        );
+        let _ = metrics.modbus.set(modbus_metrics);
+        for t in modbus_tasks {
+            sources.spawn(async move {
+                let _ = t.await;
+            });
+        }
         drop(ingest_tx);
         tracing::info!(devices = registry.len(), http = %http_addr, "meilid started.");
         Ok(Daemon {

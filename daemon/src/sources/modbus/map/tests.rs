@@ -1,0 +1,161 @@
+use super::*;
+
+fn field(toml_text: &str) -> FieldDef {
+    toml::from_str(toml_text).unwrap()
+}
+
+#[test]
+fn noise_x10_register_from_domain() {
+    // DOMAIN.md §8.3: reply 01 03 02 02 92 → 0x0292 = 658 → 65.8 dB.
+    let f = field("field = \"laeq\"\naddress = 0\nscale = 0.1");
+    assert_eq!(decode(&f, 0, &[0x0292]), Some(Value::Number(65.8)));
+}
+
+#[test]
+fn thirty_two_bit_word_and_byte_orders() {
+    // −12.5 f32 = 0xC148_0000; 1.0 f32 = 0x3F80_0000.
+    let abcd = field("field = \"temp_c\"\naddress = 10\ntype = \"f32\"");
+    assert_eq!(
+        decode(&abcd, 10, &[0xC148, 0x0000]),
+        Some(Value::Number(-12.5))
+    );
+    let cdab = field("field = \"temp_c\"\naddress = 10\ntype = \"f32\"\nword_order = \"little\"");
+    assert_eq!(
+        decode(&cdab, 10, &[0x0000, 0x3F80]),
+        Some(Value::Number(1.0))
+    );
+    let badc = field("field = \"temp_c\"\naddress = 10\ntype = \"f32\"\nbyte_order = \"little\"");
+    assert_eq!(
+        decode(&badc, 10, &[0x803F, 0x0000]),
+        Some(Value::Number(1.0))
+    );
+    let u32be = field("field = \"energy_wh\"\naddress = 0\ntype = \"u32\"");
+    assert_eq!(
+        decode(&u32be, 0, &[0x0001, 0x0002]),
+        Some(Value::Number(65538.0))
+    );
+    let i32le =
+        field("field = \"energy_wh\"\naddress = 0\ntype = \"i32\"\nword_order = \"little\"");
+    assert_eq!(
+        decode(&i32le, 0, &[0xFFFE, 0xFFFF]),
+        Some(Value::Number(-2.0))
+    );
+}
+
+#[test]
+fn signed_and_scaled() {
+    // CWT station: temperature ×10, signed: 0xFF9C = −100 → −10.0 °C.
+    let t = field("field = \"temp_c\"\naddress = 505\ntype = \"i16\"\nscale = 0.1");
+    assert_eq!(
+        decode(&t, 500, &[0, 0, 0, 0, 0, 0xFF9C]),
+        Some(Value::Number(-10.0))
+    );
+    let off = field("field = \"temp_c\"\naddress = 0\nscale = 0.01\noffset = -40");
+    assert_eq!(decode(&off, 0, &[6500]), Some(Value::Number(25.0)));
+    let b = field("field = \"lamp_on\"\naddress = 0\ntype = \"bool\"");
+    assert_eq!(decode(&b, 0, &[2]), Some(Value::Bool(true)));
+    assert_eq!(decode(&t, 500, &[0, 0]), None, "register outside the block");
+}
+
+#[test]
+fn adjacent_registers_share_a_request() {
+    let map = RegisterMap::parse(
+        r#"
+model = "cwt"
+kind = "air"
+[[fields]]
+field = "pm2_5"
+address = 507
+[[fields]]
+field = "temp_c"
+address = 505
+type = "i16"
+[[fields]]
+field = "pm10"
+address = 508
+[[fields]]
+field = "rh_pct"
+address = 504
+[[fields]]
+field = "co"
+address = 520
+function = "input"
+"#,
+    )
+    .unwrap();
+    let blocks = map.blocks();
+    assert_eq!(blocks.len(), 3, "{blocks:?}");
+    assert_eq!((blocks[0].address, blocks[0].count), (504, 2));
+    assert_eq!((blocks[1].address, blocks[1].count), (507, 2));
+    assert_eq!(blocks[2].function, Function::Input);
+    let with_gap = RegisterMap {
+        max_gap_registers: 1,
+        ..map
+    };
+    let b = with_gap.blocks();
+    assert_eq!((b[0].address, b[0].count, b[0].fields.len()), (504, 5, 4));
+}
+
+#[test]
+fn map_errors_name_line_and_key() {
+    let errors = RegisterMap::parse(
+        r#"model = "bad"
+kind = "noise"
+[[fields]]
+field = "laeq"
+address = 0
+type = "u32"
+[[fields]]
+field = "lamax"
+address = 1
+[[fields]]
+field = "pm2_5"
+address = 5
+[[fields]]
+field = "loudness"
+address = 9
+"#,
+    )
+    .unwrap_err();
+    let keys: Vec<_> = errors
+        .iter()
+        .map(|e| (e.0, e.1.as_str(), e.2.as_str()))
+        .collect();
+    assert!(
+        keys.contains(&(
+            7,
+            "fields[1] (field \"lamax\").address",
+            "overlaps field \"laeq\""
+        )),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .any(|k| k.1 == "fields[2] (field \"pm2_5\").field"),
+        "{keys:?}"
+    );
+    assert!(
+        keys.iter()
+            .any(|k| k.1 == "fields[3] (field \"loudness\").field"),
+        "{keys:?}"
+    );
+    let unknown = RegisterMap::parse("model = \"x\"\nkind = \"noise\"\nbaud = 9600\nfields = []\n")
+        .unwrap_err();
+    assert!(unknown[0].2.contains("baud"), "{unknown:?}");
+}
+
+#[test]
+fn shipped_maps_are_valid() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/modbus");
+    let mut n = 0;
+    for e in std::fs::read_dir(&dir).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "toml") {
+            let map =
+                RegisterMap::load(&path).unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+            assert!(!map.blocks().is_empty(), "{}", path.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 5, "{n} maps");
+}
