@@ -17,3 +17,5 @@ mod durability;
 mod replay;
 // Daily figures in the database survive a stop and a crash mid-day and equal a replay.
 mod standards;
+// Modbus TCP and RTU against pymodbus; 20 slaves and a dead one on one RS-485 line.
+mod modbus;

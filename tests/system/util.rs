@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -501,4 +502,92 @@ pub fn meilid_replay(config: &Path, input: &Path) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A pymodbus server (an independent Modbus peer) on TCP or on one end of a socat pty pair.
+pub struct ModbusServer {
+    pub proc: Proc,
+    /// TCP port (0 for RTU).
+    pub port: u16,
+    /// The pty end meilid opens (RTU).
+    pub tty: PathBuf,
+    _socat: Option<Proc>,
+    counts: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+impl ModbusServer {
+    fn spawn(dir: &Path, spec: &serde_json::Value, at: &[&str]) -> (Proc, PathBuf) {
+        let spec_path = dir.join("spec.json");
+        std::fs::write(&spec_path, spec.to_string()).unwrap();
+        let counts = dir.join("counts.json");
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/system/modbus_server.py");
+        let proc = Proc::spawn(
+            "pymodbus",
+            Command::new("python3")
+                .arg(script)
+                .args(at)
+                .arg("--spec")
+                .arg(&spec_path)
+                .arg("--counts")
+                .arg(&counts),
+            &dir.join("pymodbus.log"),
+        );
+        wait_until("pymodbus started", Duration::from_secs(20), || {
+            counts.exists().then_some(())
+        });
+        (proc, counts)
+    }
+
+    /// Serve `spec` over Modbus TCP on a free loopback port.
+    pub fn tcp(spec: &serde_json::Value) -> ModbusServer {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let (proc, counts) = ModbusServer::spawn(dir.path(), spec, &["--tcp", &port.to_string()]);
+        wait_until("pymodbus tcp", Duration::from_secs(10), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).ok()
+        });
+        ModbusServer {
+            proc,
+            port,
+            tty: PathBuf::new(),
+            _socat: None,
+            counts,
+            dir,
+        }
+    }
+
+    /// Serve `spec` over RTU on one end of a socat pty pair; meilid opens `tty`.
+    pub fn rtu(spec: &serde_json::Value) -> ModbusServer {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("server-tty"), dir.path().join("meilid-tty"));
+        let socat = Proc::spawn(
+            "socat",
+            Command::new("socat")
+                .arg(format!("pty,raw,echo=0,link={}", a.display()))
+                .arg(format!("pty,raw,echo=0,link={}", b.display())),
+            &dir.path().join("socat.log"),
+        );
+        wait_until("socat ptys", Duration::from_secs(10), || {
+            (a.exists() && b.exists()).then_some(())
+        });
+        let (proc, counts) =
+            ModbusServer::spawn(dir.path(), spec, &["--serial", &a.display().to_string()]);
+        ModbusServer {
+            proc,
+            port: 0,
+            tty: b,
+            _socat: Some(socat),
+            counts,
+            dir,
+        }
+    }
+
+    /// Reads served per unit so far (the server's own count).
+    pub fn counts(&self) -> HashMap<String, u64> {
+        std::fs::read_to_string(&self.counts)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
 }

@@ -152,3 +152,69 @@ opening_hours = "6-22"
     let unknown = errors("[standards.noise]\nnight_hours = 9\n");
     assert!(unknown[0].key.contains("night_hours"), "{unknown:?}");
 }
+
+#[test]
+fn modbus_devices_are_checked_with_their_maps() {
+    let map =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/modbus/noise-x10.toml");
+    let text = format!(
+        r#"
+[[devices]]
+id = "n1"
+site = "town"
+kind = "noise"
+lat = 23.0
+lon = 103.0
+zone_class = "1"
+modbus = {{ tcp = "10.0.0.5:502", rtu = "/dev/ttyUSB0", unit = 1, map = "{m}" }}
+
+[[devices]]
+id = "a1"
+site = "town"
+kind = "air"
+lat = 23.0
+lon = 103.0
+modbus = {{ rtu = "/dev/ttyUSB0", unit = 0, map = "{m}" }}
+
+[[devices]]
+id = "n2"
+site = "town"
+kind = "noise"
+lat = 23.0
+lon = 103.0
+zone_class = "1"
+modbus = {{ tcp = "10.0.0.5:502", unit = 2, map = "no/such/map.toml" }}
+
+[[devices]]
+id = "n3"
+site = "town"
+kind = "noise"
+lat = 23.0
+lon = 103.0
+zone_class = "1"
+modbus = {{ tcp = "10.0.0.5:502", unit = 3, map = "{m}", interval_secs = 10 }}
+"#,
+        m = map.display()
+    );
+    let e = errors(&text);
+    let keys: Vec<_> = e
+        .iter()
+        .map(|e| (e.file.display().to_string(), e.key.clone()))
+        .collect();
+    let has = |k: &str| keys.iter().any(|(_, key)| key == k);
+    assert!(has("devices[0] (id \"n1\").modbus.tcp"), "{keys:?}");
+    assert!(has("devices[1] (id \"a1\").modbus.baud"), "{keys:?}");
+    assert!(has("devices[1] (id \"a1\").modbus.unit"), "{keys:?}");
+    assert!(
+        has("devices[1] (id \"a1\").modbus.map"),
+        "a noise map for an air device: {keys:?}"
+    );
+    assert!(
+        keys.iter().any(|(f, _)| f.ends_with("no/such/map.toml")),
+        "{keys:?}"
+    );
+    assert!(
+        !keys.iter().any(|(_, k)| k.contains("n3")),
+        "n3 is fine: {keys:?}"
+    );
+}
