@@ -95,6 +95,32 @@ fn tcp_and_rtu_registers_arrive_decoded_in_influxdb() {
         device("bad", "noise", &format!("tcp = \"{t}\", unit = 3, map = \"{}\", interval_secs = 1, retries = 0", missing.display())),
         device("nr", "noise", &format!("rtu = \"{}\", baud = 9600, unit = 5, map = \"{}\", interval_secs = 1", rtu.tty.display(), noise_map.display())),
     );
+    // The technician's probe reads the same unit once.
+    let probe = std::process::Command::new(env!("CARGO_BIN_EXE_meilid"))
+        .args([
+            "modbus", "probe", "--tcp", &t, "--unit", "2", "--format", "json", "--map",
+        ])
+        .arg(&orders)
+        .output()
+        .unwrap();
+    assert!(
+        probe.status.success(),
+        "{}",
+        String::from_utf8_lossy(&probe.stderr)
+    );
+    let got: serde_json::Value = serde_json::from_slice(&probe.stdout).unwrap();
+    assert_eq!(
+        got,
+        json!({"pm2_5": 35.5, "pm10": 48.25, "temp_c": -12.3, "rh_pct": 65.2, "no2": 123})
+    );
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_meilid"))
+        .args(["modbus", "probe", "--tcp", &t, "--unit", "3", "--map"])
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("exception 0x02"));
+
     let m = Meilid::spawn(dir.path(), &config);
     wait_until("modbus rows in influxdb", Duration::from_secs(30), || {
         (last(&db, "noise", "laeq", "nr").is_some()
@@ -195,6 +221,9 @@ fn twenty_slaves_share_one_rtu_line_and_a_dead_one_costs_only_its_timeout() {
             ),
             Some(1.0)
         );
+        if u == 1 || u == 20 {
+            eprintln!("unit {u}: {ours} polls, {served} reads served, in {elapsed:.2} s");
+        }
     }
     assert_eq!(
         m.metric(
