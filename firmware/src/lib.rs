@@ -4,9 +4,13 @@
 //! - [`payload`]: the wire format of CONTRACT §2 (reading and status objects, JSON encode/decode
 //!   into fixed buffers, the physical ranges a reading must respect). The daemon depends on this
 //!   module so that there is exactly one definition of what a device sends.
+//! - [`drivers`]: sensors (PMS5003 particulates over UART, SHT4x temperature/humidity over I2C).
+//! - [`modbus`]: the RS-485 Modbus RTU slave and the devices' register maps.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
+pub mod drivers;
+pub mod modbus;
 pub mod payload;
 
 pub use payload::{Fault, Kind, Reading, Status};

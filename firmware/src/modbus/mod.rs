@@ -1,0 +1,148 @@
+//! Modbus RTU slave (no_std): frames, CRC-16, function codes 03/04/06/16 and exception
+//! responses, over any register bank. The devices' register maps are in
+//! `configs/modbus/meili-*.toml` (the daemon polls with those files).
+
+/// CRC-16/Modbus (poly 0xA001 reflected, init 0xFFFF); sent low byte first.
+pub const fn crc16(data: &[u8]) -> u16 {
+    let mut crc = 0xFFFFu16;
+    let mut i = 0;
+    while i < data.len() {
+        crc ^= data[i] as u16;
+        let mut b = 0;
+        while b < 8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xA001
+            } else {
+                crc >> 1
+            };
+            b += 1;
+        }
+        i += 1;
+    }
+    crc
+}
+
+/// Exception codes a slave answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exception {
+    IllegalFunction = 1,
+    IllegalDataAddress = 2,
+    IllegalDataValue = 3,
+    DeviceFailure = 4,
+}
+
+/// What the slave serves.
+pub trait Registers {
+    /// Input register (function 04), `None` if unmapped.
+    fn input(&self, address: u16) -> Option<u16>;
+    /// Holding register (function 03), `None` if unmapped.
+    fn holding(&self, address: u16) -> Option<u16>;
+    /// Write a holding register (functions 06 and 16).
+    fn write_holding(&mut self, address: u16, value: u16) -> Result<(), Exception>;
+}
+
+/// Length of the request frame starting with `b` (unit, function, …), once enough of it is
+/// there to tell; `None` while more bytes are needed.
+pub fn request_len(b: &[u8]) -> Option<usize> {
+    match *b.get(1)? {
+        0x03 | 0x04 | 0x06 => Some(8),
+        0x10 => Some(9 + usize::from(*b.get(6)?)),
+        _ => Some(4), // unknown function: unit, function, CRC (answered with exception 1)
+    }
+}
+
+/// Build the response to one complete request frame into `out`; returns its length, or
+/// `None` when there is nothing to send (another unit, broadcast, bad CRC).
+pub fn respond(
+    unit: u8,
+    req: &[u8],
+    regs: &mut impl Registers,
+    out: &mut [u8; 256],
+) -> Option<usize> {
+    if req.len() < 4 {
+        return None;
+    }
+    let (body, crc) = req.split_at(req.len() - 2);
+    if crc16(body) != u16::from_le_bytes([crc[0], crc[1]]) || body[0] != unit {
+        return None;
+    }
+    let function = body[1];
+    let word = |i: usize| body.get(i..i + 2).map(|w| u16::from_be_bytes([w[0], w[1]]));
+    let result: Result<usize, Exception> = (|| match function {
+        0x03 | 0x04 => {
+            let (addr, count) = (
+                word(2).ok_or(Exception::IllegalDataValue)?,
+                word(4).ok_or(Exception::IllegalDataValue)?,
+            );
+            if !(1..=125).contains(&count) {
+                return Err(Exception::IllegalDataValue);
+            }
+            out[2] = (count * 2) as u8;
+            for i in 0..count {
+                let a = addr.checked_add(i).ok_or(Exception::IllegalDataAddress)?;
+                let v = if function == 0x03 {
+                    regs.holding(a)
+                } else {
+                    regs.input(a)
+                };
+                let v = v.ok_or(Exception::IllegalDataAddress)?;
+                let at = 3 + 2 * usize::from(i);
+                out[at..at + 2].copy_from_slice(&v.to_be_bytes());
+            }
+            Ok(3 + 2 * usize::from(count))
+        }
+        0x06 => {
+            let (addr, value) = (
+                word(2).ok_or(Exception::IllegalDataValue)?,
+                word(4).ok_or(Exception::IllegalDataValue)?,
+            );
+            regs.write_holding(addr, value)?;
+            out[2..6].copy_from_slice(&body[2..6]);
+            Ok(6)
+        }
+        0x10 => {
+            let (addr, count) = (
+                word(2).ok_or(Exception::IllegalDataValue)?,
+                word(4).ok_or(Exception::IllegalDataValue)?,
+            );
+            let bytes = usize::from(*body.get(6).ok_or(Exception::IllegalDataValue)?);
+            if !(1..=123).contains(&count)
+                || bytes != 2 * usize::from(count)
+                || body.len() != 7 + bytes
+            {
+                return Err(Exception::IllegalDataValue);
+            }
+            for i in 0..count {
+                let v = word(7 + 2 * usize::from(i)).ok_or(Exception::IllegalDataValue)?;
+                regs.write_holding(addr.checked_add(i).ok_or(Exception::IllegalDataAddress)?, v)?;
+            }
+            out[2..6].copy_from_slice(&body[2..6]);
+            Ok(6)
+        }
+        _ => Err(Exception::IllegalFunction),
+    })();
+    out[0] = unit;
+    let len = match result {
+        Ok(n) => {
+            out[1] = function;
+            n
+        }
+        Err(e) => {
+            out[1] = function | 0x80;
+            out[2] = e as u8;
+            3
+        }
+    };
+    let crc = crc16(&out[..len]).to_le_bytes();
+    out[len..len + 2].copy_from_slice(&crc);
+    Some(len + 2)
+}
+
+/// The two registers of an f32, high word first (the maps' "ABCD").
+pub fn f32_words(v: f32) -> [u16; 2] {
+    let b = v.to_bits();
+    [(b >> 16) as u16, b as u16]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,106 @@
+use super::*;
+
+/// The noise ×10 transmitter of DOMAIN.md §8.3: holding 0 = dB × 10.
+struct X10 {
+    db_x10: u16,
+    address: u16,
+}
+
+impl Registers for X10 {
+    fn input(&self, _: u16) -> Option<u16> {
+        None
+    }
+    fn holding(&self, a: u16) -> Option<u16> {
+        match a {
+            0 => Some(self.db_x10),
+            0x07D0 => Some(self.address),
+            _ => None,
+        }
+    }
+    fn write_holding(&mut self, a: u16, v: u16) -> Result<(), Exception> {
+        match (a, v) {
+            (0x07D0, 1..=247) => {
+                self.address = v;
+                Ok(())
+            }
+            (0x07D0, _) => Err(Exception::IllegalDataValue),
+            _ => Err(Exception::IllegalDataAddress),
+        }
+    }
+}
+
+fn frame(body: &[u8]) -> std::vec::Vec<u8> {
+    let mut f = body.to_vec();
+    f.extend_from_slice(&crc16(body).to_le_bytes());
+    f
+}
+
+#[test]
+fn domain_query_and_reply_are_byte_exact() {
+    // Query 01 03 00 00 00 01 84 0A → reply 01 03 02 02 92 38 89 (65.8 dB).
+    let req = [0x01, 0x03, 0x00, 0x00, 0x00, 0x01, 0x84, 0x0A];
+    assert_eq!(crc16(&req[..6]).to_le_bytes(), [0x84, 0x0A]);
+    let mut regs = X10 {
+        db_x10: 658,
+        address: 1,
+    };
+    let mut out = [0u8; 256];
+    let n = respond(1, &req, &mut regs, &mut out).unwrap();
+    assert_eq!(&out[..n], &[0x01, 0x03, 0x02, 0x02, 0x92, 0x38, 0x89]);
+    assert_eq!(request_len(&req), Some(8));
+}
+
+#[test]
+fn exceptions_and_silence() {
+    let mut regs = X10 {
+        db_x10: 658,
+        address: 1,
+    };
+    let mut out = [0u8; 256];
+    // Unmapped register → 01 83 02.
+    let n = respond(1, &frame(&[1, 3, 0, 5, 0, 1]), &mut regs, &mut out).unwrap();
+    assert_eq!(&out[..3], &[1, 0x83, 2]);
+    assert_eq!(u16::from_le_bytes([out[3], out[4]]), crc16(&out[..3]));
+    assert_eq!(n, 5);
+    // Unknown function → 01 87 01 (illegal function).
+    let n = respond(1, &frame(&[1, 7]), &mut regs, &mut out).unwrap();
+    assert_eq!(&out[..n - 2], &[1, 0x87, 1]);
+    // Count 0 → illegal value.
+    respond(1, &frame(&[1, 3, 0, 0, 0, 0]), &mut regs, &mut out).unwrap();
+    assert_eq!(out[2], 3);
+    // Another unit, or a bad CRC: no answer at all.
+    assert_eq!(
+        respond(2, &frame(&[1, 3, 0, 0, 0, 1]), &mut regs, &mut out),
+        None
+    );
+    let mut bad = frame(&[1, 3, 0, 0, 0, 1]);
+    bad[7] ^= 1;
+    assert_eq!(respond(1, &bad, &mut regs, &mut out), None);
+}
+
+#[test]
+fn writes_single_and_multiple() {
+    let mut regs = X10 {
+        db_x10: 0,
+        address: 1,
+    };
+    let mut out = [0u8; 256];
+    let req = frame(&[1, 6, 0x07, 0xD0, 0, 9]);
+    let n = respond(1, &req, &mut regs, &mut out).unwrap();
+    assert_eq!(&out[..n], &req[..], "06 echoes the request");
+    assert_eq!(regs.address, 9);
+    let req = frame(&[9, 0x10, 0x07, 0xD0, 0, 1, 2, 0, 12]);
+    assert_eq!(request_len(&req), Some(11));
+    let n = respond(9, &req, &mut regs, &mut out).unwrap();
+    assert_eq!(&out[..n - 2], &[9, 0x10, 0x07, 0xD0, 0, 1]);
+    assert_eq!(regs.address, 12);
+    let req = frame(&[12, 6, 0x07, 0xD0, 1, 0]);
+    respond(12, &req, &mut regs, &mut out).unwrap();
+    assert_eq!(&out[..3], &[12, 0x86, 3], "address 256 refused");
+}
+
+#[test]
+fn f32_register_order() {
+    assert_eq!(f32_words(1.0), [0x3F80, 0x0000]);
+    assert_eq!(f32_words(-12.5), [0xC148, 0x0000]);
+}
