@@ -19,3 +19,5 @@ mod replay;
 mod standards;
 // Modbus TCP and RTU against pymodbus; 20 slaves and a dead one on one RS-485 line.
 mod modbus;
+// The firmware's Modbus RTU slave against pymodbus and the daemon's client.
+mod firmware_modbus;
