@@ -6,9 +6,12 @@
 //!   module so that there is exactly one definition of what a device sends.
 //! - [`drivers`]: sensors (PMS5003 particulates over UART, SHT4x temperature/humidity over I2C).
 //! - [`modbus`]: the RS-485 Modbus RTU slave and the devices' register maps.
+//! - [`app`]: device-application pieces (offline ring buffer, toilet stalls and entry beam,
+//!   streetlight faults).
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
+pub mod app;
 pub mod drivers;
 pub mod modbus;
 pub mod payload;

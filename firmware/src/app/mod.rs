@@ -1,0 +1,6 @@
+//! Device application building blocks: the offline ring buffer, toilet inputs, streetlight
+//! fault logic.
+
+pub mod offline;
+pub mod streetlight;
+pub mod toilet;
