@@ -104,7 +104,10 @@ mod tests {
         }
         let mut small = [0u8; 200];
         let (n, k) = q.batch(10, &mut small).unwrap();
-        assert!((1..10).contains(&k) && n <= 200, "{k} readings in {n} bytes");
+        assert!(
+            (1..10).contains(&k) && n <= 200,
+            "{k} readings in {n} bytes"
+        );
         assert_eq!(q.len(), 10, "nothing removed before the ack");
         q.commit(k);
         assert_eq!(q.len(), 10 - k);

@@ -4,3 +4,4 @@
 
 pub mod pms5003;
 pub mod sht4x;
+pub mod sound;
