@@ -1,7 +1,7 @@
 //! The simulated fleet of `meilid demo`: one MQTT connection per device, status retained with a
-//! last will, readings encoded by the firmware's wire-format code. Noise meters synthesise
-//! one-second levels (zone-typical base, day/night swing, passing vehicles) and report LAeq as
-//! their energy mean with LAmax/LAmin.
+//! last will, readings encoded by the firmware's wire-format code and measured by the
+//! firmware's drivers from simulated sensors ([`super::sensors`]): noise meters, air
+//! stations, toilets and street lamps (one with a dead tube).
 
 use std::time::Duration;
 
@@ -9,8 +9,9 @@ use meili_firmware::{payload, Kind, Reading, Status};
 use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS};
 use tokio_util::sync::CancellationToken;
 
+use super::sensors;
 use crate::config::{DeviceConfig, ZoneClass};
-use crate::standards::noise;
+use crate::standards::{lighting, noise, toilet};
 
 /// Small deterministic PRNG (xorshift64*), enough for simulated sensors.
 pub struct Rng(u64);
@@ -25,46 +26,6 @@ impl Rng {
         self.0 ^= self.0 >> 27;
         (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64
     }
-}
-
-fn base_level(class: ZoneClass, night: bool) -> f64 {
-    let day = match class {
-        ZoneClass::C0 => 44.0,
-        ZoneClass::C1 => 50.0,
-        ZoneClass::C2 => 55.0,
-        ZoneClass::C3 => 60.0,
-        ZoneClass::C4a => 64.0,
-        ZoneClass::C4b => 66.0,
-    };
-    if night {
-        day - 9.0
-    } else {
-        day
-    }
-}
-
-/// One simulated noise period: `seconds` one-second levels → (LAeq, LAmax, LAmin), 0.1 dB.
-pub fn noise_period(rng: &mut Rng, class: ZoneClass, night: bool, seconds: u32) -> (f32, f32, f32) {
-    let base = base_level(class, night);
-    let mut levels = Vec::with_capacity(seconds as usize);
-    let mut event = 0u32;
-    for _ in 0..seconds.max(1) {
-        if event == 0 && rng.next_f64() < 0.04 {
-            event = 3 + (rng.next_f64() * 6.0) as u32;
-        }
-        let bump = if event > 0 {
-            event -= 1;
-            8.0 + rng.next_f64() * 10.0
-        } else {
-            0.0
-        };
-        levels.push(base + (rng.next_f64() - 0.5) * 6.0 + bump);
-    }
-    let r = |x: f64| ((x * 10.0).round() / 10.0) as f32;
-    let leq = noise::energy_mean(levels.iter().copied()).unwrap_or(base);
-    let max = levels.iter().copied().fold(f64::MIN, f64::max);
-    let min = levels.iter().copied().fold(f64::MAX, f64::min);
-    (r(leq), r(max), r(min))
 }
 
 /// Run one simulated device until `stop`.
@@ -135,6 +96,7 @@ pub async fn run_device(
             )
             .await;
     }
+    let mut sim = Sim::new(&device);
     let mut seq = 0u32;
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -147,17 +109,62 @@ pub async fn run_device(
         let hour = now.to_zoned(tz.clone()).hour() as u32;
         let mut reading = Reading::new(seq, now.as_second(), period.as_secs() as u32);
         seq = seq.wrapping_add(1);
-        match device.kind {
-            Kind::Noise => {
+        let zoned = now.to_zoned(tz.clone());
+        let secs = reading.period_s;
+        match &mut sim {
+            Sim::Noise(n) => {
                 let class = device.zone_class.unwrap_or(ZoneClass::C2);
-                let (leq, max, min) =
-                    noise_period(&mut rng, class, noise::is_night(hour, 22), reading.period_s);
-                reading.laeq = Some(leq);
-                reading.lamax = Some(max);
-                reading.lamin = Some(min);
+                n.period(
+                    &mut rng,
+                    class,
+                    noise::is_night(hour, 22),
+                    secs,
+                    &mut reading,
+                );
             }
-            // The other kinds join the simulated fleet with their firmware applications.
-            _ => continue,
+            Sim::Air(a) => a.period(&mut rng, hour, &mut reading),
+            Sim::Toilet(t) => {
+                let hours = device
+                    .opening_hours
+                    .as_deref()
+                    .and_then(toilet::OpeningHours::parse)
+                    .unwrap_or(toilet::OpeningHours {
+                        open_min: 360,
+                        close_min: 1320,
+                    });
+                let minute = hour * 60 + u32::from(zoned.minute() as u8);
+                let open = if hours.close_min > hours.open_min {
+                    (hours.open_min..hours.close_min).contains(&minute)
+                } else {
+                    minute >= hours.open_min || minute < hours.close_min
+                };
+                t.period(&mut rng, open, secs, &mut reading);
+            }
+            Sim::Lamp(l) => {
+                // The lighting day starts at noon: before noon, the night began yesterday.
+                let date = if hour < 12 {
+                    zoned.date().yesterday().unwrap_or(zoned.date())
+                } else {
+                    zoned.date()
+                };
+                let midnight = |d: jiff::civil::Date| {
+                    d.to_zoned(tz.clone())
+                        .map_or(0, |z| z.timestamp().as_second())
+                };
+                let (on, off) = lighting::window(
+                    &lighting::Schedule::default(),
+                    date,
+                    device.lat,
+                    device.lon,
+                    midnight,
+                );
+                l.period(
+                    &mut rng,
+                    (on..off).contains(&now.as_second()),
+                    secs,
+                    &mut reading,
+                );
+            }
         }
         if let Ok(n) = payload::encode(&reading, &mut buf) {
             let _ = client
@@ -175,17 +182,22 @@ pub async fn run_device(
     poller.abort();
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// A device's simulated sensors.
+enum Sim {
+    Noise(sensors::Noise),
+    Air(sensors::Air),
+    Toilet(sensors::Toilet),
+    Lamp(sensors::Lamp),
+}
 
-    #[test]
-    fn quiet_period_stays_near_base() {
-        let mut rng = Rng::new(1);
-        for _ in 0..50 {
-            let (leq, max, min) = noise_period(&mut rng, ZoneClass::C1, false, 60);
-            assert!(min <= leq && leq <= max, "{min} {leq} {max}");
-            assert!((45.0..75.0).contains(&leq), "{leq}");
+impl Sim {
+    fn new(d: &DeviceConfig) -> Sim {
+        match d.kind {
+            Kind::Noise => Sim::Noise(sensors::Noise::default()),
+            Kind::Air => Sim::Air(sensors::Air::default()),
+            Kind::Toilet => Sim::Toilet(sensors::Toilet::new(4)),
+            // The demo's lamp whose id ends in 4 has a dead tube (a lamp_failure to see).
+            Kind::Streetlight => Sim::Lamp(sensors::Lamp::new(d.id.ends_with('4'))),
         }
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod fleet;
+pub mod sensors;
 pub mod table;
 
 use std::io::IsTerminal;

@@ -23,19 +23,65 @@ pub fn render(shared: &Shared, now_unix: i64, night: bool) -> String {
     );
     let _ = writeln!(
         out,
-        "{:<6} {:<8} {:<5} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5}  status",
-        "site", "device", "zone", "LAeq", "LAmax", "LAmin", "age_s", "count", "rssi",
+        "{:<6} {:<6} {:<12} {:<34} {:>6} {:>6} {:>5}  status",
+        "site", "device", "kind/class", "latest reading", "age_s", "count", "rssi",
     );
     let mut zones: Vec<(ZoneClass, Vec<f64>)> =
         ZoneClass::ALL.iter().map(|z| (*z, Vec::new())).collect();
     for (id, dev) in shared.registry.iter() {
         let st = live.get(id);
-        let zone = dev.config.zone_class.map_or("-", |z| z.as_str());
         let f = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
-        let (leq, max, min) = st
-            .last
-            .as_ref()
-            .map_or((None, None, None), |r| (r.laeq, r.lamax, r.lamin));
+        let r = st.last.as_ref();
+        let g = |pick: fn(&meili_firmware::Reading) -> Option<f32>| f(r.and_then(pick));
+        let class = dev
+            .config
+            .zone_class
+            .map(|z| z.as_str())
+            .or(dev.config.road_class.map(|c| c.as_str()))
+            .or(dev.config.toilet_class.map(|c| c.as_str()))
+            .unwrap_or("");
+        let latest = match dev.kind() {
+            Kind::Noise => format!(
+                "LAeq {} max {} min {}",
+                g(|r| r.laeq),
+                g(|r| r.lamax),
+                g(|r| r.lamin)
+            ),
+            Kind::Air => format!(
+                "PM2.5 {} PM10 {} O3 {}",
+                g(|r| r.pm2_5),
+                g(|r| r.pm10),
+                g(|r| r.o3)
+            ),
+            Kind::Toilet => format!(
+                "{}/{} busy, {} in, NH3 {}",
+                r.and_then(|r| r.occupied)
+                    .map_or("-".into(), |v| v.to_string()),
+                r.and_then(|r| r.stalls)
+                    .map_or("-".into(), |v| v.to_string()),
+                r.and_then(|r| r.entries)
+                    .map_or("-".into(), |v| v.to_string()),
+                r.and_then(|r| r.nh3)
+                    .map_or("-".into(), |v| format!("{v:.2}")),
+            ),
+            Kind::Streetlight => {
+                let faults: Vec<&str> = r
+                    .and_then(|r| r.faults.as_ref())
+                    .map(|f| f.iter().map(|x| x.as_str()).collect())
+                    .unwrap_or_default();
+                format!(
+                    "{} {} W {}",
+                    match r.and_then(|r| r.lamp_on) {
+                        Some(true) => "on",
+                        Some(false) => "off",
+                        None => "-",
+                    },
+                    g(|r| r.power_w),
+                    faults.join(",")
+                )
+            }
+        };
+        let leq = r.and_then(|r| r.laeq);
         let age = st
             .last_seen_unix
             .map_or("-".to_string(), |t| (now_unix - t).max(0).to_string());
@@ -50,13 +96,11 @@ pub fn render(shared: &Shared, now_unix: i64, night: bool) -> String {
             .map_or("-".to_string(), |r| r.to_string());
         let _ = writeln!(
             out,
-            "{:<6} {:<8} {:<5} {:>7} {:>7} {:>7} {:>6} {:>6} {:>5}  {}",
+            "{:<6} {:<6} {:<12} {:<34} {:>6} {:>6} {:>5}  {}",
             dev.site(),
             dev.id(),
-            zone,
-            f(leq),
-            f(max),
-            f(min),
+            format!("{} {class}", dev.kind().as_str()),
+            latest,
             age,
             st.readings,
             rssi,
@@ -122,7 +166,12 @@ pub fn render(shared: &Shared, now_unix: i64, night: bool) -> String {
             )
         })
     {
-        let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1} %"));
+        // Density is toilets per km², not a share.
+        let pct = |v: Option<f64>| match v {
+            None => "-".to_string(),
+            Some(v) if c.metric == "toilet_density" => format!("{:.2}/km²", v / 100.0),
+            Some(v) => format!("{v:.1} %"),
+        };
         let _ = writeln!(
             out,
             "{:<30} {:<6} {:>8} {:>8} {:>4}  {}/{} ({})",
