@@ -1,0 +1,38 @@
+//! Streetlight controller: relay and dimming, lamp current/voltage → faults and day-burning →
+//! a reading per period → JSON payload, kept in the offline buffer.
+#![no_std]
+#![no_main]
+
+use meili_firmware::app::offline::Offline;
+use meili_firmware::app::streetlight::{day_burning, faults, Electrical, Limits};
+use meili_firmware::{payload, Reading};
+use meili_firmware_apps::input;
+
+#[cortex_m_rt::entry]
+fn main() -> ! {
+    let Some(offline) = cortex_m::singleton!(: Offline<64> = Offline::default()) else {
+        loop {}
+    };
+    let limits = Limits::default();
+    let (mut seq, mut buf, mut energy) = (0u32, [0u8; 512], 0.0f64);
+    loop {
+        let relay = input(true);
+        let e = Electrical {
+            voltage_v: input(230.0),
+            current_a: input(0.4),
+            power_w: input(92.0),
+        };
+        energy += f64::from(e.power_w) * 300.0 / 3600.0;
+        let mut r = Reading::new(seq, input(0i64), 300);
+        seq = seq.wrapping_add(1);
+        r.lamp_on = Some(relay || day_burning(input(false), &e, &limits));
+        r.power_w = Some(e.power_w);
+        r.energy_wh = Some(energy);
+        let f = faults(relay, &e, &limits);
+        r.faults = (!f.is_empty()).then_some(f);
+        if let Ok(n) = payload::encode(&r, &mut buf) {
+            input(&buf[..n]);
+        }
+        offline.push(r);
+    }
+}
