@@ -21,3 +21,5 @@ mod standards;
 mod modbus;
 // The firmware's Modbus RTU slave against pymodbus and the daemon's client.
 mod firmware_modbus;
+// The firmware's MQTT client against mosquitto (telemetry, cmd, last will).
+mod firmware_mqtt;

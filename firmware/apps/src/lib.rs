@@ -16,3 +16,54 @@ fn panic(_: &core::panic::PanicInfo) -> ! {
         cortex_m::asm::wfi();
     }
 }
+
+/// Stand-in for the board's network link (a TCP socket of its modem or Ethernet stack).
+pub struct Link;
+
+impl meili_firmware::embedded_io::ErrorType for Link {
+    type Error = meili_firmware::embedded_io::ErrorKind;
+}
+
+impl meili_firmware::embedded_io::Read for Link {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        let n = black_box(buf.len());
+        for b in buf.iter_mut().take(n) {
+            *b = black_box(0);
+        }
+        Ok(n)
+    }
+}
+
+impl meili_firmware::embedded_io::Write for Link {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        Ok(black_box(buf).len())
+    }
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}
+
+/// Publish one payload at QoS 1 over a fresh session with the device's last will.
+pub fn publish(client_id: &str, root: &str, payload: &[u8], buf: &mut [u8]) -> bool {
+    use meili_firmware::mqtt::{Client, Will};
+    let mut topic: heapless::String<96> = heapless::String::new();
+    let will_topic = {
+        let mut t: heapless::String<96> = heapless::String::new();
+        let _ = t.push_str(root);
+        let _ = t.push_str("/status");
+        t
+    };
+    let will = Will {
+        topic: &will_topic,
+        payload: br#"{"v":1,"online":false}"#,
+    };
+    let Ok(mut c) = Client::connect(Link, client_id, 60, Some(will), buf) else {
+        return false;
+    };
+    let _ = topic.push_str(root);
+    let _ = topic.push_str("/telemetry");
+    let mut on_cmd = |_: &str, p: &[u8]| {
+        black_box(p);
+    };
+    c.publish(&topic, payload, false, buf, &mut on_cmd).is_ok()
+}

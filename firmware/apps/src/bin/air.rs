@@ -1,5 +1,6 @@
 //! Air-quality monitor: PMS5003 frames from the UART, SHT4x over I2C, gas cells on the ADC →
-//! a reading per period → JSON payload, kept in the offline buffer.
+//! a reading per period → JSON payload published over MQTT (QoS 1, last will), kept in the
+//! offline buffer while the link is down.
 #![no_std]
 #![no_main]
 
@@ -44,9 +45,15 @@ fn main() -> ! {
         }
         r.no2 = no2.read(8).ok().map(|mg| mg * 1000.0);
         seq = seq.wrapping_add(1);
-        if let Ok(n) = payload::encode(&r, &mut buf) {
-            input(&buf[..n]);
+        let mut net = [0u8; 768];
+        let sent = match payload::encode(&r, &mut buf) {
+            Ok(n) => {
+                meili_firmware_apps::publish("air-01", "meili/v1/town/air/a01", &buf[..n], &mut net)
+            }
+            Err(_) => false,
+        };
+        if !sent {
+            offline.push(r);
         }
-        offline.push(r);
     }
 }

@@ -1,5 +1,6 @@
 //! Noise meter: I2S samples → A-weighted level meter → a reading per period → JSON payload,
-//! kept in the offline buffer, and served on RS-485 as Modbus input registers.
+//! published over MQTT (QoS 1, last will), kept in the offline buffer while the link is down,
+//! and served on RS-485 as Modbus input registers.
 #![no_std]
 #![no_main]
 
@@ -44,10 +45,19 @@ fn main() -> ! {
             for (i, v) in [l.laeq, l.lamax, l.lamin].into_iter().enumerate() {
                 regs.0[2 * i..2 * i + 2].copy_from_slice(&f32_words(v));
             }
-            if let Ok(n) = payload::encode(&r, &mut buf) {
-                input(&buf[..n]);
+            let mut net = [0u8; 768];
+            let sent = match payload::encode(&r, &mut buf) {
+                Ok(n) => meili_firmware_apps::publish(
+                    "noise-01",
+                    "meili/v1/town/noise/n01",
+                    &buf[..n],
+                    &mut net,
+                ),
+                Err(_) => false,
+            };
+            if !sent {
+                offline.push(r);
             }
-            offline.push(r);
         }
         let req = input([1u8, 4, 0, 0, 0, 6, 0x70, 0x08]);
         if let Some(n) = respond(1, &req, &mut regs, &mut out) {

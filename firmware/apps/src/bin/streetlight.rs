@@ -1,5 +1,6 @@
 //! Streetlight controller: relay and dimming, lamp current/voltage → faults and day-burning →
-//! a reading per period → JSON payload, kept in the offline buffer.
+//! a reading per period → JSON payload published over MQTT (QoS 1, last will), kept in the
+//! offline buffer while the link is down.
 #![no_std]
 #![no_main]
 
@@ -30,9 +31,18 @@ fn main() -> ! {
         r.energy_wh = Some(energy);
         let f = faults(relay, &e, &limits);
         r.faults = (!f.is_empty()).then_some(f);
-        if let Ok(n) = payload::encode(&r, &mut buf) {
-            input(&buf[..n]);
+        let mut net = [0u8; 768];
+        let sent = match payload::encode(&r, &mut buf) {
+            Ok(n) => meili_firmware_apps::publish(
+                "streetlight-01",
+                "meili/v1/town/streetlight/l01",
+                &buf[..n],
+                &mut net,
+            ),
+            Err(_) => false,
+        };
+        if !sent {
+            offline.push(r);
         }
-        offline.push(r);
     }
 }

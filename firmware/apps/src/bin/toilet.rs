@@ -1,5 +1,6 @@
 //! Smart toilet: debounced stall switches with a stuck check, the entry beam, odour cells →
-//! a reading per period → JSON payload, kept in the offline buffer.
+//! a reading per period → JSON payload published over MQTT (QoS 1, last will), kept in the
+//! offline buffer while the link is down.
 #![no_std]
 #![no_main]
 
@@ -32,9 +33,18 @@ fn main() -> ! {
         r.occupied = Some(occupied);
         r.entries = Some(beam.entries);
         r.open = Some(input(true));
-        if let Ok(n) = payload::encode(&r, &mut buf) {
-            input(&buf[..n]);
+        let mut net = [0u8; 768];
+        let sent = match payload::encode(&r, &mut buf) {
+            Ok(n) => meili_firmware_apps::publish(
+                "toilet-01",
+                "meili/v1/town/toilet/t01",
+                &buf[..n],
+                &mut net,
+            ),
+            Err(_) => false,
+        };
+        if !sent {
+            offline.push(r);
         }
-        offline.push(r);
     }
 }
