@@ -6,6 +6,7 @@
 //!   module so that there is exactly one definition of what a device sends.
 //! - [`drivers`]: sensors (PMS5003 particulates over UART, SHT4x temperature/humidity over I2C).
 //! - [`modbus`]: the RS-485 Modbus RTU slave and the devices' register maps.
+//! - [`sun`]: sunrise/sunset, the streetlight's astronomical clock (the daemon uses it too).
 //! - [`mqtt`]: a small MQTT 3.1.1 client over `embedded-io` (QoS 1, will, `cmd` subscription).
 //! - [`app`]: device-application pieces (offline ring buffer, toilet stalls and entry beam,
 //!   streetlight faults).
@@ -17,6 +18,7 @@ pub mod drivers;
 pub mod modbus;
 pub mod mqtt;
 pub mod payload;
+pub mod sun;
 
 pub use payload::{Fault, Kind, Reading, Status};
 /// The I/O traits the drivers and the MQTT client are generic over.
