@@ -3,7 +3,12 @@
 //! schedule when the gateway is unreachable. The daemon computes its lighting schedule with
 //! the same code.
 
-use libm::{acos, asin, cos, round, sin};
+use libm::{acos, asin, cos, floor, round, sin};
+
+/// `x` modulo 360 in [0, 360) (`f64::rem_euclid` is not in `core`).
+fn wrap360(x: f64) -> f64 {
+    x - 360.0 * floor(x / 360.0)
+}
 
 /// Sun events of one civil date at a place, as unix seconds (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,9 +33,9 @@ pub fn sun_day(days_since_2000: i64, lat: f64, lon: f64) -> SunDay {
     let rad = |d: f64| d * core::f64::consts::PI / 180.0;
     let deg = |r: f64| r * 180.0 / core::f64::consts::PI;
     let j_star = days_since_2000 as f64 - lon / 360.0;
-    let m = (357.5291 + 0.985_600_28 * j_star).rem_euclid(360.0);
+    let m = wrap360(357.5291 + 0.985_600_28 * j_star);
     let c = 1.9148 * sin(rad(m)) + 0.0200 * sin(rad(2.0 * m)) + 0.0003 * sin(rad(3.0 * m));
-    let lambda = (m + c + 180.0 + 102.9372).rem_euclid(360.0);
+    let lambda = wrap360(m + c + 180.0 + 102.9372);
     let transit = J2000 + j_star + 0.0053 * sin(rad(m)) - 0.0069 * sin(rad(2.0 * lambda));
     let sin_d = sin(rad(lambda)) * sin(rad(23.4397));
     let cos_d = cos(asin(sin_d));
