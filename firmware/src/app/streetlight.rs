@@ -108,3 +108,127 @@ mod tests {
         ));
     }
 }
+
+/// A command from the gateway on the device's `cmd` topic (CONTRACT §2).
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct Command {
+    pub v: u8,
+    pub id: heapless::String<32>,
+    pub op: heapless::String<16>,
+    /// `schedule`: minutes after sunset to switch on, after sunrise to switch off.
+    pub on_offset_min: Option<i32>,
+    pub off_offset_min: Option<i32>,
+    /// `dim`: light level in percent.
+    pub dim_pct: Option<u8>,
+    /// `time`: the gateway's clock (unix seconds).
+    pub ts: Option<i64>,
+}
+
+/// Decode a command payload.
+pub fn decode_command(bytes: &[u8]) -> Option<Command> {
+    serde_json_core::from_slice::<Command>(bytes)
+        .ok()
+        .map(|(c, _)| c)
+        .filter(|c| c.v == 1)
+}
+
+/// The controller's own schedule: lit from sunset + on offset to sunrise + off offset, from
+/// its astronomical clock, so it keeps working when the gateway is unreachable.
+#[derive(Debug, Clone, Copy)]
+pub struct Schedule {
+    pub lat: f64,
+    pub lon: f64,
+    /// Local time zone offset (China: +8 h).
+    pub utc_offset_s: i64,
+    pub on_offset_min: i32,
+    pub off_offset_min: i32,
+    pub dim_pct: u8,
+    /// Gateway time minus the local clock, from the last `time` command.
+    pub clock_skew_s: i64,
+}
+
+impl Schedule {
+    /// Apply a command; returns whether it was understood.
+    pub fn apply(&mut self, c: &Command, local_clock: i64) -> bool {
+        match c.op.as_str() {
+            "schedule" => {
+                self.on_offset_min = c.on_offset_min.unwrap_or(self.on_offset_min);
+                self.off_offset_min = c.off_offset_min.unwrap_or(self.off_offset_min);
+                true
+            }
+            "dim" => match c.dim_pct {
+                Some(p) if p <= 100 => {
+                    self.dim_pct = p;
+                    true
+                }
+                _ => false,
+            },
+            "time" => match c.ts {
+                Some(ts) => {
+                    self.clock_skew_s = ts - local_clock;
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        }
+    }
+
+    /// Whether the lamp should be lit at `local_clock` (unix seconds by the device's clock).
+    pub fn lit(&self, local_clock: i64) -> bool {
+        use crate::sun::{sun_day, SunDay};
+        let now = local_clock + self.clock_skew_s;
+        let local_day = (now + self.utc_offset_s).div_euclid(86_400);
+        // 1970-01-01 is day −10957 since 2000.
+        let today = local_day - 10_957;
+        let on_off = |d: i64| match sun_day(d, self.lat, self.lon) {
+            SunDay::RiseSet { sunrise, sunset } => (
+                sunset + i64::from(self.on_offset_min) * 60,
+                sunrise + i64::from(self.off_offset_min) * 60,
+            ),
+            SunDay::AlwaysUp => (i64::MAX, i64::MIN),
+            SunDay::AlwaysDown => (i64::MIN, i64::MAX),
+        };
+        let (on_today, off_today) = on_off(today);
+        now < off_today || now >= on_today
+    }
+}
+
+#[cfg(test)]
+mod command_tests {
+    use super::*;
+
+    #[test]
+    fn commands_change_the_schedule() {
+        let mut s = Schedule {
+            lat: 39.904,
+            lon: 116.407,
+            utc_offset_s: 8 * 3600,
+            on_offset_min: 0,
+            off_offset_min: 0,
+            dim_pct: 100,
+            clock_skew_s: 0,
+        };
+        // 2026-06-21, Beijing: sunset 19:46, sunrise 04:46 (UTC+8).
+        let at = |h: i64, m: i64| 1_782_000_000 - 8 * 3600 + h * 3600 + m * 60;
+        assert!(!s.lit(at(12, 0)) && !s.lit(at(19, 40)));
+        assert!(s.lit(at(19, 50)) && s.lit(at(23, 0)) && s.lit(at(4, 40)));
+        assert!(!s.lit(at(4, 50)));
+        let c = decode_command(br#"{"v":1,"id":"c7","op":"schedule","on_offset_min":15}"#).unwrap();
+        assert!(s.apply(&c, 0));
+        assert!(
+            !s.lit(at(19, 55)) && s.lit(at(20, 5)),
+            "on 15 min after sunset"
+        );
+        let dim = decode_command(br#"{"v":1,"id":"c8","op":"dim","dim_pct":40}"#).unwrap();
+        assert!(s.apply(&dim, 0) && s.dim_pct == 40);
+        // The device clock runs 10 min slow; a time command corrects it.
+        let t = decode_command(br#"{"v":1,"id":"c9","op":"time","ts":1000600}"#).unwrap();
+        assert!(s.apply(&t, 1_000_000) && s.clock_skew_s == 600);
+        assert!(decode_command(br#"{"v":2,"id":"x","op":"dim"}"#).is_none());
+        assert!(!s.apply(
+            &decode_command(br#"{"v":1,"id":"x","op":"fly"}"#).unwrap(),
+            0
+        ));
+    }
+}

@@ -5,7 +5,9 @@
 #![no_main]
 
 use meili_firmware::app::offline::Offline;
-use meili_firmware::app::streetlight::{day_burning, faults, Electrical, Limits};
+use meili_firmware::app::streetlight::{
+    day_burning, decode_command, faults, Electrical, Limits, Schedule,
+};
 use meili_firmware::{payload, Reading};
 use meili_firmware_apps::input;
 
@@ -15,9 +17,23 @@ fn main() -> ! {
         loop {}
     };
     let limits = Limits::default();
+    // The lamp's own astronomical schedule (23.36 N 103.38 E, UTC+8), changed by `cmd`.
+    let mut schedule = Schedule {
+        lat: 23.36,
+        lon: 103.38,
+        utc_offset_s: 8 * 3600,
+        on_offset_min: 0,
+        off_offset_min: 0,
+        dim_pct: 100,
+        clock_skew_s: 0,
+    };
     let (mut seq, mut buf, mut energy) = (0u32, [0u8; 512], 0.0f64);
     loop {
-        let relay = input(true);
+        let clock = input(0i64);
+        if let Some(c) = decode_command(input(&[0u8; 96][..])) {
+            schedule.apply(&c, clock);
+        }
+        let relay = schedule.lit(clock);
         let e = Electrical {
             voltage_v: input(230.0),
             current_a: input(0.4),
