@@ -57,6 +57,33 @@ enum Command {
     },
     /// Validate a configuration file; every error names file, line and key.
     CheckConfig { file: PathBuf },
+    /// Simulated devices of every kind against any MQTT broker (load and soak tests).
+    Simulate {
+        /// Broker address, host:port (IP).
+        #[arg(long)]
+        broker: std::net::SocketAddr,
+        #[arg(long, default_value = "sim")]
+        site: String,
+        #[arg(long, default_value_t = 0)]
+        noise: usize,
+        #[arg(long, default_value_t = 0)]
+        air: usize,
+        #[arg(long, default_value_t = 0)]
+        toilet: usize,
+        #[arg(long, default_value_t = 0)]
+        streetlight: usize,
+        #[arg(long, default_value_t = 60)]
+        period_secs: u32,
+        /// Chance (%) per period that a device's link goes down for 1–10 periods.
+        #[arg(long, default_value_t = 0.0)]
+        offline_pct: f64,
+        /// Stop after this long (e.g. 10m); default: until Ctrl-C.
+        #[arg(long, value_parser = parse_duration)]
+        duration: Option<Duration>,
+        /// Print the gateway's [[devices]] for these devices and exit.
+        #[arg(long)]
+        print_config: bool,
+    },
     /// Run a capture (NDJSON) or CSV export through the pipeline; print daily results and
     /// compliance.
     Replay {
@@ -582,6 +609,30 @@ fn run_async(command: Command) -> anyhow::Result<()> {
                     }
                 };
                 demo::run(opts, stop).await?;
+            }
+            Command::Simulate { broker, site, noise, air, toilet, streetlight, period_secs, offline_pct, duration, print_config } => {
+                use meili_daemon::demo::simulate;
+                let counts = [noise, air, toilet, streetlight];
+                if print_config {
+                    print!("{}", simulate::config_toml(&simulate::devices(&site, counts)));
+                    return Ok(());
+                }
+                let sim = simulate::Simulate {
+                    broker,
+                    site,
+                    counts,
+                    period: Duration::from_secs(u64::from(period_secs.max(1))),
+                    offline_pct,
+                    timezone: jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC),
+                };
+                let stop = async move {
+                    match duration {
+                        Some(d) => tokio::select! { _ = tokio::time::sleep(d) => {}, _ = shutdown_signal() => {} },
+                        None => shutdown_signal().await,
+                    }
+                };
+                let (published, dropped) = simulate::run(sim, stop).await;
+                println!("simulate: {published} readings published, {dropped} dropped by full offline buffers");
             }
             Command::CheckConfig { .. }
             | Command::Replay { .. }

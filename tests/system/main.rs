@@ -23,3 +23,5 @@ mod modbus;
 mod firmware_modbus;
 // The firmware's MQTT client against mosquitto (telemetry, cmd, last will).
 mod firmware_mqtt;
+// `meilid simulate`: every kind, link outages and backlog uploads, accepted by a gateway.
+mod simulate;

@@ -28,6 +28,18 @@ impl Rng {
     }
 }
 
+/// Load and fault options of the simulated devices (`meilid simulate`).
+#[derive(Debug, Clone, Default)]
+pub struct SimOptions {
+    /// Chance per period that the device loses its link for 1–10 periods; meanwhile its
+    /// readings go to the firmware's offline buffer and are uploaded as a backlog array.
+    pub offline_pct: f64,
+    /// Readings published (live and backlog) by all devices.
+    pub published: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Readings the offline buffers dropped (full).
+    pub dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
 /// Run one simulated device until `stop`.
 pub async fn run_device(
     device: DeviceConfig,
@@ -35,7 +47,9 @@ pub async fn run_device(
     period: Duration,
     tz: jiff::tz::TimeZone,
     stop: CancellationToken,
+    sim_opts: SimOptions,
 ) {
+    use std::sync::atomic::Ordering::Relaxed;
     let root = format!(
         "meili/v1/{}/{}/{}",
         device.site,
@@ -97,6 +111,8 @@ pub async fn run_device(
             .await;
     }
     let mut sim = Sim::new(&device);
+    let mut offline: meili_firmware::app::offline::Offline<64> = Default::default();
+    let mut down_for = 0u32;
     let mut seq = 0u32;
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -166,6 +182,36 @@ pub async fn run_device(
                 );
             }
         }
+        if down_for == 0 && rng.next_f64() * 100.0 < sim_opts.offline_pct {
+            down_for = 1 + (rng.next_f64() * 10.0) as u32;
+        }
+        if down_for > 0 {
+            // The link is down: keep the reading in the offline buffer.
+            down_for -= 1;
+            let before = offline.dropped;
+            offline.push(reading);
+            sim_opts
+                .dropped
+                .fetch_add(u64::from(offline.dropped - before), Relaxed);
+            continue;
+        }
+        // Back online: upload the backlog first, as JSON arrays.
+        let mut big = [0u8; 8192];
+        while !offline.is_empty() {
+            let Ok((n, k)) = offline.batch(32, &mut big) else {
+                break;
+            };
+            let _ = client
+                .publish(
+                    format!("{root}/telemetry"),
+                    QoS::AtLeastOnce,
+                    false,
+                    big[..n].to_vec(),
+                )
+                .await;
+            offline.commit(k);
+            sim_opts.published.fetch_add(k as u64, Relaxed);
+        }
         if let Ok(n) = payload::encode(&reading, &mut buf) {
             let _ = client
                 .publish(
@@ -175,6 +221,7 @@ pub async fn run_device(
                     buf[..n].to_vec(),
                 )
                 .await;
+            sim_opts.published.fetch_add(1, Relaxed);
         }
     }
     let _ = client.disconnect().await;

@@ -5,6 +5,7 @@
 pub mod broker;
 pub mod fleet;
 pub mod sensors;
+pub mod simulate;
 pub mod table;
 
 use std::io::IsTerminal;
@@ -111,6 +112,7 @@ pub async fn run(
                 period,
                 tz.clone(),
                 fleet_stop.clone(),
+                fleet::SimOptions::default(),
             ))
         })
         .collect();
