@@ -232,3 +232,89 @@ mod command_tests {
         ));
     }
 }
+
+/// The lamp's outputs: a relay (`OutputPin`) and a dimming PWM channel (`SetDutyCycle`, for a
+/// 0–10 V or PWM driver input).
+pub struct Lamp<R, D> {
+    relay: R,
+    dimmer: D,
+}
+
+impl<R: embedded_hal::digital::OutputPin, D: embedded_hal::pwm::SetDutyCycle> Lamp<R, D> {
+    pub fn new(relay: R, dimmer: D) -> Self {
+        Lamp { relay, dimmer }
+    }
+
+    pub fn release(self) -> (R, D) {
+        (self.relay, self.dimmer)
+    }
+
+    /// Switch on at `dim_pct` (0–100) or off.
+    pub fn set(&mut self, on: bool, dim_pct: u8) -> Result<(), LampError<R::Error, D::Error>> {
+        if on {
+            self.dimmer
+                .set_duty_cycle_percent(dim_pct.min(100))
+                .map_err(LampError::Dimmer)?;
+            self.relay.set_high().map_err(LampError::Relay)
+        } else {
+            self.relay.set_low().map_err(LampError::Relay)?;
+            self.dimmer
+                .set_duty_cycle_fully_off()
+                .map_err(LampError::Dimmer)
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LampError<R, D> {
+    Relay(R),
+    Dimmer(D),
+}
+
+#[cfg(test)]
+mod lamp_tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Relay(bool);
+    impl embedded_hal::digital::ErrorType for Relay {
+        type Error = core::convert::Infallible;
+    }
+    impl embedded_hal::digital::OutputPin for Relay {
+        fn set_low(&mut self) -> Result<(), Self::Error> {
+            self.0 = false;
+            Ok(())
+        }
+        fn set_high(&mut self) -> Result<(), Self::Error> {
+            self.0 = true;
+            Ok(())
+        }
+    }
+    #[derive(Default)]
+    struct Pwm(u16);
+    impl embedded_hal::pwm::ErrorType for Pwm {
+        type Error = core::convert::Infallible;
+    }
+    impl embedded_hal::pwm::SetDutyCycle for Pwm {
+        fn max_duty_cycle(&self) -> u16 {
+            1000
+        }
+        fn set_duty_cycle(&mut self, duty: u16) -> Result<(), Self::Error> {
+            self.0 = duty;
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn relay_and_dimming() {
+        let mut lamp = Lamp::new(Relay::default(), Pwm::default());
+        lamp.set(true, 40).unwrap();
+        let (r, p) = lamp.release();
+        assert!(r.0);
+        assert_eq!(p.0, 400);
+        let mut lamp = Lamp::new(r, p);
+        lamp.set(false, 40).unwrap();
+        let (r, p) = lamp.release();
+        assert_eq!((r.0, p.0), (false, 0));
+    }
+}
