@@ -80,6 +80,14 @@ enum Command {
         /// Stop after this long (e.g. 10m); default: until Ctrl-C.
         #[arg(long, value_parser = parse_duration)]
         duration: Option<Duration>,
+        /// Noise meters served over Modbus TCP (units 1…N) on --modbus-tcp.
+        #[arg(long, default_value_t = 0)]
+        modbus_noise: usize,
+        #[arg(long, default_value = "127.0.0.1:1502")]
+        modbus_tcp: std::net::SocketAddr,
+        /// Where the register maps are (for --print-config).
+        #[arg(long, default_value = "configs/modbus")]
+        map_dir: PathBuf,
         /// Print the gateway's [[devices]] for these devices and exit.
         #[arg(long)]
         print_config: bool,
@@ -610,11 +618,14 @@ fn run_async(command: Command) -> anyhow::Result<()> {
                 };
                 demo::run(opts, stop).await?;
             }
-            Command::Simulate { broker, site, noise, air, toilet, streetlight, period_secs, offline_pct, duration, print_config } => {
+            Command::Simulate { broker, site, noise, air, toilet, streetlight, period_secs, offline_pct, duration, modbus_noise, modbus_tcp, map_dir, print_config } => {
                 use meili_daemon::demo::simulate;
                 let counts = [noise, air, toilet, streetlight];
                 if print_config {
-                    print!("{}", simulate::config_toml(&simulate::devices(&site, counts)));
+                    let mut devices = simulate::devices(&site, counts);
+                    let map = std::path::absolute(map_dir.join("meili-noise.toml")).unwrap_or(map_dir.join("meili-noise.toml"));
+                    devices.extend(simulate::modbus_devices(&site, modbus_noise, modbus_tcp, &map, u64::from(period_secs.max(1))));
+                    print!("{}", simulate::config_toml(&devices));
                     return Ok(());
                 }
                 let sim = simulate::Simulate {
@@ -624,6 +635,8 @@ fn run_async(command: Command) -> anyhow::Result<()> {
                     period: Duration::from_secs(u64::from(period_secs.max(1))),
                     offline_pct,
                     timezone: jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC),
+                    modbus_noise,
+                    modbus_listen: Some(modbus_tcp),
                 };
                 let stop = async move {
                     match duration {

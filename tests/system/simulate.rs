@@ -10,6 +10,10 @@ use crate::util::*;
 fn simulated_fleet_of_every_kind_is_accepted_by_a_gateway() {
     let mq = Mosquitto::start();
     let dir = tempfile::tempdir().unwrap();
+    let modbus = format!("127.0.0.1:{}", free_port());
+    let maps = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/modbus");
+    let maps = maps.display().to_string();
+    // Three more noise meters are served over Modbus TCP and polled by the gateway.
     let sim_args = [
         "--site",
         "sim",
@@ -21,6 +25,14 @@ fn simulated_fleet_of_every_kind_is_accepted_by_a_gateway() {
         "2",
         "--streetlight",
         "4",
+        "--modbus-noise",
+        "3",
+        "--modbus-tcp",
+        &modbus,
+        "--map-dir",
+        &maps,
+        "--period-secs",
+        "1",
     ];
     let devices = Command::new(env!("CARGO_BIN_EXE_meilid"))
         .args([
@@ -42,14 +54,7 @@ fn simulated_fleet_of_every_kind_is_accepted_by_a_gateway() {
     let out = Command::new(env!("CARGO_BIN_EXE_meilid"))
         .args(["simulate", "--broker", &format!("127.0.0.1:{}", mq.port)])
         .args(sim_args)
-        .args([
-            "--period-secs",
-            "1",
-            "--offline-pct",
-            "30",
-            "--duration",
-            "8s",
-        ])
+        .args(["--offline-pct", "30", "--duration", "8s"])
         .output()
         .unwrap();
     assert!(
@@ -86,4 +91,15 @@ fn simulated_fleet_of_every_kind_is_accepted_by_a_gateway() {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     assert_eq!(rejected, 0.0, "every simulated reading is valid");
+    for u in 1..=3 {
+        let labels = format!("device=\"sim/m{u:04}\",bus=\"tcp://{modbus}\"");
+        let polls = m.metric("meili_modbus_polls_total", &labels).unwrap_or(0.0);
+        let failed = m
+            .metric("meili_modbus_polls_failed_total", &labels)
+            .unwrap_or(0.0);
+        assert!(
+            polls - failed >= 3.0,
+            "m{u:04}: {polls} polls, {failed} failed"
+        );
+    }
 }

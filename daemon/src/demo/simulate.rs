@@ -1,7 +1,8 @@
 //! `meilid simulate`: N simulated devices of each kind against any MQTT broker, for load and
 //! soak tests of a gateway, with link outages on demand (readings then go to each device's
 //! offline buffer and are uploaded as backlog arrays). Streetlights whose id ends in 4 have a
-//! dead tube (a `lamp_failure` fault) — one in ten.
+//! dead tube (a `lamp_failure` fault) — one in ten. Noise meters can also be served over
+//! Modbus TCP (`--modbus-noise N --modbus-tcp ADDR`), one unit id each.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
@@ -22,6 +23,48 @@ pub struct Simulate {
     pub period: Duration,
     pub offline_pct: f64,
     pub timezone: jiff::tz::TimeZone,
+    /// Noise meters served over Modbus TCP (units 1…N) on `modbus_listen`.
+    pub modbus_noise: usize,
+    pub modbus_listen: Option<std::net::SocketAddr>,
+}
+
+/// `[[devices]]` of the Modbus TCP noise meters (`m0001` …), polled with `map`.
+pub fn modbus_devices(
+    site: &str,
+    n: usize,
+    listen: std::net::SocketAddr,
+    map: &std::path::Path,
+    period_secs: u64,
+) -> Vec<DeviceConfig> {
+    (1..=n)
+        .map(|i| DeviceConfig {
+            id: format!("m{i:04}"),
+            site: site.to_string(),
+            kind: Kind::Noise,
+            lat: 23.35,
+            lon: 103.36 + i as f64 * 1e-3,
+            name: None,
+            zone_class: Some(ZoneClass::ALL[i % 6]),
+            area_km2: Some(0.5),
+            road_class: None,
+            toilet_class: None,
+            period_secs: None,
+            opening_hours: None,
+            modbus: Some(crate::config::ModbusDevice {
+                tcp: Some(listen.to_string()),
+                rtu: None,
+                baud: None,
+                parity: crate::config::Parity::None,
+                stop_bits: 1,
+                unit: i as u8,
+                map: map.to_path_buf(),
+                interval_secs: period_secs,
+                timeout_ms: 1000,
+                retries: 1,
+                offline_after_polls: 3,
+            }),
+        })
+        .collect()
 }
 
 /// The simulated devices (ids `n0001`, `a0001`, `t0001`, `l0001` …).
@@ -84,6 +127,16 @@ pub fn config_toml(devices: &[DeviceConfig]) -> String {
         if let Some(t) = d.toilet_class {
             let _ = writeln!(s, "toilet_class = \"{}\"", t.as_str());
         }
+        if let Some(m) = &d.modbus {
+            let _ = writeln!(
+                s,
+                "modbus = {{ tcp = \"{}\", unit = {}, map = \"{}\", interval_secs = {} }}",
+                m.tcp.as_deref().unwrap_or(""),
+                m.unit,
+                m.map.display(),
+                m.interval_secs
+            );
+        }
         s.push('\n');
     }
     s
@@ -109,9 +162,32 @@ pub async fn run(sim: Simulate, stop: impl std::future::Future<Output = ()>) -> 
             ))
         })
         .collect();
+    let bank = super::modbus_sim::Bank::default();
+    let mut modbus = Vec::new();
+    if let Some(addr) = sim.modbus_listen.filter(|_| sim.modbus_noise > 0) {
+        match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => {
+                modbus.push(tokio::spawn(super::modbus_sim::serve(
+                    l,
+                    bank.clone(),
+                    token.clone(),
+                )));
+                for u in 1..=sim.modbus_noise.min(247) {
+                    modbus.push(tokio::spawn(super::modbus_sim::run_meter(
+                        u as u8,
+                        ZoneClass::ALL[u % 6],
+                        bank.clone(),
+                        sim.period,
+                        token.clone(),
+                    )));
+                }
+            }
+            Err(e) => tracing::error!(%addr, error = %e, "Cannot listen for Modbus TCP."),
+        }
+    }
     stop.await;
     token.cancel();
-    for t in tasks {
+    for t in tasks.into_iter().chain(modbus) {
         let _ = t.await;
     }
     (opts.published.load(Relaxed), opts.dropped.load(Relaxed))

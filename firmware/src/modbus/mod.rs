@@ -138,6 +138,39 @@ pub fn respond(
     Some(len + 2)
 }
 
+/// Modbus TCP: answer one MBAP frame (`transaction, protocol 0, length, unit, PDU`) for any
+/// unit listed by `serves`, through the same slave logic; returns the reply length.
+pub fn respond_tcp(
+    req: &[u8],
+    serves: impl Fn(u8) -> bool,
+    regs: &mut impl Registers,
+    out: &mut [u8; 260],
+) -> Option<usize> {
+    if req.len() < 8 || req[2..4] != [0, 0] {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([req[4], req[5]]));
+    let unit = req[6];
+    let pdu = req.get(7..6 + len)?;
+    if !serves(unit) || pdu.is_empty() || pdu.len() > 252 {
+        return None;
+    }
+    // As an RTU frame: unit, PDU, CRC.
+    let mut rtu = [0u8; 256];
+    rtu[0] = unit;
+    rtu[1..1 + pdu.len()].copy_from_slice(pdu);
+    let crc = crc16(&rtu[..1 + pdu.len()]).to_le_bytes();
+    rtu[1 + pdu.len()..3 + pdu.len()].copy_from_slice(&crc);
+    let mut reply = [0u8; 256];
+    let n = respond(unit, &rtu[..3 + pdu.len()], regs, &mut reply)?;
+    // Reply without its CRC, after an MBAP header with the request's transaction id.
+    let body = &reply[..n - 2];
+    out[..4].copy_from_slice(&req[..4]);
+    out[4..6].copy_from_slice(&(body.len() as u16).to_be_bytes());
+    out[6..6 + body.len()].copy_from_slice(body);
+    Some(6 + body.len())
+}
+
 /// The two registers of an f32, high word first (the maps' "ABCD").
 pub fn f32_words(v: f32) -> [u16; 2] {
     let b = v.to_bits();

@@ -104,3 +104,17 @@ fn f32_register_order() {
     assert_eq!(f32_words(1.0), [0x3F80, 0x0000]);
     assert_eq!(f32_words(-12.5), [0xC148, 0x0000]);
 }
+
+#[test]
+fn tcp_frames_wrap_the_same_slave() {
+    let mut regs = X10 {
+        db_x10: 658,
+        address: 1,
+    };
+    let mut out = [0u8; 260];
+    // Transaction 0x1234, unit 1, read holding 0 × 1.
+    let req = [0x12, 0x34, 0, 0, 0, 6, 1, 3, 0, 0, 0, 1];
+    let n = respond_tcp(&req, |u| u == 1, &mut regs, &mut out).unwrap();
+    assert_eq!(&out[..n], &[0x12, 0x34, 0, 0, 0, 5, 1, 3, 2, 0x02, 0x92]);
+    assert_eq!(respond_tcp(&req, |u| u == 2, &mut regs, &mut out), None);
+}
