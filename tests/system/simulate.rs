@@ -68,7 +68,7 @@ fn simulated_fleet_of_every_kind_is_accepted_by_a_gateway() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{text}"));
-    assert!(published >= 11.0 * 5.0, "{text}");
+    assert!(published >= 11.0, "{text}");
     let accepted = |kind: &str| {
         m.metric("meili_readings_accepted_total", &format!("kind=\"{kind}\""))
             .unwrap_or(0.0)

@@ -1,12 +1,11 @@
-//! The simulated fleet of `meilid demo`: one MQTT connection per device, status retained with a
-//! last will, readings encoded by the firmware's wire-format code and measured by the
+//! The simulated fleet of `meilid demo` and `meilid simulate`: one MQTT session per device
+//! through the firmware's own MQTT client ([`super::link`]), status retained with a last will, readings encoded by the firmware's wire-format code and measured by the
 //! firmware's drivers from simulated sensors ([`super::sensors`]): noise meters, air
 //! stations, toilets and street lamps (one with a dead tube).
 
 use std::time::Duration;
 
 use meili_firmware::{payload, Kind, Reading, Status};
-use rumqttc::{AsyncClient, LastWill, MqttOptions, QoS};
 use tokio_util::sync::CancellationToken;
 
 use super::sensors;
@@ -66,26 +65,14 @@ pub async fn run_device(
         &mut buf,
     )
     .unwrap_or(0);
-    let mut opts = MqttOptions::new(
+    // The firmware's MQTT client; keep-alive longer than the period (a ping-free session).
+    let keep_alive = u16::try_from(period.as_secs().saturating_mul(3).max(30)).unwrap_or(u16::MAX);
+    let mut link = super::link::Link::new(
+        broker,
         format!("sim-{}-{}", device.site, device.id),
-        broker.ip().to_string(),
-        broker.port(),
+        keep_alive,
+        (format!("{root}/status"), buf[..will_len].to_vec()),
     );
-    opts.set_keep_alive(Duration::from_secs(30))
-        .set_last_will(LastWill::new(
-            format!("{root}/status"),
-            buf[..will_len].to_vec(),
-            QoS::AtLeastOnce,
-            true,
-        ));
-    let (client, mut eventloop) = AsyncClient::new(opts, 64);
-    let poller = tokio::spawn(async move {
-        loop {
-            if eventloop.poll().await.is_err() {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    });
     let mut rng = Rng::new(
         device
             .id
@@ -101,13 +88,7 @@ pub async fn run_device(
         buffered: Some(0),
     };
     if let Ok(n) = payload::encode_status(&status, &mut buf) {
-        let _ = client
-            .publish(
-                format!("{root}/status"),
-                QoS::AtLeastOnce,
-                true,
-                buf[..n].to_vec(),
-            )
+        link.publish(format!("{root}/status"), buf[..n].to_vec(), true)
             .await;
     }
     let mut sim = Sim::new(&device);
@@ -201,32 +182,28 @@ pub async fn run_device(
             let Ok((n, k)) = offline.batch(32, &mut big) else {
                 break;
             };
-            let _ = client
-                .publish(
-                    format!("{root}/telemetry"),
-                    QoS::AtLeastOnce,
-                    false,
-                    big[..n].to_vec(),
-                )
-                .await;
+            if !link
+                .publish(format!("{root}/telemetry"), big[..n].to_vec(), false)
+                .await
+            {
+                break;
+            }
             offline.commit(k);
             sim_opts.published.fetch_add(k as u64, Relaxed);
         }
         if let Ok(n) = payload::encode(&reading, &mut buf) {
-            let _ = client
-                .publish(
-                    format!("{root}/telemetry"),
-                    QoS::AtLeastOnce,
-                    false,
-                    buf[..n].to_vec(),
-                )
-                .await;
-            sim_opts.published.fetch_add(1, Relaxed);
+            if link
+                .publish(format!("{root}/telemetry"), buf[..n].to_vec(), false)
+                .await
+            {
+                sim_opts.published.fetch_add(1, Relaxed);
+            } else {
+                // The broker did not acknowledge: keep it for the next upload.
+                offline.push(reading);
+            }
         }
     }
-    let _ = client.disconnect().await;
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    poller.abort();
+    link.close().await;
 }
 
 /// A device's simulated sensors.

@@ -4,6 +4,7 @@
 
 pub mod broker;
 pub mod fleet;
+pub mod link;
 pub mod modbus_sim;
 pub mod sensors;
 pub mod simulate;

@@ -67,3 +67,23 @@ pub fn publish(client_id: &str, root: &str, payload: &[u8], buf: &mut [u8]) -> b
     };
     c.publish(&topic, payload, false, buf, &mut on_cmd).is_ok()
 }
+
+/// After a successful publish: upload what the offline buffer kept, oldest first, as JSON
+/// arrays, removing each batch only once the broker acknowledged it.
+pub fn upload_backlog<const N: usize>(
+    offline: &mut meili_firmware::app::offline::Offline<N>,
+    client_id: &str,
+    root: &str,
+    buf: &mut [u8],
+    net: &mut [u8],
+) {
+    while !offline.is_empty() {
+        let Ok((n, k)) = offline.batch(8, buf) else {
+            return;
+        };
+        if !publish(client_id, root, &buf[..n], net) {
+            return;
+        }
+        offline.commit(k);
+    }
+}

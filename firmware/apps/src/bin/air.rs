@@ -52,7 +52,16 @@ fn main() -> ! {
             }
             Err(_) => false,
         };
-        if !sent {
+        if sent {
+            let mut batch = [0u8; 2048];
+            meili_firmware_apps::upload_backlog(
+                offline,
+                "air-01",
+                "meili/v1/town/air/a01",
+                &mut batch,
+                &mut net,
+            );
+        } else {
             offline.push(r);
         }
     }
