@@ -6,28 +6,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use meili_firmware::modbus::{f32_words, request_len, respond, Exception, Registers};
+use meili_firmware::modbus::{f32_words, request_len, respond, InputBank};
 
 use crate::util::*;
 
-/// A noise meter's input registers as `configs/modbus/meili-noise.toml` maps them.
-struct Noise([u16; 6]);
-
-impl Registers for Noise {
-    fn input(&self, a: u16) -> Option<u16> {
-        self.0.get(usize::from(a)).copied()
-    }
-    fn holding(&self, _: u16) -> Option<u16> {
-        None
-    }
-    fn write_holding(&mut self, _: u16, _: u16) -> Result<(), Exception> {
-        Err(Exception::IllegalDataAddress)
-    }
-}
-
 /// Serve unit `unit` on the pty at `path` until the pty closes: assemble frames from the
 /// byte stream, drop a byte and resynchronise when a frame's CRC fails.
-fn serve(path: &Path, unit: u8, mut regs: Noise) {
+fn serve(path: &Path, unit: u8, mut regs: InputBank<6>) {
     let mut port = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -78,7 +63,7 @@ fn firmware_slave_answers_pymodbus_and_the_daemon() {
         regs[2 * i..2 * i + 2].copy_from_slice(&f32_words(v));
     }
     let path = a.clone();
-    std::thread::spawn(move || serve(&path, 7, Noise(regs)));
+    std::thread::spawn(move || serve(&path, 7, InputBank(regs)));
 
     // The daemon's client, with the shipped map.
     let map = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/modbus/meili-noise.toml");

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use meili_firmware::modbus::{f32_words, respond_tcp, Exception, Registers};
+use meili_firmware::modbus::{f32_words, respond_tcp, InputBank};
 use meili_firmware::Reading;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -17,20 +17,6 @@ use crate::config::ZoneClass;
 
 /// Input registers per unit (`meili-noise`: LAeq, LAmax, LAmin as f32 ABCD).
 pub type Bank = Arc<Mutex<HashMap<u8, [u16; 6]>>>;
-
-struct Unit([u16; 6]);
-
-impl Registers for Unit {
-    fn input(&self, a: u16) -> Option<u16> {
-        self.0.get(usize::from(a)).copied()
-    }
-    fn holding(&self, _: u16) -> Option<u16> {
-        None
-    }
-    fn write_holding(&mut self, _: u16, _: u16) -> Result<(), Exception> {
-        Err(Exception::IllegalDataAddress)
-    }
-}
 
 /// Measure a noise meter every `period` into the bank.
 pub async fn run_meter(
@@ -98,7 +84,7 @@ pub async fn serve(listener: tokio::net::TcpListener, bank: Bank, stop: Cancella
                     .get(&unit)
                     .copied();
                 let Some(words) = words else { continue }; // an absent unit stays silent
-                let mut regs = Unit(words);
+                let mut regs = InputBank(words);
                 if let Some(n) = respond_tcp(&req[..6 + len], |u| u == unit, &mut regs, &mut out) {
                     if sock.write_all(&out[..n]).await.is_err() {
                         return;

@@ -87,3 +87,24 @@ pub fn upload_backlog<const N: usize>(
         offline.commit(k);
     }
 }
+
+/// Report one reading: publish it; on success upload the offline backlog, otherwise keep the
+/// reading in the offline buffer.
+pub fn report<const N: usize>(
+    r: meili_firmware::Reading,
+    offline: &mut meili_firmware::app::offline::Offline<N>,
+    client_id: &str,
+    root: &str,
+) {
+    let (mut buf, mut net) = ([0u8; 512], [0u8; 768]);
+    let sent = match meili_firmware::payload::encode(&r, &mut buf) {
+        Ok(n) => publish(client_id, root, &buf[..n], &mut net),
+        Err(_) => false,
+    };
+    if sent {
+        let mut batch = [0u8; 2048];
+        upload_backlog(offline, client_id, root, &mut batch, &mut net);
+    } else {
+        offline.push(r);
+    }
+}

@@ -41,6 +41,22 @@ pub trait Registers {
     fn write_holding(&mut self, address: u16, value: u16) -> Result<(), Exception>;
 }
 
+/// A device that serves `N` input registers and nothing else (the `meili-*` maps).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InputBank<const N: usize>(pub [u16; N]);
+
+impl<const N: usize> Registers for InputBank<N> {
+    fn input(&self, a: u16) -> Option<u16> {
+        self.0.get(usize::from(a)).copied()
+    }
+    fn holding(&self, _: u16) -> Option<u16> {
+        None
+    }
+    fn write_holding(&mut self, _: u16, _: u16) -> Result<(), Exception> {
+        Err(Exception::IllegalDataAddress)
+    }
+}
+
 /// Length of the request frame starting with `b` (unit, function, …), once enough of it is
 /// there to tell; `None` while more bytes are needed.
 pub fn request_len(b: &[u8]) -> Option<usize> {

@@ -8,7 +8,7 @@ use meili_firmware::app::offline::Offline;
 use meili_firmware::drivers::gas::{AdcChannel, Calibration, GasChannel};
 use meili_firmware::drivers::pms5003::FrameParser;
 use meili_firmware::drivers::sht4x;
-use meili_firmware::{payload, Reading};
+use meili_firmware::Reading;
 use meili_firmware_apps::input;
 
 struct Adc;
@@ -32,7 +32,7 @@ fn main() -> ! {
         span_v_per_mg_m3: 0.5,
     };
     let mut no2 = GasChannel::new(Adc, cal);
-    let (mut seq, mut buf) = (0u32, [0u8; 512]);
+    let mut seq = 0u32;
     loop {
         let mut r = Reading::new(seq, input(0i64), 60);
         for _ in 0..64 {
@@ -45,24 +45,6 @@ fn main() -> ! {
         }
         r.no2 = no2.read(8).ok().map(|mg| mg * 1000.0);
         seq = seq.wrapping_add(1);
-        let mut net = [0u8; 768];
-        let sent = match payload::encode(&r, &mut buf) {
-            Ok(n) => {
-                meili_firmware_apps::publish("air-01", "meili/v1/town/air/a01", &buf[..n], &mut net)
-            }
-            Err(_) => false,
-        };
-        if sent {
-            let mut batch = [0u8; 2048];
-            meili_firmware_apps::upload_backlog(
-                offline,
-                "air-01",
-                "meili/v1/town/air/a01",
-                &mut batch,
-                &mut net,
-            );
-        } else {
-            offline.push(r);
-        }
+        meili_firmware_apps::report(r, offline, "air-01", "meili/v1/town/air/a01");
     }
 }

@@ -6,22 +6,9 @@
 
 use meili_firmware::app::offline::Offline;
 use meili_firmware::drivers::sound::LevelMeter;
-use meili_firmware::modbus::{f32_words, respond, Exception, Registers};
-use meili_firmware::{payload, Reading};
+use meili_firmware::modbus::{f32_words, respond, InputBank};
+use meili_firmware::Reading;
 use meili_firmware_apps::input;
-
-struct Regs([u16; 6]);
-impl Registers for Regs {
-    fn input(&self, a: u16) -> Option<u16> {
-        self.0.get(usize::from(a)).copied()
-    }
-    fn holding(&self, _: u16) -> Option<u16> {
-        None
-    }
-    fn write_holding(&mut self, _: u16, _: u16) -> Result<(), Exception> {
-        Err(Exception::IllegalDataAddress)
-    }
-}
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
@@ -32,8 +19,8 @@ fn main() -> ! {
     let Some(offline) = cortex_m::singleton!(: Offline<64> = Offline::default()) else {
         loop {}
     };
-    let mut regs = Regs([0; 6]);
-    let (mut seq, mut out, mut buf) = (0u32, [0u8; 256], [0u8; 512]);
+    let mut regs = InputBank([0u16; 6]);
+    let (mut seq, mut out) = (0u32, [0u8; 256]);
     loop {
         for _ in 0..48_000 {
             meter.push(input(0.0f32));
@@ -45,28 +32,7 @@ fn main() -> ! {
             for (i, v) in [l.laeq, l.lamax, l.lamin].into_iter().enumerate() {
                 regs.0[2 * i..2 * i + 2].copy_from_slice(&f32_words(v));
             }
-            let mut net = [0u8; 768];
-            let sent = match payload::encode(&r, &mut buf) {
-                Ok(n) => meili_firmware_apps::publish(
-                    "noise-01",
-                    "meili/v1/town/noise/n01",
-                    &buf[..n],
-                    &mut net,
-                ),
-                Err(_) => false,
-            };
-            if sent {
-                let mut batch = [0u8; 2048];
-                meili_firmware_apps::upload_backlog(
-                    offline,
-                    "noise-01",
-                    "meili/v1/town/noise/n01",
-                    &mut batch,
-                    &mut net,
-                );
-            } else {
-                offline.push(r);
-            }
+            meili_firmware_apps::report(r, offline, "noise-01", "meili/v1/town/noise/n01");
         }
         let req = input([1u8, 4, 0, 0, 0, 6, 0x70, 0x08]);
         if let Some(n) = respond(1, &req, &mut regs, &mut out) {

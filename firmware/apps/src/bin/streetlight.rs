@@ -8,7 +8,7 @@ use meili_firmware::app::offline::Offline;
 use meili_firmware::app::streetlight::{
     day_burning, decode_command, faults, Electrical, Limits, Schedule,
 };
-use meili_firmware::{payload, Reading};
+use meili_firmware::Reading;
 use meili_firmware_apps::input;
 
 #[cortex_m_rt::entry]
@@ -27,7 +27,7 @@ fn main() -> ! {
         dim_pct: 100,
         clock_skew_s: 0,
     };
-    let (mut seq, mut buf, mut energy) = (0u32, [0u8; 512], 0.0f64);
+    let (mut seq, mut energy) = (0u32, 0.0f64);
     loop {
         let clock = input(0i64);
         if let Some(c) = decode_command(input(&[0u8; 96][..])) {
@@ -47,27 +47,11 @@ fn main() -> ! {
         r.energy_wh = Some(energy);
         let f = faults(relay, &e, &limits);
         r.faults = (!f.is_empty()).then_some(f);
-        let mut net = [0u8; 768];
-        let sent = match payload::encode(&r, &mut buf) {
-            Ok(n) => meili_firmware_apps::publish(
-                "streetlight-01",
-                "meili/v1/town/streetlight/l01",
-                &buf[..n],
-                &mut net,
-            ),
-            Err(_) => false,
-        };
-        if sent {
-            let mut batch = [0u8; 2048];
-            meili_firmware_apps::upload_backlog(
-                offline,
-                "streetlight-01",
-                "meili/v1/town/streetlight/l01",
-                &mut batch,
-                &mut net,
-            );
-        } else {
-            offline.push(r);
-        }
+        meili_firmware_apps::report(
+            r,
+            offline,
+            "streetlight-01",
+            "meili/v1/town/streetlight/l01",
+        );
     }
 }

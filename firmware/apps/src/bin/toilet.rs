@@ -6,7 +6,7 @@
 
 use meili_firmware::app::offline::Offline;
 use meili_firmware::app::toilet::{BeamCounter, Debounce};
-use meili_firmware::{payload, Reading};
+use meili_firmware::Reading;
 use meili_firmware_apps::input;
 
 #[cortex_m_rt::entry]
@@ -16,7 +16,7 @@ fn main() -> ! {
     };
     let mut stalls = [Debounce::new(3); 8];
     let mut beam = BeamCounter::new(2);
-    let (mut seq, mut buf) = (0u32, [0u8; 512]);
+    let mut seq = 0u32;
     loop {
         let mut occupied = 0;
         for _ in 0..600 {
@@ -33,27 +33,6 @@ fn main() -> ! {
         r.occupied = Some(occupied);
         r.entries = Some(beam.entries);
         r.open = Some(input(true));
-        let mut net = [0u8; 768];
-        let sent = match payload::encode(&r, &mut buf) {
-            Ok(n) => meili_firmware_apps::publish(
-                "toilet-01",
-                "meili/v1/town/toilet/t01",
-                &buf[..n],
-                &mut net,
-            ),
-            Err(_) => false,
-        };
-        if sent {
-            let mut batch = [0u8; 2048];
-            meili_firmware_apps::upload_backlog(
-                offline,
-                "toilet-01",
-                "meili/v1/town/toilet/t01",
-                &mut batch,
-                &mut net,
-            );
-        } else {
-            offline.push(r);
-        }
+        meili_firmware_apps::report(r, offline, "toilet-01", "meili/v1/town/toilet/t01");
     }
 }
