@@ -17,8 +17,9 @@ use crate::config::ZoneClass;
 
 /// Audio sample rate of the simulated microphone.
 const FS: f32 = 48_000.0;
-/// Samples synthesised per simulated second (a compressed time base keeps the demo light).
-const PER_SECOND: usize = 4_800;
+/// Samples synthesised per simulated second (real time, so the 125 ms Fast detector means
+/// what it does on a device).
+const PER_SECOND: usize = 48_000;
 /// Meter calibration: a full-scale sine reads 117 dB (≈ ICS-43434 at −26 dBFS = 94 dB SPL).
 const OFFSET_DB: f32 = 120.0;
 
@@ -43,6 +44,8 @@ fn base_level(class: ZoneClass, night: bool) -> f64 {
 pub struct Noise {
     meter: LevelMeter,
     phase: f64,
+    /// The meter has run its settling time (as a device does after power-up).
+    warm: bool,
 }
 
 impl Default for Noise {
@@ -50,6 +53,7 @@ impl Default for Noise {
         Noise {
             meter: LevelMeter::new(FS, OFFSET_DB),
             phase: 0.0,
+            warm: false,
         }
     }
 }
@@ -66,6 +70,16 @@ impl Noise {
         let base = base_level(class, night);
         let mut event = 0u32;
         let step = 2.0 * std::f64::consts::PI * 1000.0 / f64::from(FS);
+        if !self.warm {
+            // Power-up: let the filter and the Fast detector settle, then discard.
+            let amp = (2.0 * 10f64.powf((base - f64::from(OFFSET_DB)) / 10.0)).sqrt();
+            for _ in 0..FS as usize {
+                self.meter.push((amp * self.phase.sin()) as f32);
+                self.phase = (self.phase + step) % (2.0 * std::f64::consts::PI);
+            }
+            self.meter.finish();
+            self.warm = true;
+        }
         for _ in 0..seconds.max(1) {
             if event == 0 && rng.next_f64() < 0.04 {
                 event = 3 + (rng.next_f64() * 6.0) as u32;
