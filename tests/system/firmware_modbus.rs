@@ -4,7 +4,6 @@
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use meili_firmware::modbus::{f32_words, request_len, respond, InputBank};
 
@@ -47,17 +46,7 @@ fn serve(path: &Path, unit: u8, mut regs: InputBank<6>) {
 #[test]
 fn firmware_slave_answers_pymodbus_and_the_daemon() {
     let dir = tempfile::tempdir().unwrap();
-    let (a, b) = (dir.path().join("device"), dir.path().join("master"));
-    let _socat = Proc::spawn(
-        "socat",
-        Command::new("socat")
-            .arg(format!("pty,raw,echo=0,link={}", a.display()))
-            .arg(format!("pty,raw,echo=0,link={}", b.display())),
-        &dir.path().join("socat.log"),
-    );
-    wait_until("ptys", Duration::from_secs(10), || {
-        (a.exists() && b.exists()).then_some(())
-    });
+    let (_socat, a, b) = pty_pair(dir.path(), "device", "master");
     let mut regs = [0u16; 6];
     for (i, v) in [65.75f32, 78.5, 40.25].into_iter().enumerate() {
         regs[2 * i..2 * i + 2].copy_from_slice(&f32_words(v));
@@ -67,21 +56,16 @@ fn firmware_slave_answers_pymodbus_and_the_daemon() {
 
     // The daemon's client, with the shipped map.
     let map = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/modbus/meili-noise.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_meilid"))
-        .args([
-            "modbus", "probe", "--baud", "9600", "--unit", "7", "--format", "json", "--rtu",
-        ])
-        .arg(&b)
-        .arg("--map")
-        .arg(&map)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_meilid"))
+            .args([
+                "modbus", "probe", "--baud", "9600", "--unit", "7", "--format", "json", "--rtu",
+            ])
+            .arg(&b)
+            .arg("--map")
+            .arg(&map),
     );
-    let got: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let got: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(
         got,
         serde_json::json!({"laeq": 65.75, "lamax": 78.5, "lamin": 40.25})
@@ -101,17 +85,7 @@ c.close()
 "#,
         b.display()
     );
-    let py = Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .output()
-        .unwrap();
-    assert!(
-        py.status.success(),
-        "{}",
-        String::from_utf8_lossy(&py.stderr)
-    );
-    let text = String::from_utf8_lossy(&py.stdout);
+    let text = run_ok(Command::new("python3").arg("-c").arg(&script));
     let mut lines = text.lines();
     let words: Vec<u16> = lines
         .next()

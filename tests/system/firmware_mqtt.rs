@@ -1,7 +1,6 @@
 //! Issue 6: the firmware's MQTT client against a real mosquitto, observed by mosquitto_sub:
 //! QoS 1 telemetry, a retained status, the `cmd` topic, and the last will on a lost link.
 
-use std::io::{Read as _, Write as _};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -9,47 +8,21 @@ use std::time::Duration;
 use meili_firmware::mqtt::{Client, Packet, Will};
 use meili_firmware::{payload, Reading, Status};
 
+use meili_daemon::demo::link::Tcp;
+
 use crate::util::*;
-
-/// `embedded-io` over a std TCP stream (a board would use its network stack).
-struct Tcp(TcpStream);
-
-impl meili_firmware::embedded_io::ErrorType for Tcp {
-    type Error = meili_firmware::embedded_io::ErrorKind;
-}
-impl meili_firmware::embedded_io::Read for Tcp {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-        self.0
-            .read(buf)
-            .map_err(|_| meili_firmware::embedded_io::ErrorKind::Other)
-    }
-}
-impl meili_firmware::embedded_io::Write for Tcp {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
-        self.0
-            .write(buf)
-            .map_err(|_| meili_firmware::embedded_io::ErrorKind::Other)
-    }
-    fn flush(&mut self) -> Result<(), Self::Error> {
-        self.0
-            .flush()
-            .map_err(|_| meili_firmware::embedded_io::ErrorKind::Other)
-    }
-}
 
 #[test]
 fn firmware_client_publishes_receives_commands_and_leaves_a_will() {
     let mq = Mosquitto::start();
     let root = "meili/v1/town/noise/n01";
-    let sub = Command::new("mosquitto_sub")
+    let mut sub = Command::new("mosquitto_sub")
         .args([
             "-p",
             &mq.port.to_string(),
             "-q",
             "1",
             "-v",
-            "-C",
-            "3",
             "-W",
             "20",
             "-t",
@@ -58,7 +31,23 @@ fn firmware_client_publishes_receives_commands_and_leaves_a_will() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    // Wait until the subscription is in place: a probe message comes back.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = sub.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let probe = wait_until("subscriber ready", Duration::from_secs(10), || {
+        mq.publish(&format!("{root}/probe"), "ready");
+        rx.recv_timeout(Duration::from_millis(200)).ok()
+    });
+    assert_eq!(probe, format!("{root}/probe ready"));
 
     let stream = TcpStream::connect(("127.0.0.1", mq.port)).unwrap();
     stream
@@ -111,9 +100,15 @@ fn firmware_client_publishes_receives_commands_and_leaves_a_will() {
     // The link drops without DISCONNECT: the broker publishes the will.
     drop(c.release());
 
-    let out = sub.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = text.lines().collect();
+    // The next three messages that are not late probes.
+    let got: Vec<String> = std::iter::from_fn(|| rx.recv_timeout(Duration::from_secs(20)).ok())
+        .filter(|l| !l.ends_with("/probe ready"))
+        .take(3)
+        .collect();
+    let _ = sub.kill();
+    let _ = sub.wait();
+    let text = got.join("\n");
+    let lines: Vec<&str> = got.iter().map(String::as_str).collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert!(
         lines[0].starts_with(&format!("{root}/telemetry {{\"v\":1,\"seq\":1,")),

@@ -34,35 +34,27 @@ fn simulated_fleet_of_every_kind_is_accepted_by_a_gateway() {
         "--period-secs",
         "1",
     ];
-    let devices = Command::new(env!("CARGO_BIN_EXE_meilid"))
-        .args([
-            "simulate",
-            "--broker",
-            &format!("127.0.0.1:{}", mq.port),
-            "--print-config",
-        ])
-        .args(sim_args)
-        .output()
-        .unwrap();
-    assert!(devices.status.success());
+    let devices = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_meilid"))
+            .args([
+                "simulate",
+                "--broker",
+                &format!("127.0.0.1:{}", mq.port),
+                "--print-config",
+            ])
+            .args(sim_args),
+    );
     let config = format!(
-        "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-sim\"\n\n{}",
-        mq.url(),
-        String::from_utf8_lossy(&devices.stdout)
+        "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-sim\"\n\n{devices}",
+        mq.url()
     );
     let m = Meilid::start(dir.path(), &config);
-    let out = Command::new(env!("CARGO_BIN_EXE_meilid"))
-        .args(["simulate", "--broker", &format!("127.0.0.1:{}", mq.port)])
-        .args(sim_args)
-        .args(["--offline-pct", "30", "--duration", "8s"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let text = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_meilid"))
+            .args(["simulate", "--broker", &format!("127.0.0.1:{}", mq.port)])
+            .args(sim_args)
+            .args(["--offline-pct", "30", "--duration", "8s"]),
     );
-    let text = String::from_utf8_lossy(&out.stdout);
     let published: f64 = text
         .split_whitespace()
         .nth(1)

@@ -560,17 +560,7 @@ impl ModbusServer {
     /// Serve `spec` over RTU on one end of a socat pty pair; meilid opens `tty`.
     pub fn rtu(spec: &serde_json::Value) -> ModbusServer {
         let dir = tempfile::tempdir().unwrap();
-        let (a, b) = (dir.path().join("server-tty"), dir.path().join("meilid-tty"));
-        let socat = Proc::spawn(
-            "socat",
-            Command::new("socat")
-                .arg(format!("pty,raw,echo=0,link={}", a.display()))
-                .arg(format!("pty,raw,echo=0,link={}", b.display())),
-            &dir.path().join("socat.log"),
-        );
-        wait_until("socat ptys", Duration::from_secs(10), || {
-            (a.exists() && b.exists()).then_some(())
-        });
+        let (socat, a, b) = pty_pair(dir.path(), "server-tty", "meilid-tty");
         let (proc, counts) =
             ModbusServer::spawn(dir.path(), spec, &["--serial", &a.display().to_string()]);
         ModbusServer {
@@ -590,4 +580,31 @@ impl ModbusServer {
             .and_then(|t| serde_json::from_str(&t).ok())
             .unwrap_or_default()
     }
+}
+
+/// A socat pty pair (a virtual serial line) with its two ends linked as `dir/a` and `dir/b`.
+pub fn pty_pair(dir: &Path, a: &str, b: &str) -> (Proc, PathBuf, PathBuf) {
+    let (a, b) = (dir.join(a), dir.join(b));
+    let socat = Proc::spawn(
+        "socat",
+        Command::new("socat")
+            .arg(format!("pty,raw,echo=0,link={}", a.display()))
+            .arg(format!("pty,raw,echo=0,link={}", b.display())),
+        &dir.join("socat.log"),
+    );
+    wait_until("socat ptys", Duration::from_secs(10), || {
+        (a.exists() && b.exists()).then_some(())
+    });
+    (socat, a, b)
+}
+
+/// Run a command to completion; it must succeed; its stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -10,7 +10,7 @@ use meili_firmware::embedded_io::{ErrorKind, ErrorType, Read, Write};
 use meili_firmware::mqtt::{Client, Will};
 
 /// `embedded-io` over a std TCP stream (on a board: its network stack's socket).
-pub struct Tcp(TcpStream);
+pub struct Tcp(pub TcpStream);
 
 impl ErrorType for Tcp {
     type Error = ErrorKind;
