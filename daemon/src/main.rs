@@ -80,11 +80,19 @@ enum Command {
         /// Stop after this long (e.g. 10m); default: until Ctrl-C.
         #[arg(long, value_parser = parse_duration)]
         duration: Option<Duration>,
-        /// Noise meters served over Modbus TCP (units 1…N) on --modbus-tcp.
+        /// Noise meters served over Modbus (units 1…N) on --modbus-tcp, or on --modbus-rtu.
         #[arg(long, default_value_t = 0)]
         modbus_noise: usize,
         #[arg(long, default_value = "127.0.0.1:1502")]
         modbus_tcp: std::net::SocketAddr,
+        /// Serve the Modbus meters as RTU slaves on this serial line instead of TCP.
+        #[arg(long)]
+        modbus_rtu: Option<PathBuf>,
+        /// The gateway's end of the RTU line, for --print-config (default: --modbus-rtu).
+        #[arg(long)]
+        gateway_rtu: Option<PathBuf>,
+        #[arg(long, default_value_t = 9600)]
+        modbus_baud: u32,
         /// Where the register maps are (for --print-config).
         #[arg(long, default_value = "configs/modbus")]
         map_dir: PathBuf,
@@ -618,13 +626,21 @@ fn run_async(command: Command) -> anyhow::Result<()> {
                 };
                 demo::run(opts, stop).await?;
             }
-            Command::Simulate { broker, site, noise, air, toilet, streetlight, period_secs, offline_pct, duration, modbus_noise, modbus_tcp, map_dir, print_config } => {
-                use meili_daemon::demo::simulate;
+            Command::Simulate { broker, site, noise, air, toilet, streetlight, period_secs, offline_pct, duration, modbus_noise, modbus_tcp, modbus_rtu, gateway_rtu, modbus_baud, map_dir, print_config } => {
+                use meili_daemon::demo::simulate::{self, ModbusLink};
                 let counts = [noise, air, toilet, streetlight];
+                let link = match &modbus_rtu {
+                    Some(p) => ModbusLink::Rtu(p.clone(), modbus_baud),
+                    None => ModbusLink::Tcp(modbus_tcp),
+                };
                 if print_config {
                     let mut devices = simulate::devices(&site, counts);
                     let map = std::path::absolute(map_dir.join("meili-noise.toml")).unwrap_or(map_dir.join("meili-noise.toml"));
-                    devices.extend(simulate::modbus_devices(&site, modbus_noise, modbus_tcp, &map, u64::from(period_secs.max(1))));
+                    let gateway = match (gateway_rtu, &link) {
+                        (Some(g), ModbusLink::Rtu(_, b)) => ModbusLink::Rtu(g, *b),
+                        _ => link.clone(),
+                    };
+                    devices.extend(simulate::modbus_devices(&site, modbus_noise, &gateway, &map, u64::from(period_secs.max(1))));
                     print!("{}", simulate::config_toml(&devices));
                     return Ok(());
                 }
@@ -636,7 +652,7 @@ fn run_async(command: Command) -> anyhow::Result<()> {
                     offline_pct,
                     timezone: jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC),
                     modbus_noise,
-                    modbus_listen: Some(modbus_tcp),
+                    modbus: Some(link),
                 };
                 let stop = async move {
                     match duration {

@@ -95,3 +95,77 @@ fn simulated_fleet_of_every_kind_is_accepted_by_a_gateway() {
         );
     }
 }
+
+/// The simulated Modbus meters also answer as RTU slaves on a serial line (a socat pty pair
+/// here): the gateway polls every unit on the line and their readings are accepted.
+#[test]
+fn simulated_rtu_meters_are_polled_over_a_serial_line() {
+    let mq = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (_socat, device_end, gateway_end) = pty_pair(dir.path(), "sim", "gw");
+    let maps = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/modbus");
+    let (maps, device_end, gateway_end) = (
+        maps.display().to_string(),
+        device_end.display().to_string(),
+        gateway_end.display().to_string(),
+    );
+    let broker = format!("127.0.0.1:{}", mq.port);
+    let sim_args = [
+        "--broker",
+        &broker,
+        "--site",
+        "sim",
+        "--modbus-noise",
+        "4",
+        "--modbus-rtu",
+        &device_end,
+        "--modbus-baud",
+        "19200",
+        "--map-dir",
+        &maps,
+        "--period-secs",
+        "1",
+    ];
+    let devices = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_meilid"))
+            .arg("simulate")
+            .args(sim_args)
+            .args(["--gateway-rtu", &gateway_end, "--print-config"]),
+    );
+    assert!(devices.contains(&format!("rtu = \"{gateway_end}\", baud = 19200")));
+    let config = format!(
+        "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-rtu\"\n\n{devices}",
+        mq.url()
+    );
+    let m = Meilid::start(dir.path(), &config);
+    run_ok(
+        Command::new(env!("CARGO_BIN_EXE_meilid"))
+            .arg("simulate")
+            .args(sim_args)
+            .args(["--duration", "8s"]),
+    );
+    let bus = format!("bus=\"rtu://{gateway_end}@19200\"");
+    for u in 1..=4 {
+        let labels = format!("device=\"sim/m{u:04}\",{bus}");
+        let polls = m.metric("meili_modbus_polls_total", &labels).unwrap_or(0.0);
+        let failed = m
+            .metric("meili_modbus_polls_failed_total", &labels)
+            .unwrap_or(0.0);
+        assert!(
+            polls - failed >= 3.0,
+            "m{u:04}: {polls} polls, {failed} failed"
+        );
+    }
+    let accepted = m
+        .metric("meili_readings_accepted_total", "kind=\"noise\"")
+        .unwrap_or(0.0);
+    assert!(accepted >= 12.0, "{accepted} noise readings accepted");
+    let out_of_range: f64 = m
+        .metrics()
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("meili_modbus_values_out_of_range_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(out_of_range, 0.0);
+}

@@ -1,12 +1,12 @@
-//! Simulated Modbus TCP devices for `meilid simulate`: noise meters measured by the
-//! firmware's level meter, served by the firmware's Modbus slave (`meili-noise` register map)
-//! behind one TCP listener, one unit id per device.
+//! Simulated Modbus devices for `meilid simulate`: noise meters measured by the firmware's
+//! level meter, served by the firmware's Modbus slave (`meili-noise` register map), one unit
+//! id per device, behind one TCP listener (MBAP) or on one RTU serial line.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use meili_firmware::modbus::{f32_words, respond_tcp, InputBank};
+use meili_firmware::modbus::{f32_words, request_len, respond, respond_tcp, InputBank};
 use meili_firmware::Reading;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -92,5 +92,56 @@ pub async fn serve(listener: tokio::net::TcpListener, bank: Bank, stop: Cancella
                 }
             }
         });
+    }
+}
+
+/// Serve the bank as RTU slaves on the serial line at `path` until `stop`. Frames are cut by
+/// their function's length; a silence longer than 3.5 characters (at least 2 ms) discards a
+/// partial frame, as a real slave does after line noise.
+pub async fn serve_rtu(path: std::path::PathBuf, baud: u32, bank: Bank, stop: CancellationToken) {
+    use tokio_serial::SerialPortBuilderExt;
+    let mut port = match tokio_serial::new(path.to_string_lossy(), baud).open_native_async() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "Cannot open the RTU line.");
+            return;
+        }
+    };
+    let gap = Duration::from_micros((38_500_000 / u64::from(baud.max(1))).max(2_000));
+    let (mut buf, mut out) = (Vec::with_capacity(256), [0u8; 256]);
+    let mut chunk = [0u8; 256];
+    loop {
+        let read = tokio::select! {
+            _ = stop.cancelled() => return,
+            r = tokio::time::timeout(gap, port.read(&mut chunk)) => r,
+        };
+        match read {
+            Err(_) => buf.clear(), // silence: any partial frame is noise
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+        }
+        while let Some(len) = request_len(&buf).filter(|&l| l <= buf.len()) {
+            let unit = buf[0];
+            let words = bank
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&unit)
+                .copied();
+            if let Some(words) = words {
+                let mut regs = InputBank(words);
+                if let Some(n) = respond(unit, &buf[..len], &mut regs, &mut out) {
+                    if port.write_all(&out[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            buf.drain(..len);
+        }
+        if buf.len() > 255 {
+            buf.clear();
+        }
     }
 }

@@ -2,7 +2,8 @@
 //! soak tests of a gateway, with link outages on demand (readings then go to each device's
 //! offline buffer and are uploaded as backlog arrays). Streetlights whose id ends in 4 have a
 //! dead tube (a `lamp_failure` fault) — one in ten. Noise meters can also be served over
-//! Modbus TCP (`--modbus-noise N --modbus-tcp ADDR`), one unit id each.
+//! Modbus TCP (`--modbus-noise N --modbus-tcp ADDR`) or on an RTU serial line
+//! (`--modbus-rtu PATH --modbus-baud B`), one unit id each.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
@@ -23,16 +24,25 @@ pub struct Simulate {
     pub period: Duration,
     pub offline_pct: f64,
     pub timezone: jiff::tz::TimeZone,
-    /// Noise meters served over Modbus TCP (units 1…N) on `modbus_listen`.
+    /// Noise meters served over Modbus (units 1…N) on `modbus`.
     pub modbus_noise: usize,
-    pub modbus_listen: Option<std::net::SocketAddr>,
+    pub modbus: Option<ModbusLink>,
 }
 
-/// `[[devices]]` of the Modbus TCP noise meters (`m0001` …), polled with `map`.
+/// Where the simulated Modbus meters answer.
+#[derive(Debug, Clone)]
+pub enum ModbusLink {
+    Tcp(std::net::SocketAddr),
+    /// Serial line (e.g. one end of a pty pair) and its baud rate.
+    Rtu(std::path::PathBuf, u32),
+}
+
+/// `[[devices]]` of the Modbus noise meters (`m0001` …), polled with `map` over `link`
+/// (for RTU: the gateway's end of the line).
 pub fn modbus_devices(
     site: &str,
     n: usize,
-    listen: std::net::SocketAddr,
+    link: &ModbusLink,
     map: &std::path::Path,
     period_secs: u64,
 ) -> Vec<DeviceConfig> {
@@ -51,9 +61,18 @@ pub fn modbus_devices(
             period_secs: None,
             opening_hours: None,
             modbus: Some(crate::config::ModbusDevice {
-                tcp: Some(listen.to_string()),
-                rtu: None,
-                baud: None,
+                tcp: match link {
+                    ModbusLink::Tcp(a) => Some(a.to_string()),
+                    ModbusLink::Rtu(..) => None,
+                },
+                rtu: match link {
+                    ModbusLink::Rtu(p, _) => Some(p.clone()),
+                    ModbusLink::Tcp(_) => None,
+                },
+                baud: match link {
+                    ModbusLink::Rtu(_, b) => Some(*b),
+                    ModbusLink::Tcp(_) => None,
+                },
                 parity: crate::config::Parity::None,
                 stop_bits: 1,
                 unit: i as u8,
@@ -128,10 +147,20 @@ pub fn config_toml(devices: &[DeviceConfig]) -> String {
             let _ = writeln!(s, "toilet_class = \"{}\"", t.as_str());
         }
         if let Some(m) = &d.modbus {
+            let at = match (&m.tcp, &m.rtu) {
+                (Some(t), _) => format!("tcp = \"{t}\""),
+                (None, Some(p)) => {
+                    format!(
+                        "rtu = \"{}\", baud = {}",
+                        p.display(),
+                        m.baud.unwrap_or(9600)
+                    )
+                }
+                (None, None) => String::new(),
+            };
             let _ = writeln!(
                 s,
-                "modbus = {{ tcp = \"{}\", unit = {}, map = \"{}\", interval_secs = {} }}",
-                m.tcp.as_deref().unwrap_or(""),
+                "modbus = {{ {at}, unit = {}, map = \"{}\", interval_secs = {} }}",
                 m.unit,
                 m.map.display(),
                 m.interval_secs
@@ -164,25 +193,37 @@ pub async fn run(sim: Simulate, stop: impl std::future::Future<Output = ()>) -> 
         .collect();
     let bank = super::modbus_sim::Bank::default();
     let mut modbus = Vec::new();
-    if let Some(addr) = sim.modbus_listen.filter(|_| sim.modbus_noise > 0) {
-        match tokio::net::TcpListener::bind(addr).await {
-            Ok(l) => {
-                modbus.push(tokio::spawn(super::modbus_sim::serve(
+    if let Some(link) = sim.modbus.filter(|_| sim.modbus_noise > 0) {
+        let server = match link {
+            ModbusLink::Tcp(addr) => match tokio::net::TcpListener::bind(addr).await {
+                Ok(l) => Some(tokio::spawn(super::modbus_sim::serve(
                     l,
                     bank.clone(),
                     token.clone(),
-                )));
-                for u in 1..=sim.modbus_noise.min(247) {
-                    modbus.push(tokio::spawn(super::modbus_sim::run_meter(
-                        u as u8,
-                        ZoneClass::ALL[u % 6],
-                        bank.clone(),
-                        sim.period,
-                        token.clone(),
-                    )));
+                ))),
+                Err(e) => {
+                    tracing::error!(%addr, error = %e, "Cannot listen for Modbus TCP.");
+                    None
                 }
+            },
+            ModbusLink::Rtu(path, baud) => Some(tokio::spawn(super::modbus_sim::serve_rtu(
+                path,
+                baud,
+                bank.clone(),
+                token.clone(),
+            ))),
+        };
+        if let Some(server) = server {
+            modbus.push(server);
+            for u in 1..=sim.modbus_noise.min(247) {
+                modbus.push(tokio::spawn(super::modbus_sim::run_meter(
+                    u as u8,
+                    ZoneClass::ALL[u % 6],
+                    bank.clone(),
+                    sim.period,
+                    token.clone(),
+                )));
             }
-            Err(e) => tracing::error!(%addr, error = %e, "Cannot listen for Modbus TCP."),
         }
     }
     stop.await;
