@@ -9,6 +9,7 @@ use meili_firmware::Kind;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub mod alerts;
 pub mod standards;
 
 /// A secret string (password, token) whose `Debug` output is redacted.
@@ -59,6 +60,9 @@ pub struct Config {
     /// How compliance figures are computed (`[standards]`).
     #[serde(default)]
     pub standards: standards::StandardsConfig,
+    /// Alert rules, silences and channels (`[alerts]`).
+    #[serde(default)]
+    pub alerts: alerts::AlertsConfig,
     /// Further files holding `[[devices]]`, relative to this file.
     #[serde(default)]
     pub include: Vec<PathBuf>,
@@ -773,6 +777,8 @@ impl Config {
                 "need segment_bytes >= 4096 and max_bytes >= 2 * segment_bytes".into(),
             );
         }
+        self.alerts
+            .check(&mut |key, message| err(main, 0, key, message));
         if jiff::tz::TimeZone::get(&self.daemon.timezone).is_err() {
             err(
                 main,

@@ -37,3 +37,27 @@ pub struct Record {
     pub device: DeviceId,
     pub reading: Reading,
 }
+
+/// An alert as every channel receives it (CONTRACT §6).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Alert {
+    pub v: u8,
+    /// Stable per rule and subject: `{rule}:{site}/{device}` (or `/{metric}`, `sink/{name}`).
+    pub id: String,
+    pub rule: String,
+    pub severity: String,
+    /// `firing` or `resolved`.
+    pub state: String,
+    pub site: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub device: Option<String>,
+    pub metric: String,
+    pub value: Option<f64>,
+    pub threshold: Option<f64>,
+    /// RFC 3339.
+    pub starts_at: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub ends_at: Option<String>,
+    pub summary_zh: String,
+    pub summary_en: String,
+}

@@ -120,6 +120,21 @@ enum Command {
         #[command(subcommand)]
         what: Calc,
     },
+    /// Alert tools for commissioning.
+    Alerts {
+        #[command(subcommand)]
+        what: Alerts,
+    },
+}
+
+#[derive(Subcommand)]
+enum Alerts {
+    /// Send a test alert (firing, then resolved) through every configured channel; exits
+    /// non-zero if any channel fails.
+    Test {
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -616,6 +631,10 @@ fn run_async(command: Command) -> anyhow::Result<()> {
                 let config = config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
                 topology::run(config, shutdown_signal()).await?;
             }
+            Command::Alerts { what: Alerts::Test { config } } => {
+                let config = config::load(&config).map_err(|e| anyhow::anyhow!("{e}"))?;
+                alerts_test(&config).await?;
+            }
             Command::Demo { duration, data_dir, http_listen, mqtt_port, period_secs, config } => {
                 let opts = demo::DemoOptions { data_dir, http_listen, mqtt_port, period_secs, config };
                 let stop = async move {
@@ -672,4 +691,45 @@ fn run_async(command: Command) -> anyhow::Result<()> {
         }
         Ok(())
     })
+}
+
+/// `meilid alerts test`: one firing and one resolved test alert through every channel.
+async fn alerts_test(config: &config::Config) -> anyhow::Result<()> {
+    use meili_daemon::sinks::alerts;
+    let channels = alerts::build_all(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if channels.is_empty() {
+        anyhow::bail!("no alert channels configured ([[alerts.webhooks]], [alerts.mqtt], [alerts.alertmanager])");
+    }
+    let site = config
+        .devices
+        .first()
+        .map_or("gateway".to_string(), |d| d.get_ref().site.clone());
+    let now = jiff::Timestamp::now()
+        .to_zoned(
+            jiff::tz::TimeZone::get(&config.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC),
+        )
+        .strftime("%Y-%m-%dT%H:%M:%S%:z")
+        .to_string();
+    let mut failed = 0;
+    for (name, mut ch) in channels {
+        let mut result = Ok(());
+        for state in ["firing", "resolved"] {
+            let a = alerts::test_alert(&site, state, &now);
+            if let Err(e) = ch.deliver(&a).await {
+                result = Err(e);
+                break;
+            }
+        }
+        match result {
+            Ok(()) => println!("{name} ({}): ok, test alert fired and resolved", ch.kind()),
+            Err(e) => {
+                failed += 1;
+                println!("{name} ({}): FAILED: {e}", ch.kind());
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} channel(s) failed");
+    }
+    Ok(())
 }

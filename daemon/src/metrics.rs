@@ -102,6 +102,7 @@ pub struct Metrics {
     pub sinks: Vec<Arc<SinkMetrics>>,
     pub buffer: Option<Arc<crate::buffer::Buffer>>,
     pub standards: StandardsMetrics,
+    pub alerts: AlertMetrics,
     /// Polled Modbus devices (set once at start).
     pub modbus: std::sync::OnceLock<Vec<Arc<crate::sources::modbus::DeviceMetrics>>>,
 }
@@ -118,6 +119,15 @@ pub struct StandardsMetrics {
     pub watermark_unix: AtomicI64,
     /// The engine's position in the buffer (its backlog).
     pub reader: std::sync::OnceLock<Arc<SinkMetrics>>,
+}
+
+/// The alert evaluator's and channels' counters.
+#[derive(Debug, Default)]
+pub struct AlertMetrics {
+    pub checkpoints: AtomicU64,
+    pub checkpoint_errors: AtomicU64,
+    pub store: std::sync::OnceLock<Arc<std::sync::Mutex<crate::transforms::alert::store::Store>>>,
+    pub channels: std::sync::OnceLock<Vec<Arc<crate::sinks::alerts::ChannelMetrics>>>,
 }
 
 impl StandardsMetrics {
@@ -565,6 +575,107 @@ impl Metrics {
                 &[(String::new(), g(&bm.recovery_cut_segments))],
             );
         }
+        self.render_alerts(&mut out, &metric);
         out
+    }
+}
+
+/// Writes one metric family: (out, name, type, help, rows).
+type MetricWriter<'a> = dyn Fn(&mut String, &str, &str, &str, &[(String, f64)]) + 'a;
+
+impl Metrics {
+    fn render_alerts(&self, out: &mut String, metric: &MetricWriter<'_>) {
+        let a = &self.alerts;
+        let Some(store) = a.store.get() else {
+            return;
+        };
+        let channels = a.channels.get().map(Vec::as_slice).unwrap_or_default();
+        let s = store.lock().unwrap_or_else(|e| e.into_inner());
+        let sev: Vec<_> = crate::config::alerts::Severity::ALL
+            .iter()
+            .map(|v| {
+                let n = s
+                    .active
+                    .values()
+                    .filter(|x| x.alert.severity == v.as_str())
+                    .count();
+                (format!("severity=\"{}\"", v.as_str()), n as f64)
+            })
+            .collect();
+        metric(
+            out,
+            "meili_alerts_active",
+            "gauge",
+            "Alerts firing now.",
+            &sev,
+        );
+        let silenced = s.active.values().filter(|x| x.silenced).count();
+        metric(
+            out,
+            "meili_alerts_silenced",
+            "gauge",
+            "Firing alerts held back by a silence.",
+            &[(String::new(), silenced as f64)],
+        );
+        let tr: Vec<_> = s
+            .transitions
+            .iter()
+            .map(|((rule, state), n)| (format!("rule=\"{rule}\",state=\"{state}\""), *n as f64))
+            .collect();
+        metric(
+            out,
+            "meili_alert_transitions_total",
+            "counter",
+            "Alerts that fired or resolved since start.",
+            &tr,
+        );
+        let per = |f: &dyn Fn(&crate::sinks::alerts::ChannelMetrics) -> f64| -> Vec<(String, f64)> {
+            channels
+                .iter()
+                .map(|c| (format!("channel=\"{}\",type=\"{}\"", c.name, c.kind), f(c)))
+                .collect()
+        };
+        metric(
+            out,
+            "meili_alert_notifications_sent_total",
+            "counter",
+            "Notifications the channel's receiver accepted.",
+            &per(&|c| c.sent.load(Relaxed) as f64),
+        );
+        metric(
+            out,
+            "meili_alert_delivery_failures_total",
+            "counter",
+            "Failed delivery attempts (each is retried).",
+            &per(&|c| c.failures.load(Relaxed) as f64),
+        );
+        metric(
+            out,
+            "meili_alert_outbox_pending",
+            "gauge",
+            "Notifications waiting for delivery.",
+            &per(&|c| s.outbox.get(&c.name).map_or(0, |q| q.len()) as f64),
+        );
+        metric(
+            out,
+            "meili_alert_outbox_dropped_total",
+            "counter",
+            "Notifications dropped because the outbox exceeded alerts.outbox_max.",
+            &per(&|c| s.dropped.get(&c.name).copied().unwrap_or(0) as f64),
+        );
+        metric(
+            out,
+            "meili_alert_checkpoints_total",
+            "counter",
+            "Alert state saves.",
+            &[(String::new(), a.checkpoints.load(Relaxed) as f64)],
+        );
+        metric(
+            out,
+            "meili_alert_checkpoint_errors_total",
+            "counter",
+            "Failed alert state saves (retried).",
+            &[(String::new(), a.checkpoint_errors.load(Relaxed) as f64)],
+        );
     }
 }

@@ -23,6 +23,8 @@ use crate::transforms::{validate, Live, Validator};
 
 /// The standards engine's name as a buffer reader (`ack-_standards`; not a valid sink name).
 const ENGINE_READER: &str = "_standards";
+/// The alert evaluator's name as a buffer reader (only when rules are configured).
+const ALERTS_READER: &str = "_alerts";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
@@ -35,6 +37,8 @@ pub enum DaemonError {
         path: String,
         source: std::io::Error,
     },
+    #[error("alerts: {0}")]
+    Alerts(#[from] crate::sinks::alerts::ChannelError),
     #[error("HTTP listener on {addr}: {source}")]
     Http {
         addr: std::net::SocketAddr,
@@ -51,6 +55,10 @@ pub struct Shared {
     pub started: std::time::Instant,
     /// Current compliance rows (day, month, quarter and year windows of the latest day).
     pub compliance: Latest,
+    /// Active and recent alerts, outboxes and runtime silences (when alerts are configured).
+    pub alerts: Option<Arc<Mutex<crate::transforms::alert::store::Store>>>,
+    /// Wakes the alert evaluator (e.g. a silence was added).
+    pub alerts_changed: Arc<tokio::sync::Notify>,
 }
 
 /// A running daemon.
@@ -64,6 +72,9 @@ pub struct Daemon {
     validate: tokio::task::JoinHandle<()>,
     engine_stop: CancellationToken,
     engine: tokio::task::JoinHandle<()>,
+    alerts_stop: CancellationToken,
+    alert_tasks: JoinSet<()>,
+    alert_evaluator: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
     sink_tasks: JoinSet<()>,
     grace: Duration,
 }
@@ -87,6 +98,16 @@ impl Daemon {
             .map(|s| (s.name().to_string(), s.metrics()))
             .collect();
         readers.push((ENGINE_READER.to_string(), Arc::clone(&engine_reader)));
+        let alerting = !config.alerts.rules.is_empty();
+        let channels = crate::sinks::alerts::build_all(&config)?;
+        let alerts_reader = Arc::new(SinkMetrics {
+            name: ALERTS_READER.into(),
+            kind: "alerts",
+            ..SinkMetrics::default()
+        });
+        if alerting {
+            readers.push((ALERTS_READER.to_string(), Arc::clone(&alerts_reader)));
+        }
         let (buffer, recovery) =
             Buffer::open(&data_dir.join("buffer"), config.buffer.clone(), readers)?;
         let buffer = Arc::new(buffer);
@@ -104,12 +125,88 @@ impl Daemon {
         let metrics = Arc::new(metrics);
         let compliance: Latest = Arc::default();
         let live = Arc::new(Mutex::new(Live::new(&registry)));
+        let tz =
+            jiff::tz::TimeZone::get(&config.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+        let alerts_stop = CancellationToken::new();
+        let evaluator_stop = CancellationToken::new();
+        let alerts_changed = Arc::new(tokio::sync::Notify::new());
+        let mut alert_tasks = JoinSet::new();
+        let mut alert_evaluator = None;
+        let mut alert_store = None;
+        if alerting {
+            use crate::transforms::alert::{task, Evaluator};
+            let mut ev = Evaluator::new(
+                &config.alerts,
+                config.standards.clone(),
+                Arc::clone(&registry),
+                tz.clone(),
+            );
+            let names: Vec<String> = channels.iter().map(|(n, _)| n.clone()).collect();
+            ev.store
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .set_channels(&names, config.alerts.outbox_max, config.alerts.recent_kept);
+            let reader = sinks.len() + 1;
+            let path = task::state_path(data_dir);
+            task::load(&mut ev, &path, &buffer, reader);
+            let store = Arc::clone(&ev.store);
+            let _ = metrics.alerts.store.set(Arc::clone(&store));
+            let wake = Arc::new(tokio::sync::Notify::new());
+            let mut channel_metrics = Vec::new();
+            for (name, ch) in channels {
+                let m = Arc::new(crate::sinks::alerts::ChannelMetrics {
+                    name,
+                    kind: ch.kind(),
+                    ..Default::default()
+                });
+                channel_metrics.push(Arc::clone(&m));
+                alert_tasks.spawn(crate::sinks::alerts::run(
+                    ch,
+                    m,
+                    Arc::clone(&store),
+                    Arc::clone(&wake),
+                    Arc::clone(&alerts_changed),
+                    alerts_stop.clone(),
+                ));
+            }
+            let _ = metrics.alerts.channels.set(channel_metrics);
+            alert_evaluator = Some((
+                evaluator_stop.clone(),
+                tokio::spawn(
+                    task::Task {
+                        evaluator: ev,
+                        reader,
+                        buffer: Arc::clone(&buffer),
+                        path,
+                        metrics: Arc::clone(&metrics),
+                        live: Arc::clone(&live),
+                        compliance: Arc::clone(&compliance),
+                        tick_every: Duration::from_millis(
+                            config.alerts.evaluate_interval_ms.max(100),
+                        ),
+                        checkpoint_every: Duration::from_secs(
+                            config.alerts.checkpoint_interval_secs.max(1),
+                        ),
+                        outbox: wake,
+                        save_requested: Arc::clone(&alerts_changed),
+                    }
+                    .run(evaluator_stop.clone()),
+                ),
+            ));
+            alert_store = Some(store);
+        } else if !channels.is_empty() {
+            tracing::warn!(
+                "Alert channels are configured but no [[alerts.rules]]: nothing will be sent."
+            );
+        }
         let shared = Shared {
             registry: Arc::clone(&registry),
             live: Arc::clone(&live),
             metrics: Arc::clone(&metrics),
             started: std::time::Instant::now(),
             compliance: Arc::clone(&compliance),
+            alerts: alert_store,
+            alerts_changed,
         };
 
         let http_stop = CancellationToken::new();
@@ -139,8 +236,6 @@ impl Daemon {
         for (i, sink) in sinks.into_iter().enumerate() {
             sink_tasks.spawn(sink.run(i, Arc::clone(&buffer), ctl.clone()));
         }
-        let tz =
-            jiff::tz::TimeZone::get(&config.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
         let mut engine = Engine::new(config.standards.clone(), Arc::clone(&registry), tz, false);
         let reader = sinks_count;
         let path = aggregate::task::state_path(data_dir);
@@ -210,6 +305,9 @@ impl Daemon {
             validate,
             engine_stop,
             engine,
+            alerts_stop,
+            alert_tasks,
+            alert_evaluator,
             sink_tasks,
             grace: Duration::from_secs(config.daemon.shutdown_timeout_secs),
         })
@@ -230,6 +328,13 @@ impl Daemon {
         let _ = self.validate.await;
         self.engine_stop.cancel();
         let _ = self.engine.await;
+        // Channels first, so the evaluator's last save records what they delivered.
+        self.alerts_stop.cancel();
+        while self.alert_tasks.join_next().await.is_some() {}
+        if let Some((stop, t)) = self.alert_evaluator.take() {
+            stop.cancel();
+            let _ = t.await;
+        }
         self.ctl.stop.cancel();
         while self.sink_tasks.join_next().await.is_some() {}
         timer.abort();

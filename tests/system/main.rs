@@ -25,3 +25,5 @@ mod firmware_modbus;
 mod firmware_mqtt;
 // `meilid simulate`: every kind, link outages and backlog uploads, accepted by a gateway.
 mod simulate;
+// Alerts through a webhook (signed), MQTT and a real Alertmanager; offline; restart.
+mod alerts;

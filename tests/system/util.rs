@@ -608,3 +608,226 @@ pub fn run_ok(cmd: &mut Command) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// One HTTP request a [`Receiver`] got.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub path: String,
+    /// Header names in lower case.
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// A small HTTP server that answers 200 to every POST and keeps what it got (webhook peer).
+pub struct Receiver {
+    pub port: u16,
+    pub got: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
+}
+
+impl Receiver {
+    pub fn start() -> Receiver {
+        use std::io::{BufRead, BufReader, Read};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let store = std::sync::Arc::clone(&got);
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let store = std::sync::Arc::clone(&store);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(conn.try_clone().unwrap());
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                        let mut headers = HashMap::new();
+                        loop {
+                            let mut h = String::new();
+                            if reader.read_line(&mut h).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            let h = h.trim_end();
+                            if h.is_empty() {
+                                break;
+                            }
+                            if let Some((k, v)) = h.split_once(':') {
+                                headers.insert(k.trim().to_lowercase(), v.trim().to_string());
+                            }
+                        }
+                        let len: usize = headers
+                            .get("content-length")
+                            .and_then(|v| v.parse().ok())
+                            .unwrap_or(0);
+                        let mut body = vec![0; len];
+                        if reader.read_exact(&mut body).is_err() {
+                            return;
+                        }
+                        store.lock().unwrap().push(Request {
+                            path,
+                            headers,
+                            body,
+                        });
+                        if conn
+                            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Receiver { port, got }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Bodies (as JSON) received on `path`.
+    pub fn json(&self, path: &str) -> Vec<(Request, serde_json::Value)> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.path == path)
+            .map(|r| (r.clone(), serde_json::from_slice(&r.body).unwrap()))
+            .collect()
+    }
+}
+
+/// Prometheus Alertmanager (Debian package) routing every alert to a webhook.
+pub struct Alertmanager {
+    pub port: u16,
+    pub proc: Proc,
+    pub dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    pub fn start(webhook: &str) -> Alertmanager {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let cfg = dir.path().join("am.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "route:\n  receiver: test\n  group_by: ['alert_id']\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 24h\nreceivers:\n  - name: test\n    webhook_configs:\n      - url: {webhook}\n        send_resolved: true\n"
+            ),
+        )
+        .unwrap();
+        let proc = Proc::spawn(
+            "prometheus-alertmanager",
+            Command::new("prometheus-alertmanager")
+                .arg(format!("--config.file={}", cfg.display()))
+                .arg(format!(
+                    "--storage.path={}",
+                    dir.path().join("data").display()
+                ))
+                .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+                .arg("--cluster.listen-address="),
+            &dir.path().join("am.log"),
+        );
+        let am = Alertmanager { port, proc, dir };
+        wait_until("alertmanager ready", Duration::from_secs(20), || {
+            http_get(&format!("{}/-/ready", am.url())).filter(|(s, _)| *s == 200)
+        });
+        am
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Alerts Alertmanager holds as active (`GET /api/v2/alerts`).
+    pub fn alerts(&self) -> Vec<serde_json::Value> {
+        let (status, body) = http_get(&format!("{}/api/v2/alerts", self.url())).expect("am api");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+}
+
+/// `mosquitto_sub -v` on `topic`, writing to a file, ready once a probe on `probe_topic`
+/// came back.
+pub struct Subscriber {
+    pub proc: Proc,
+    pub out: PathBuf,
+}
+
+impl Subscriber {
+    pub fn start(port: u16, topic: &str, probe_topic: &str, dir: &Path) -> Subscriber {
+        let out = dir.join("sub.txt");
+        let proc = Proc::spawn(
+            "mosquitto_sub",
+            Command::new("mosquitto_sub").args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-q",
+                "1",
+                "-v",
+                "-t",
+                topic,
+            ]),
+            &out,
+        );
+        wait_until("subscriber ready", Duration::from_secs(20), || {
+            let _ = Command::new("mosquitto_pub")
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &port.to_string(),
+                    "-t",
+                    probe_topic,
+                    "-m",
+                    "probe",
+                ])
+                .status();
+            std::fs::read_to_string(&out)
+                .ok()
+                .filter(|t| t.contains(probe_topic))
+                .map(|_| ())
+        });
+        Subscriber { proc, out }
+    }
+
+    /// Received (topic, payload) lines, probes left out.
+    pub fn messages(&self) -> Vec<(String, String)> {
+        std::fs::read_to_string(&self.out)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .filter(|(_, p)| *p != "probe")
+            .map(|(t, p)| (t.to_string(), p.to_string()))
+            .collect()
+    }
+}
+
+/// Publish each line of `payloads` on `topic` at QoS 1 (mosquitto_pub -l).
+pub fn publish_lines(port: u16, topic: &str, payloads: &[String]) {
+    let mut child = Command::new("mosquitto_pub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-q",
+            "1",
+            "-l",
+            "-t",
+            topic,
+        ])
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for p in payloads {
+        writeln!(stdin, "{p}").unwrap();
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}

@@ -3,6 +3,7 @@
 //! exponential backoff while the server is unreachable, and acknowledges to the buffer only
 //! what the server accepted. Whatever is unwritten at shutdown stays in the buffer.
 
+pub mod alerts;
 pub mod file;
 pub mod influxdb;
 pub mod line_protocol;

@@ -318,7 +318,7 @@ impl MqttSource {
     }
 }
 
-fn tls_config(t: &crate::config::TlsConfig) -> Result<rustls::ClientConfig, MqttError> {
+pub(crate) fn tls_config(t: &crate::config::TlsConfig) -> Result<rustls::ClientConfig, MqttError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let err = |e: &dyn std::fmt::Display| MqttError::Tls(e.to_string());

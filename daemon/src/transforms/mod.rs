@@ -3,6 +3,7 @@
 //! and `aggregate` (the standards engine: daily results and compliance ratios).
 
 pub mod aggregate;
+pub mod alert;
 pub mod live;
 pub mod validate;
 

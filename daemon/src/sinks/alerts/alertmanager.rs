@@ -1,0 +1,98 @@
+//! Prometheus Alertmanager v2 API (`POST /api/v2/alerts`): labels `alertname` (the rule),
+//! `severity`, `site`, `device`, `metric`, `alert_id`; annotations `summary` (English),
+//! `summary_zh`, `value`, `threshold`. Firing alerts carry `endsAt` 4 resend intervals ahead
+//! and are re-posted every interval; a resolution carries its real `endsAt`.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::ChannelError;
+use crate::config::alerts::AlertmanagerConfig;
+use crate::event::Alert;
+
+pub struct Alertmanager {
+    url: String,
+    generator: String,
+    pub resend: Duration,
+    http: reqwest::Client,
+}
+
+impl Alertmanager {
+    pub fn new(c: &AlertmanagerConfig, generator: String) -> Result<Alertmanager, ChannelError> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(c.timeout_ms.max(100)))
+            .build()
+            .map_err(|e| ChannelError::Config(format!("alertmanager client: {e}")))?;
+        Ok(Alertmanager {
+            url: format!("{}/api/v2/alerts", c.url.trim_end_matches('/')),
+            generator,
+            resend: Duration::from_secs(c.resend_secs.max(1)),
+            http,
+        })
+    }
+
+    fn body(&self, a: &Alert) -> serde_json::Value {
+        let mut labels = json!({
+            "alertname": a.rule,
+            "severity": a.severity,
+            "site": a.site,
+            "metric": a.metric,
+            "alert_id": a.id,
+        });
+        if let Some(d) = &a.device {
+            labels["device"] = json!(d);
+        }
+        let mut annotations = json!({"summary": a.summary_en, "summary_zh": a.summary_zh});
+        if let Some(v) = a.value {
+            annotations["value"] = json!(crate::transforms::alert::text::num(v));
+        }
+        if let Some(t) = a.threshold {
+            annotations["threshold"] = json!(crate::transforms::alert::text::num(t));
+        }
+        let ends = match &a.ends_at {
+            Some(e) => e.clone(),
+            None => {
+                let ahead = jiff::SignedDuration::from_secs(4 * self.resend.as_secs() as i64);
+                jiff::Timestamp::now()
+                    .checked_add(ahead)
+                    .unwrap_or(jiff::Timestamp::MAX)
+                    .to_string()
+            }
+        };
+        json!({
+            "labels": labels,
+            "annotations": annotations,
+            "startsAt": a.starts_at,
+            "endsAt": ends,
+            "generatorURL": self.generator,
+        })
+    }
+
+    pub async fn post(&self, alerts: &[Alert]) -> Result<(), ChannelError> {
+        let body: Vec<_> = alerts.iter().map(|a| self.body(a)).collect();
+        let resp = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&body).unwrap_or_default())
+            .send()
+            .await
+            .map_err(|e| ChannelError::Delivery(format!("POST {}: {e}", self.url)))?;
+        if resp.status().is_success() {
+            Ok(())
+        } else {
+            let status = resp.status();
+            let text = resp.text().await.unwrap_or_default();
+            Err(ChannelError::Delivery(format!(
+                "POST {}: HTTP {status}: {}",
+                self.url,
+                text.trim()
+            )))
+        }
+    }
+
+    pub async fn deliver(&mut self, a: &Alert) -> Result<(), ChannelError> {
+        self.post(std::slice::from_ref(a)).await
+    }
+}

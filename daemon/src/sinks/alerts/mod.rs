@@ -1,0 +1,188 @@
+//! Alert channels: where alerts leave for city management centres. Each configured channel
+//! (webhooks, MQTT, Alertmanager) has a worker that delivers its outbox in order, oldest
+//! first, and removes a notification only once the receiver accepted it. Failures are
+//! retried with exponential backoff (1 s → 60 s) and counted; nothing is dropped unless the
+//! outbox exceeds `alerts.outbox_max` (counted and logged).
+
+pub mod alertmanager;
+pub mod mqtt;
+pub mod webhook;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::event::Alert;
+use crate::transforms::alert::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Delivery(String),
+}
+
+#[derive(Debug, Default)]
+pub struct ChannelMetrics {
+    pub name: String,
+    pub kind: &'static str,
+    pub sent: AtomicU64,
+    pub failures: AtomicU64,
+    pub up: AtomicBool,
+}
+
+pub enum Channel {
+    Webhook(webhook::Webhook),
+    Mqtt(Box<mqtt::MqttChannel>),
+    Alertmanager(alertmanager::Alertmanager),
+}
+
+impl Channel {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Channel::Webhook(_) => "webhook",
+            Channel::Mqtt(_) => "mqtt",
+            Channel::Alertmanager(_) => "alertmanager",
+        }
+    }
+
+    pub async fn deliver(&mut self, a: &Alert) -> Result<(), ChannelError> {
+        match self {
+            Channel::Webhook(w) => w.deliver(a).await,
+            Channel::Mqtt(m) => m.deliver(a).await,
+            Channel::Alertmanager(m) => m.deliver(a).await,
+        }
+    }
+}
+
+/// Every configured channel with its name.
+pub fn build_all(config: &Config) -> Result<Vec<(String, Channel)>, ChannelError> {
+    let a = &config.alerts;
+    let mut out = Vec::new();
+    for (i, w) in a.webhooks.iter().enumerate() {
+        let name = w.name.clone().unwrap_or_else(|| format!("webhook{i}"));
+        out.push((name, Channel::Webhook(webhook::Webhook::new(w)?)));
+    }
+    if let Some(m) = &a.mqtt {
+        let ch = mqtt::MqttChannel::new(m, config.mqtt.as_ref())?;
+        out.push(("mqtt".into(), Channel::Mqtt(Box::new(ch))));
+    }
+    if let Some(m) = &a.alertmanager {
+        let generator = m
+            .generator_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}/", config.daemon.http_listen));
+        out.push((
+            "alertmanager".into(),
+            Channel::Alertmanager(alertmanager::Alertmanager::new(m, generator)?),
+        ));
+    }
+    Ok(out)
+}
+
+/// Deliver one channel's outbox until `stop`.
+pub async fn run(
+    mut ch: Channel,
+    metrics: Arc<ChannelMetrics>,
+    store: Arc<Mutex<Store>>,
+    wake: Arc<Notify>,
+    delivered: Arc<Notify>,
+    stop: CancellationToken,
+) {
+    let name = metrics.name.clone();
+    let lock = || store.lock().unwrap_or_else(|e| e.into_inner());
+    let mut backoff = Duration::from_secs(1);
+    let mut last_log = None::<tokio::time::Instant>;
+    let resend = match &ch {
+        Channel::Alertmanager(m) => Some(m.resend),
+        _ => None,
+    };
+    let mut next_resend = tokio::time::Instant::now() + resend.unwrap_or(Duration::MAX / 4);
+    loop {
+        if stop.is_cancelled() {
+            return;
+        }
+        // Alertmanager forgets alerts it stops hearing about: re-post the firing ones.
+        if let (Some(every), Channel::Alertmanager(am)) = (resend, &mut ch) {
+            if tokio::time::Instant::now() >= next_resend {
+                next_resend = tokio::time::Instant::now() + every;
+                let firing: Vec<Alert> = lock()
+                    .active
+                    .values()
+                    .filter(|a| a.notified && !a.silenced)
+                    .map(|a| a.alert.clone())
+                    .collect();
+                if !firing.is_empty() {
+                    if let Err(e) = am.post(&firing).await {
+                        metrics.failures.fetch_add(1, Relaxed);
+                        tracing::warn!(channel = %name, error = %e, "Cannot re-post firing alerts.");
+                    }
+                }
+            }
+        }
+        let next = lock().front(&name).cloned();
+        let Some(alert) = next else {
+            let until_resend = next_resend.saturating_duration_since(tokio::time::Instant::now());
+            let idle = async {
+                match &mut ch {
+                    Channel::Mqtt(m) => m.idle().await,
+                    _ => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = wake.notified() => {}
+                _ = tokio::time::sleep(until_resend.min(Duration::from_secs(1))) => {}
+                _ = idle => {}
+                _ = stop.cancelled() => return,
+            }
+            continue;
+        };
+        match ch.deliver(&alert).await {
+            Ok(()) => {
+                lock().delivered(&name);
+                metrics.sent.fetch_add(1, Relaxed);
+                metrics.up.store(true, Relaxed);
+                delivered.notify_one();
+                backoff = Duration::from_secs(1);
+            }
+            Err(e) => {
+                metrics.failures.fetch_add(1, Relaxed);
+                metrics.up.store(false, Relaxed);
+                if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {
+                    last_log = Some(tokio::time::Instant::now());
+                    tracing::warn!(channel = %name, id = %alert.id, error = %e, retry_in_s = backoff.as_secs(), "Alert not delivered; kept and retried.");
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.cancelled() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+}
+
+/// A test alert for `meilid alerts test`.
+pub fn test_alert(site: &str, state: &str, now: &str) -> Alert {
+    Alert {
+        v: 1,
+        id: format!("test:{site}/meilid"),
+        rule: "test".into(),
+        severity: "info".into(),
+        state: state.into(),
+        site: site.into(),
+        device: None,
+        metric: "test".into(),
+        value: None,
+        threshold: None,
+        starts_at: now.into(),
+        ends_at: (state == "resolved").then(|| now.to_string()),
+        summary_zh: format!("测试告警：{site} 网关告警通道调试（{state}），无需处理。"),
+        summary_en: format!("Test alert: commissioning the alert channels of gateway {site} ({state}); no action needed."),
+    }
+}

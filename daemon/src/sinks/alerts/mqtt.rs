@@ -1,0 +1,109 @@
+//! MQTT: the CONTRACT §6 object on `{topic_prefix}/{site}/alerts` at QoS 1, not retained.
+//! One publish in flight; delivered when the broker's PUBACK arrives. After any error the
+//! connection is rebuilt from scratch, so a retried alert is published once more at most
+//! (never replayed twice by the client's own session).
+
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
+
+use super::ChannelError;
+use crate::config::alerts::AlertMqttConfig;
+use crate::config::{resolve_secret, MqttConfig};
+use crate::event::Alert;
+
+pub struct MqttChannel {
+    options: MqttOptions,
+    prefix: String,
+    timeout: Duration,
+    conn: Option<(AsyncClient, EventLoop)>,
+}
+
+impl MqttChannel {
+    pub fn new(
+        c: &AlertMqttConfig,
+        main: Option<&MqttConfig>,
+    ) -> Result<MqttChannel, ChannelError> {
+        let url = c
+            .url
+            .as_deref()
+            .or(main.map(|m| m.url.as_str()))
+            .ok_or_else(|| ChannelError::Config("[alerts.mqtt] needs url or [mqtt]".into()))?;
+        let u = url::Url::parse(url)
+            .map_err(|_| ChannelError::Config(format!("invalid MQTT url {url:?}")))?;
+        let host = u
+            .host_str()
+            .ok_or_else(|| ChannelError::Config(format!("invalid MQTT url {url:?}")))?;
+        let tls = matches!(u.scheme(), "mqtts" | "ssl");
+        let port = u.port().unwrap_or(if tls { 8883 } else { 1883 });
+        let client_id = c.client_id.clone().unwrap_or_else(|| {
+            format!("{}-alerts", main.map_or("meilid", |m| m.client_id.as_str()))
+        });
+        let mut o = MqttOptions::new(client_id, host, port);
+        o.set_clean_session(true)
+            .set_keep_alive(Duration::from_secs(30));
+        if let Some(m) = main {
+            let password = resolve_secret(m.password.as_ref(), m.password_file.as_deref())
+                .map_err(|e| ChannelError::Config(format!("mqtt password_file: {e}")))?;
+            if let Some(user) = &m.username {
+                o.set_credentials(user, password.unwrap_or_default());
+            }
+            if let (Some(t), true) = (&m.tls, tls) {
+                let cfg = crate::sources::mqtt::tls_config(t)
+                    .map_err(|e| ChannelError::Config(e.to_string()))?;
+                o.set_transport(rumqttc::Transport::tls_with_config(
+                    rumqttc::TlsConfiguration::Rustls(std::sync::Arc::new(cfg)),
+                ));
+            }
+        }
+        Ok(MqttChannel {
+            options: o,
+            prefix: main
+                .map_or("meili/v1", |m| m.topic_prefix.as_str())
+                .trim_end_matches('/')
+                .to_string(),
+            timeout: Duration::from_millis(c.timeout_ms.max(100)),
+            conn: None,
+        })
+    }
+
+    pub async fn deliver(&mut self, a: &Alert) -> Result<(), ChannelError> {
+        let r = tokio::time::timeout(self.timeout, self.publish(a)).await;
+        let r = r.unwrap_or_else(|_| Err(ChannelError::Delivery("no PUBACK in time".into())));
+        if r.is_err() {
+            self.conn = None;
+        }
+        r
+    }
+
+    async fn publish(&mut self, a: &Alert) -> Result<(), ChannelError> {
+        let payload = serde_json::to_vec(a).map_err(|e| ChannelError::Delivery(e.to_string()))?;
+        let topic = format!("{}/{}/alerts", self.prefix, a.site);
+        let (client, el) = self
+            .conn
+            .get_or_insert_with(|| AsyncClient::new(self.options.clone(), 16));
+        client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .map_err(|e| ChannelError::Delivery(e.to_string()))?;
+        loop {
+            match el.poll().await {
+                Ok(Event::Incoming(Packet::PubAck(_))) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => return Err(ChannelError::Delivery(format!("MQTT: {e}"))),
+            }
+        }
+    }
+
+    /// Keep an open connection alive while idle (pings); a dropped one is rebuilt on use.
+    pub async fn idle(&mut self) {
+        match &mut self.conn {
+            Some((_, el)) => {
+                if el.poll().await.is_err() {
+                    self.conn = None;
+                }
+            }
+            None => std::future::pending().await,
+        }
+    }
+}

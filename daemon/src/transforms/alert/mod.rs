@@ -1,0 +1,1082 @@
+//! Alert rules: readings and gateway state → firing and resolved alerts (docs/alerts.md).
+//!
+//! - **Reading rules** (`threshold`, `lamp_fault`) run in event time on every reading read
+//!   back from the durable buffer, so a restart re-reads what the last saved state had not
+//!   seen and no reading is evaluated twice into a new alert.
+//! - **Gateway rules** (`offline`, `modbus_down`, `compliance`, `backlog`) run every
+//!   `evaluate_interval_ms` on the gateway's clock.
+//! - A condition must hold for `for_mins` before an alert fires; `clear_margin` keeps a
+//!   firing threshold alert from flapping. One alert per rule and subject is active at a time
+//!   ([`store`]); silences hold back delivery, not tracking.
+
+pub mod store;
+pub mod task;
+pub mod text;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use meili_firmware::{Fault, Kind};
+use serde::{Deserialize, Serialize};
+
+use crate::config::alerts::{
+    AlertsConfig, ComplianceWhen, Direction, Periods, RuleConfig, RuleType, SilenceConfig,
+    Threshold,
+};
+use crate::config::standards::StandardsConfig;
+use crate::config::ToiletClass;
+use crate::event::Alert;
+use crate::registry::{DeviceId, Registry};
+use crate::standards::aqi::{self, Edition, Inputs, Item, Report};
+use crate::standards::{lighting as light_std, noise as noise_std};
+use crate::transforms::aggregate::clock::Clock;
+use crate::transforms::aggregate::report::ComplianceRow;
+use crate::transforms::aggregate::sample::{Sample, Values};
+use store::Store;
+
+/// Evaluation state of one rule for one subject.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Cond {
+    /// Current window (index of `window_mins` since the local epoch).
+    win: i64,
+    /// Σ value·seconds (sound levels: Σ 10^(L/10)·seconds) and seconds in the window.
+    sum: f64,
+    secs: f64,
+    /// AQI: Σ concentration·seconds and seconds per pollutant.
+    pol: [(f64, f64); 6],
+    /// The condition has held since (unix s).
+    since: Option<i64>,
+    /// Last window (or reading end) at which it held, to require consecutive windows.
+    last_true: i64,
+    firing: bool,
+}
+
+impl Default for Cond {
+    fn default() -> Cond {
+        Cond {
+            win: i64::MIN,
+            sum: 0.0,
+            secs: 0.0,
+            pol: [(0.0, 0.0); 6],
+            since: None,
+            last_true: i64::MIN,
+            firing: false,
+        }
+    }
+}
+
+/// Gateway-rule state for one subject.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct TickCond {
+    since: i64,
+    firing: bool,
+}
+
+/// What the gateway looks like at a tick.
+pub struct GatewayView<'a> {
+    pub now: i64,
+    pub started: i64,
+    pub live: &'a crate::transforms::Live,
+    pub metrics: &'a crate::metrics::Metrics,
+    pub compliance: &'a [ComplianceRow],
+}
+
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    next_id: u64,
+    conds: BTreeMap<String, Cond>,
+    ticks: BTreeMap<String, TickCond>,
+    store: serde_json::Value,
+}
+
+pub struct Evaluator {
+    rules: Vec<RuleConfig>,
+    /// Per device: reading rules that select it.
+    by_device: Vec<Vec<u16>>,
+    conds: HashMap<(u16, DeviceId), Cond>,
+    ticks: BTreeMap<String, TickCond>,
+    registry: Arc<Registry>,
+    standards: StandardsConfig,
+    clock: Clock,
+    /// Streetlight: the lighting window of the last lighting day asked for.
+    lamp_windows: HashMap<DeviceId, (i64, (i64, i64))>,
+    silences: Vec<(i64, i64, SilenceConfig)>,
+    /// Site of gateway-wide alerts: the only site, or `gateway`.
+    gateway_site: String,
+    pub store: Arc<Mutex<Store>>,
+    /// Buffer position after the last evaluated reading.
+    pub next_id: u64,
+}
+
+fn parse_time(s: &str) -> i64 {
+    s.parse::<jiff::Timestamp>().map_or(0, |t| t.as_second())
+}
+
+fn selects(r: &RuleConfig, site: &str, kind: Kind, device: &str) -> bool {
+    (r.sites.is_empty() || r.sites.iter().any(|s| s == site))
+        && (r.kinds.is_empty() || r.kinds.contains(&kind))
+        && (r.devices.is_empty() || r.devices.iter().any(|d| d == device))
+}
+
+fn is_db(metric: &str) -> bool {
+    matches!(metric, "laeq" | "lamax")
+}
+
+fn value_of(metric: &str, v: &Values) -> Option<f64> {
+    use crate::standards::air::Pollutant;
+    let f = |x: Option<f32>| x.map(f64::from);
+    match (metric, v) {
+        ("laeq", Values::Noise { laeq, .. }) => Some(f64::from(*laeq)),
+        ("lamax", Values::Noise { lamax, .. }) => f(*lamax),
+        ("nh3", Values::Toilet { nh3, .. }) => f(*nh3),
+        ("h2s", Values::Toilet { h2s, .. }) => f(*h2s),
+        ("occupied", Values::Toilet { occupied, .. }) => occupied.map(f64::from),
+        (m, Values::Air(a)) => Pollutant::ALL
+            .iter()
+            .position(|p| p.key() == m)
+            .and_then(|i| f(a[i])),
+        _ => None,
+    }
+}
+
+impl Evaluator {
+    pub fn new(
+        cfg: &AlertsConfig,
+        standards: StandardsConfig,
+        registry: Arc<Registry>,
+        tz: jiff::tz::TimeZone,
+    ) -> Evaluator {
+        let mut by_device = vec![Vec::new(); registry.len()];
+        for (i, r) in cfg.rules.iter().enumerate() {
+            if !matches!(r.kind, RuleType::Threshold | RuleType::LampFault) {
+                continue;
+            }
+            for (id, d) in registry.iter() {
+                let kind_ok = r.kind != RuleType::LampFault || d.kind() == Kind::Streetlight;
+                let metric_ok = r.kind != RuleType::Threshold
+                    || match r.metric.as_deref() {
+                        Some("laeq" | "lamax") => d.kind() == Kind::Noise,
+                        Some("nh3" | "h2s" | "occupied") => d.kind() == Kind::Toilet,
+                        _ => d.kind() == Kind::Air,
+                    };
+                if kind_ok && metric_ok && selects(r, &d.config.site, d.kind(), d.id()) {
+                    by_device[id as usize].push(i as u16);
+                }
+            }
+        }
+        let mut sites: Vec<&str> = registry
+            .iter()
+            .map(|(_, d)| d.config.site.as_str())
+            .collect();
+        sites.sort_unstable();
+        sites.dedup();
+        let gateway_site = match sites.as_slice() {
+            [one] => one.to_string(),
+            _ => "gateway".into(),
+        };
+        let mut store = Store::default();
+        store.set_channels(&[], cfg.outbox_max, cfg.recent_kept);
+        Evaluator {
+            rules: cfg.rules.clone(),
+            by_device,
+            conds: HashMap::new(),
+            ticks: BTreeMap::new(),
+            registry,
+            standards,
+            clock: Clock::new(tz),
+            lamp_windows: HashMap::new(),
+            silences: cfg
+                .silences
+                .iter()
+                .map(|s| (parse_time(&s.starts), parse_time(&s.ends), s.clone()))
+                .collect(),
+            gateway_site,
+            store: Arc::new(Mutex::new(store)),
+            next_id: 0,
+        }
+    }
+
+    fn store(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether an alert is inside a configured or runtime silence at `now`.
+    pub fn silenced(&self, a: &Alert, now: i64, runtime: &[SilenceConfig]) -> bool {
+        let hit = |s: &SilenceConfig, from: i64, to: i64| {
+            (from..to).contains(&now)
+                && (s.sites.is_empty() || s.sites.contains(&a.site))
+                && (s.devices.is_empty()
+                    || a.device.as_ref().is_some_and(|d| s.devices.contains(d)))
+                && (s.rules.is_empty() || s.rules.contains(&a.rule))
+        };
+        self.silences.iter().any(|(f, t, s)| hit(s, *f, *t))
+            || runtime
+                .iter()
+                .any(|s| hit(s, parse_time(&s.starts), parse_time(&s.ends)))
+    }
+
+    fn rfc3339(&self, unix: i64) -> String {
+        self.clock.rfc3339(unix)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn fire(
+        &mut self,
+        rule: usize,
+        site: &str,
+        device: Option<&str>,
+        subject: &str,
+        metric: &str,
+        value: Option<f64>,
+        threshold: Option<f64>,
+        starts: i64,
+        now: i64,
+        summary: (String, String),
+    ) {
+        let r = &self.rules[rule];
+        let alert = Alert {
+            v: 1,
+            id: format!("{}:{site}/{subject}", r.name),
+            rule: r.name.clone(),
+            severity: r.severity.as_str().into(),
+            state: "firing".into(),
+            site: site.into(),
+            device: device.map(str::to_string),
+            metric: metric.into(),
+            value,
+            threshold,
+            starts_at: self.rfc3339(starts),
+            ends_at: None,
+            summary_zh: summary.0,
+            summary_en: summary.1,
+        };
+        let repeat = i64::from(r.repeat_mins) * 60;
+        let mut store = self.store();
+        let silenced = self.silenced(&alert, now, &store.silences);
+        store.fire(alert, silenced, repeat, now);
+    }
+
+    fn resolve(&mut self, id: &str, ends: i64, summary: (String, String)) {
+        let at = self.rfc3339(ends);
+        self.store().resolve(id, at, summary);
+    }
+
+    /// Evaluate the reading rules on raw rows (line protocol) read from the buffer.
+    pub fn ingest_lines(&mut self, body: &[u8], now: i64) {
+        let registry = Arc::clone(&self.registry);
+        for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
+            let Some((id, rest)) = registry.by_line(line) else {
+                continue;
+            };
+            if self.by_device[id as usize].is_empty() {
+                continue;
+            }
+            if let Some(s) = Sample::from_line(registry.get(id).kind(), rest) {
+                self.on_sample(id, &s, now);
+            }
+        }
+    }
+
+    pub fn on_sample(&mut self, device: DeviceId, s: &Sample, now: i64) {
+        for i in 0..self.by_device[device as usize].len() {
+            let rule = self.by_device[device as usize][i];
+            match self.rules[rule as usize].kind {
+                RuleType::Threshold => self.threshold(rule, device, s, now),
+                RuleType::LampFault => self.lamp_fault(rule, device, s, now),
+                _ => {}
+            }
+        }
+    }
+
+    /// Local hour (0–23) at `unix` is in the night of `site`.
+    fn night(&mut self, site: &str, unix: i64) -> bool {
+        let day_start = self
+            .standards
+            .sites
+            .get(site)
+            .and_then(|s| s.day_start_hour)
+            .unwrap_or(self.standards.noise.day_start_hour);
+        let hour = self.clock.local(unix).div_euclid(3600).rem_euclid(24) as u32;
+        noise_std::is_night(hour, (u32::from(day_start) + 16) % 24)
+    }
+
+    /// The threshold of `rule` for `device` at `unix`.
+    fn limit(&mut self, rule: &RuleConfig, device: DeviceId, unix: i64) -> Option<f64> {
+        match rule.threshold.as_ref()? {
+            Threshold::Value(v) => Some(*v),
+            Threshold::Named(_) => {
+                let d = self.registry.get(device);
+                match rule.metric.as_deref()? {
+                    "laeq" => {
+                        let (day, night) = noise_std::limits(d.config.zone_class?);
+                        let site = d.config.site.clone();
+                        Some(if self.night(&site, unix) { night } else { day })
+                    }
+                    m @ ("nh3" | "h2s") => {
+                        let class = match d.config.toilet_class? {
+                            ToiletClass::C1 => 0,
+                            ToiletClass::C2 => 1,
+                            ToiletClass::C3 => 2,
+                        };
+                        let o = &self.standards.toilets.odour;
+                        Some(if m == "nh3" {
+                            o.nh3_mg_m3[class]
+                        } else {
+                            o.h2s_mg_m3[class]
+                        })
+                    }
+                    _ => None,
+                }
+            }
+        }
+    }
+
+    fn in_periods(&mut self, rule: &RuleConfig, device: DeviceId, unix: i64) -> bool {
+        if rule.periods == Periods::All {
+            return true;
+        }
+        let site = self.registry.get(device).config.site.clone();
+        self.night(&site, unix) == (rule.periods == Periods::Night)
+    }
+
+    fn threshold(&mut self, rule: u16, device: DeviceId, s: &Sample, now: i64) {
+        let r = self.rules[rule as usize].clone();
+        let metric = r.metric.as_deref().unwrap_or("");
+        let (t0, t1) = s.span();
+        if r.window_mins == 0 {
+            let Some(x) = value_of(metric, &s.values) else {
+                return;
+            };
+            let cond = self.conds.entry((rule, device)).or_default();
+            // Readings must follow each other to count as one stretch.
+            let gap = cond.last_true != i64::MIN && t0 > cond.last_true + 2 * (t1 - t0).max(60);
+            if gap {
+                cond.since = None;
+            }
+            self.judge(rule, device, Some(x), t0, t1, now);
+            return;
+        }
+        let w = i64::from(r.window_mins) * 60;
+        let local = self.clock.local(s.mid());
+        let (win, offset) = (local.div_euclid(w), local - s.mid());
+        let cond = self.conds.entry((rule, device)).or_default();
+        if win < cond.win {
+            return; // a late reading of a window already judged
+        }
+        let closed = (win > cond.win && cond.win != i64::MIN).then_some((
+            cond.win,
+            Window {
+                sum: cond.sum,
+                secs: cond.secs,
+                pol: cond.pol,
+            },
+        ));
+        if win != cond.win {
+            (cond.win, cond.sum, cond.secs, cond.pol) = (win, 0.0, 0.0, [(0.0, 0.0); 6]);
+        }
+        let secs = f64::from(s.period_s.max(1));
+        if metric == "aqi" {
+            if let Values::Air(a) = &s.values {
+                for (acc, v) in cond.pol.iter_mut().zip(a) {
+                    if let Some(v) = v {
+                        acc.0 += f64::from(*v) * secs;
+                        acc.1 += secs;
+                    }
+                }
+                cond.secs += secs;
+            }
+        } else if let Some(x) = value_of(metric, &s.values) {
+            cond.sum += if is_db(metric) {
+                10f64.powf(x / 10.0) * secs
+            } else {
+                x * secs
+            };
+            cond.secs += secs;
+        }
+        if let Some((cw, c)) = closed {
+            let start = cw * w - offset;
+            let covered = c.secs >= w as f64 * f64::from(r.min_coverage_pct) / 100.0;
+            let value = covered
+                .then(|| self.window_value(metric, &c, start))
+                .flatten();
+            self.judge_window(rule, device, value, cw, start, start + w, now);
+        }
+    }
+
+    fn window_value(&self, metric: &str, c: &Window, start: i64) -> Option<f64> {
+        if metric == "aqi" {
+            let mut inputs = Inputs::default();
+            let map = [
+                Item::Pm2_5,
+                Item::Pm10,
+                Item::So2,
+                Item::No2,
+                Item::Co,
+                Item::O3_1h,
+            ];
+            use crate::standards::air::Pollutant;
+            for (p, (sum, secs)) in Pollutant::ALL.iter().zip(c.pol) {
+                if secs > 0.0 {
+                    let item = map[*p as usize];
+                    inputs.set(item, Some(sum / secs));
+                }
+            }
+            let ed = self.edition(start);
+            let round = self.standards.air.round_concentrations;
+            return aqi::compute_with(ed, Report::Hourly, &inputs, round, false)
+                .aqi
+                .map(|a| a as f64);
+        }
+        (c.secs > 0.0).then(|| {
+            let mean = c.sum / c.secs;
+            if is_db(metric) {
+                10.0 * mean.log10()
+            } else {
+                mean
+            }
+        })
+    }
+
+    fn edition(&self, unix: i64) -> Edition {
+        use crate::config::standards::EditionChoice;
+        match self.standards.air.edition {
+            EditionChoice::Hj2012 => Edition::Hj633_2012,
+            EditionChoice::Hj2026 => Edition::Hj633_2026,
+            EditionChoice::ByDate => {
+                let date = jiff::Timestamp::from_second(unix)
+                    .map(|t| t.to_zoned(self.clock.tz().clone()).date())
+                    .unwrap_or_default();
+                if date < self.standards.switch_date() {
+                    Edition::Hj633_2012
+                } else {
+                    Edition::Hj633_2026
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn judge_window(
+        &mut self,
+        rule: u16,
+        device: DeviceId,
+        value: Option<f64>,
+        win: i64,
+        t0: i64,
+        t1: i64,
+        now: i64,
+    ) {
+        if value.is_none() {
+            return; // too little data: neither fires nor resolves
+        }
+        if let Some(c) = self.conds.get_mut(&(rule, device)) {
+            if c.last_true != win - 1 {
+                c.since = None;
+            }
+        }
+        self.judge(rule, device, value, t0, t1, now);
+        if let Some(c) = self.conds.get_mut(&(rule, device)) {
+            if c.since.is_some() {
+                c.last_true = win;
+            }
+        }
+    }
+
+    /// Decide a threshold rule on one value covering `[t0, t1)`.
+    fn judge(
+        &mut self,
+        rule: u16,
+        device: DeviceId,
+        value: Option<f64>,
+        t0: i64,
+        t1: i64,
+        now: i64,
+    ) {
+        let Some(x) = value else { return };
+        let r = self.rules[rule as usize].clone();
+        let mid = t0 + (t1 - t0) / 2;
+        let in_period = self.in_periods(&r, device, mid);
+        let Some(thr) = self.limit(&r, device, mid) else {
+            return;
+        };
+        let Some(cond) = self.conds.get_mut(&(rule, device)) else {
+            return;
+        };
+        let margin = if cond.firing { r.clear_margin } else { 0.0 };
+        let bad = in_period
+            && match r.direction {
+                Direction::Above => x > thr - margin,
+                Direction::Below => x < thr + margin,
+            };
+        let d = self.registry.get(device);
+        let (site, dev) = (d.config.site.clone(), d.id().to_string());
+        let metric = r.metric.clone().unwrap_or_default();
+        let (mzh, men, unit) = text::metric_names(&metric);
+        let (tzh, ten) = text::title(&r);
+        let win = if r.window_mins > 0 {
+            let (zh, en) = text::duration(i64::from(r.window_mins) * 60);
+            (format!("{zh}平均"), format!("{en} mean "))
+        } else {
+            (String::new(), String::new())
+        };
+        if bad {
+            let since = *cond.since.get_or_insert(t0);
+            if r.window_mins == 0 {
+                cond.last_true = t1;
+            }
+            if !cond.firing && t1 - since >= i64::from(r.for_mins) * 60 {
+                cond.firing = true;
+                let (dzh, den) = text::duration(t1 - since);
+                let (vs_zh, vs_en) = match r.direction {
+                    Direction::Above => ("超过", "above"),
+                    Direction::Below => ("低于", "below"),
+                };
+                let summary = (
+                    format!(
+                        "{tzh}：{site}/{dev} {}{mzh} {}{unit}，{vs_zh}{} {}{unit}，已持续{dzh}。",
+                        win.0,
+                        text::num(x),
+                        if matches!(r.threshold, Some(Threshold::Named(_))) { "限值" } else { "阈值" },
+                        text::num(thr)
+                    ),
+                    format!(
+                        "{ten}: {site}/{dev} {}{men} {}{unit} {vs_en} the {} of {}{unit} for {den}.",
+                        win.1,
+                        text::num(x),
+                        if matches!(r.threshold, Some(Threshold::Named(_))) { "limit" } else { "threshold" },
+                        text::num(thr)
+                    ),
+                );
+                self.fire(
+                    rule as usize,
+                    &site,
+                    Some(&dev),
+                    &dev,
+                    &metric,
+                    Some(x),
+                    Some(thr),
+                    since,
+                    now,
+                    summary,
+                );
+            }
+        } else {
+            cond.since = None;
+            if cond.firing {
+                cond.firing = false;
+                let id = format!("{}:{site}/{dev}", r.name);
+                let summary = (
+                    format!(
+                        "已恢复：{tzh}：{site}/{dev} {}{mzh} {}{unit}（{}{}{unit}）。",
+                        win.0,
+                        text::num(x),
+                        if in_period {
+                            "阈值 "
+                        } else {
+                            "时段结束，阈值 "
+                        },
+                        text::num(thr)
+                    ),
+                    format!(
+                        "Resolved: {ten}: {site}/{dev} {}{men} {}{unit} ({}{}{unit}).",
+                        win.1,
+                        text::num(x),
+                        if in_period {
+                            "threshold "
+                        } else {
+                            "period over, threshold "
+                        },
+                        text::num(thr)
+                    ),
+                );
+                self.resolve(&id, t1, summary);
+            }
+        }
+    }
+
+    /// Whether `unix` falls outside the lamp's lighting window (day-burning if lit).
+    fn outside_window(&mut self, device: DeviceId, unix: i64) -> bool {
+        let lday = self.clock.day_of(unix - 12 * 3600);
+        let window = match self.lamp_windows.get(&device) {
+            Some((d, w)) if *d == lday => *w,
+            _ => {
+                let d = self.registry.get(device);
+                let date = Clock::date(lday);
+                let clock = self.clock.clone();
+                let w = light_std::window(
+                    &self.standards.lighting.schedule,
+                    date,
+                    d.config.lat,
+                    d.config.lon,
+                    |x| clock.midnight(Clock::day_number(x)),
+                );
+                self.lamp_windows.insert(device, (lday, w));
+                w
+            }
+        };
+        !(window.0..window.1).contains(&unix)
+    }
+
+    fn lamp_fault(&mut self, rule: u16, device: DeviceId, s: &Sample, now: i64) {
+        let Values::Light { on, faults, .. } = s.values else {
+            return;
+        };
+        let r = self.rules[rule as usize].clone();
+        let wanted = |n: &str| r.faults.is_empty() || r.faults.iter().any(|f| f == n);
+        let mut names = Vec::new();
+        for f in Fault::ALL {
+            let default = f != Fault::CommFailure;
+            if faults & f.bit() != 0
+                && (if r.faults.is_empty() {
+                    default
+                } else {
+                    wanted(f.as_str())
+                })
+            {
+                names.push(f.as_str());
+            }
+        }
+        if wanted("day_burning") && on && self.outside_window(device, s.mid()) {
+            names.push("day_burning");
+        }
+        let (t0, t1) = s.span();
+        let d = self.registry.get(device);
+        let (site, dev) = (d.config.site.clone(), d.id().to_string());
+        let cond = self.conds.entry((rule, device)).or_default();
+        let (tzh, ten) = text::title(&r);
+        if !names.is_empty() {
+            let since = *cond.since.get_or_insert(t0);
+            if !cond.firing && t1 - since >= i64::from(r.for_mins) * 60 {
+                cond.firing = true;
+                let zh: Vec<_> = names.iter().map(|n| text::lamp_fault_names(n).0).collect();
+                let en: Vec<_> = names.iter().map(|n| text::lamp_fault_names(n).1).collect();
+                let summary = (
+                    format!("{tzh}：{site}/{dev}：{}。", zh.join("、")),
+                    format!("{ten}: {site}/{dev}: {}.", en.join(", ")),
+                );
+                let metric = names.join(",");
+                let bits = f64::from(faults);
+                self.fire(
+                    rule as usize,
+                    &site,
+                    Some(&dev),
+                    &dev,
+                    &metric,
+                    Some(bits),
+                    None,
+                    since,
+                    now,
+                    summary,
+                );
+            }
+        } else {
+            cond.since = None;
+            if cond.firing {
+                cond.firing = false;
+                let id = format!("{}:{site}/{dev}", r.name);
+                self.resolve(
+                    &id,
+                    t1,
+                    (
+                        format!("已恢复：{tzh}：{site}/{dev} 工作正常。"),
+                        format!("Resolved: {ten}: {site}/{dev} works normally."),
+                    ),
+                );
+            }
+        }
+    }
+
+    /// Evaluate the gateway rules, then silences and reminders.
+    pub fn tick(&mut self, g: &GatewayView<'_>) {
+        let now = g.now;
+        let mut seen: Vec<String> = Vec::new();
+        for i in 0..self.rules.len() {
+            let r = self.rules[i].clone();
+            let mut subjects: Vec<Subject> = Vec::new();
+            match r.kind {
+                RuleType::Offline => self.offline(&r, g, &mut subjects),
+                RuleType::ModbusDown => self.modbus_down(&r, g, &mut subjects),
+                RuleType::Compliance => self.compliance(&r, g, &mut subjects),
+                RuleType::Backlog => self.backlog(&r, g, &mut subjects),
+                _ => continue,
+            }
+            let (tzh, ten) = text::title(&r);
+            for s in subjects {
+                let id = format!("{}:{}/{}", r.name, s.site, s.subject);
+                seen.push(id.clone());
+                let t = self.ticks.entry(id.clone()).or_insert(TickCond {
+                    since: s.since.unwrap_or(now),
+                    firing: false,
+                });
+                match s.bad {
+                    Some((zh, en)) => {
+                        if !t.firing && now - t.since >= i64::from(r.for_mins) * 60 {
+                            t.firing = true;
+                            let since = t.since;
+                            self.fire(
+                                i,
+                                &s.site,
+                                s.device.as_deref(),
+                                &s.subject,
+                                &s.metric,
+                                s.value,
+                                s.threshold,
+                                since,
+                                now,
+                                (format!("{tzh}：{zh}"), format!("{ten}: {en}")),
+                            );
+                        }
+                    }
+                    None => {
+                        let firing = t.firing;
+                        self.ticks.remove(&id);
+                        if firing {
+                            let (zh, en) = s.good;
+                            self.resolve(
+                                &id,
+                                now,
+                                (
+                                    format!("已恢复：{tzh}：{zh}"),
+                                    format!("Resolved: {ten}: {en}"),
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        // Subjects no longer evaluated (rule or device removed) resolve.
+        let stale: Vec<String> = self
+            .ticks
+            .keys()
+            .filter(|k| !seen.contains(k))
+            .cloned()
+            .collect();
+        for id in stale {
+            if self.ticks.remove(&id).is_some_and(|t| t.firing) {
+                self.resolve(
+                    &id,
+                    now,
+                    (
+                        "已恢复：规则不再适用。".into(),
+                        "Resolved: the rule no longer applies.".into(),
+                    ),
+                );
+            }
+        }
+        let mut store = self.store();
+        store.silences.retain(|s| parse_time(&s.ends) > now);
+        let runtime = store.silences.clone();
+        store.tick(now, |a| self.silenced(a, now, &runtime));
+    }
+
+    fn offline(&self, r: &RuleConfig, g: &GatewayView<'_>, out: &mut Vec<Subject>) {
+        for (id, d) in self.registry.iter() {
+            if !selects(r, &d.config.site, d.kind(), d.id()) {
+                continue;
+            }
+            let st = g.live.get(id);
+            let period = d
+                .config
+                .modbus
+                .as_ref()
+                .map(|m| m.interval_secs as i64)
+                .or(d.config.period_secs.map(i64::from))
+                .unwrap_or(60)
+                .max(1);
+            let allowed = period * i64::from(r.missed_periods);
+            let last = st.last_seen_unix.unwrap_or(g.started).max(g.started);
+            let will = r.on_last_will
+                && st.status.as_ref().is_some_and(|s| !s.online)
+                && st.status_unix >= st.last_seen_unix;
+            let silent = g.now - last > allowed;
+            let label = format!("{}/{}", d.config.site, d.id());
+            let (kzh, ken) = kind_names(d.kind());
+            out.push(Subject {
+                site: d.config.site.clone(),
+                device: Some(d.id().to_string()),
+                subject: d.id().to_string(),
+                metric: "last_seen_age_s".into(),
+                value: Some((g.now - last) as f64),
+                threshold: Some(allowed as f64),
+                since: Some(if will {
+                    st.status_unix.unwrap_or(g.now)
+                } else {
+                    last + allowed
+                }),
+                bad: (will || silent).then(|| {
+                    let (why_zh, why_en) = if will {
+                        (
+                            "已发出离线遗嘱消息".to_string(),
+                            "sent its last will (connection lost)".to_string(),
+                        )
+                    } else {
+                        let (zh, en) = text::duration(g.now - last);
+                        (
+                            format!("已 {zh} 无数据（应每 {period} 秒上报）"),
+                            format!("no reading for {en} (reports every {period} s)"),
+                        )
+                    };
+                    (
+                        format!("{label}（{kzh}）{why_zh}。"),
+                        format!("{label} ({ken}) {why_en}."),
+                    )
+                }),
+                good: (
+                    format!("{label}（{kzh}）恢复在线。"),
+                    format!("{label} ({ken}) is back online."),
+                ),
+            });
+        }
+    }
+
+    fn modbus_down(&self, r: &RuleConfig, g: &GatewayView<'_>, out: &mut Vec<Subject>) {
+        let Some(devices) = g.metrics.modbus.get() else {
+            return;
+        };
+        use std::sync::atomic::Ordering::Relaxed;
+        for m in devices {
+            let Some((site, dev)) = m.device.split_once('/') else {
+                continue;
+            };
+            let Some(kind) = self
+                .registry
+                .iter()
+                .find(|(_, d)| d.id() == dev && d.config.site == site)
+                .map(|(_, d)| d.kind())
+            else {
+                continue;
+            };
+            if !selects(r, site, kind, dev) {
+                continue;
+            }
+            let down = m.polls.load(Relaxed) > 0 && !m.up.load(Relaxed);
+            let failed = m.polls_failed.load(Relaxed) as f64;
+            out.push(Subject {
+                site: site.into(),
+                device: Some(dev.into()),
+                subject: dev.into(),
+                metric: "modbus_up".into(),
+                value: Some(if down { 0.0 } else { 1.0 }),
+                threshold: Some(1.0),
+                since: None,
+                bad: down.then(|| {
+                    (
+                        format!(
+                            "{}（{}）连续无应答，累计失败轮询 {failed} 次。",
+                            m.device, m.bus
+                        ),
+                        format!(
+                            "{} on {} stopped answering ({failed} failed polls so far).",
+                            m.device, m.bus
+                        ),
+                    )
+                }),
+                good: (
+                    format!("{}（{}）恢复应答。", m.device, m.bus),
+                    format!("{} on {} answers again.", m.device, m.bus),
+                ),
+            });
+        }
+    }
+
+    fn compliance(&self, r: &RuleConfig, g: &GatewayView<'_>, out: &mut Vec<Subject>) {
+        for row in g.compliance.iter().filter(|c| c.window == "month") {
+            if !(r.sites.is_empty() || r.sites.contains(&row.site))
+                || !(r.metrics.is_empty() || r.metrics.contains(&row.metric))
+            {
+                continue;
+            }
+            let (Some(target), Some(value)) = (row.target, row.value) else {
+                continue;
+            };
+            let (mzh, men, _) = text::metric_names(&row.metric);
+            let (mzh, men) = if mzh.is_empty() {
+                (row.metric.as_str(), row.metric.as_str())
+            } else {
+                (mzh, men)
+            };
+            let pct = |x: f64| text::num((x * 1000.0).round() / 10.0);
+            let bad = match r.when {
+                ComplianceWhen::BelowTarget => (value < target).then(|| {
+                    (
+                        format!(
+                            "{} {mzh}本月累计 {}%（{}/{}），低于目标 {}%。",
+                            row.site,
+                            pct(value),
+                            text::num(row.numerator),
+                            text::num(row.denominator),
+                            pct(target)
+                        ),
+                        format!(
+                            "{} {men} month to date {}% ({}/{}), below the target of {}%.",
+                            row.site,
+                            pct(value),
+                            text::num(row.numerator),
+                            text::num(row.denominator),
+                            pct(target)
+                        ),
+                    )
+                }),
+                ComplianceWhen::Unreachable => {
+                    let start: jiff::civil::Date = row.start.parse().unwrap_or_default();
+                    let left = i64::from(start.days_in_month()) - i64::from(row.days);
+                    let per_day = if row.days > 0 {
+                        row.denominator / f64::from(row.days)
+                    } else {
+                        0.0
+                    };
+                    let extra = left.max(0) as f64 * per_day;
+                    let best = if row.denominator + extra > 0.0 {
+                        (row.numerator + extra) / (row.denominator + extra)
+                    } else {
+                        1.0
+                    };
+                    (row.metric != "toilet_density" && best < target).then(|| {
+                        (
+                            format!("{} {mzh}本月已无法达到目标 {}%（即使余下 {left} 天全部达标，最高 {}%）。", row.site, pct(target), pct(best)),
+                            format!("{} {men} can no longer reach {}% this month (at most {}% even if the remaining {left} days all comply).", row.site, pct(target), pct(best)),
+                        )
+                    })
+                }
+            };
+            out.push(Subject {
+                site: row.site.clone(),
+                device: None,
+                subject: row.metric.clone(),
+                metric: row.metric.clone(),
+                value: Some(value),
+                threshold: Some(target),
+                since: None,
+                bad,
+                good: (
+                    format!(
+                        "{} {mzh}本月累计 {}%，目标 {}%。",
+                        row.site,
+                        pct(value),
+                        pct(target)
+                    ),
+                    format!(
+                        "{} {men} month to date {}%, target {}%.",
+                        row.site,
+                        pct(value),
+                        pct(target)
+                    ),
+                ),
+            });
+        }
+    }
+
+    fn backlog(&self, r: &RuleConfig, g: &GatewayView<'_>, out: &mut Vec<Subject>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let max = i64::from(r.max_age_mins.unwrap_or(10)) * 60;
+        for s in &g.metrics.sinks {
+            let t = s.oldest_unacked_unix_ms.load(Relaxed);
+            let age = if t > 0 {
+                (g.now * 1000 - t).max(0) / 1000
+            } else {
+                0
+            };
+            let (zh, en) = text::duration(age);
+            out.push(Subject {
+                site: self.gateway_site.clone(),
+                device: None,
+                subject: format!("sink/{}", s.name),
+                metric: "oldest_unwritten_age_s".into(),
+                value: Some(age as f64),
+                threshold: Some(max as f64),
+                since: None,
+                bad: (age > max).then(|| {
+                    (
+                        format!("输出 {} 最早未写入的数据已积压 {zh}（数据库不可达？数据保存在本地缓冲区）。", s.name),
+                        format!("sink {} has not written its oldest data for {en} (database unreachable? the data waits in the local buffer).", s.name),
+                    )
+                }),
+                good: (format!("输出 {} 积压已清除。", s.name), format!("sink {} caught up.", s.name)),
+            });
+        }
+    }
+
+    /// State for `alerts/state.json`.
+    pub fn save(&self) -> Result<Vec<u8>, serde_json::Error> {
+        let mut conds = BTreeMap::new();
+        for (&(rule, device), c) in &self.conds {
+            let d = self.registry.get(device);
+            let key = format!(
+                "{}:{}/{}",
+                self.rules[rule as usize].name,
+                d.config.site,
+                d.id()
+            );
+            conds.insert(key, c.clone());
+        }
+        let store = serde_json::to_value(&*self.store())?;
+        serde_json::to_vec(&Saved {
+            next_id: self.next_id,
+            conds,
+            ticks: self.ticks.clone(),
+            store,
+        })
+    }
+
+    pub fn restore(&mut self, bytes: &[u8]) -> Result<(), serde_json::Error> {
+        let saved: Saved = serde_json::from_slice(bytes)?;
+        let restored: Store = serde_json::from_value(saved.store)?;
+        for (device, rules) in self.by_device.iter().enumerate() {
+            let d = self.registry.get(device as DeviceId);
+            for &rule in rules {
+                let key = format!(
+                    "{}:{}/{}",
+                    self.rules[rule as usize].name,
+                    d.config.site,
+                    d.id()
+                );
+                if let Some(c) = saved.conds.get(&key) {
+                    self.conds.insert((rule, device as DeviceId), c.clone());
+                }
+            }
+        }
+        self.ticks = saved.ticks;
+        self.next_id = saved.next_id;
+        let mut store = self.store();
+        let (limits, channels): (_, Vec<String>) =
+            (store.limits, store.outbox.keys().cloned().collect());
+        *store = restored;
+        store.set_channels(&channels, limits.0, limits.1);
+        Ok(())
+    }
+}
+
+/// A closed window's sums.
+struct Window {
+    sum: f64,
+    secs: f64,
+    pol: [(f64, f64); 6],
+}
+
+/// One subject of a gateway rule at a tick.
+struct Subject {
+    site: String,
+    device: Option<String>,
+    subject: String,
+    metric: String,
+    value: Option<f64>,
+    threshold: Option<f64>,
+    /// When the condition started, if known (else: first seen).
+    since: Option<i64>,
+    /// Summary (zh, en) when the condition holds.
+    bad: Option<(String, String)>,
+    good: (String, String),
+}
+
+fn kind_names(k: Kind) -> (&'static str, &'static str) {
+    match k {
+        Kind::Noise => ("噪声监测点", "noise meter"),
+        Kind::Air => ("空气质量监测站", "air station"),
+        Kind::Toilet => ("智慧公厕", "smart toilet"),
+        Kind::Streetlight => ("路灯控制器", "streetlight controller"),
+    }
+}
+
+#[cfg(test)]
+mod tests;
