@@ -52,6 +52,8 @@ ms() { date +%s%3N; }
   printf '[daemon]\ndata_dir = "%s/data"\nhttp_listen = "127.0.0.1:%s"\n' "$D" "$HTTP"
   printf '[mqtt]\nurl = "mqtt://127.0.0.1:%s"\nclient_id = "meilid-bench"\nprotocol = "%s"\n' "$MQ" "${PROTOCOL:-5}"
   printf '[[sinks]]\ntype = "influxdb_v2"\nurl = "http://127.0.0.1:%s"\norg = "o"\nbucket = "b"\n[sinks.batch]\nretry_max_backoff_ms = 200\n' "$VM"
+  # ALERTS=1: a threshold rule that evaluates every reading (hourly energy means per device).
+  [ -n "${ALERTS:-}" ] && printf '[[alerts.rules]]\nname = "noise"\ntype = "threshold"\nmetric = "laeq"\nwindow_mins = 60\nthreshold = "limit"\nfor_mins = 120\n'
   for i in $(seq 0 $((DEVICES-1))); do
     printf '[[devices]]\nid = "d%03d"\nsite = "town"\nkind = "noise"\nlat = 23.0\nlon = 103.0\nzone_class = "2"\n' "$i"
   done

@@ -779,6 +779,16 @@ impl Config {
         }
         self.alerts
             .check(&mut |key, message| err(main, 0, key, message));
+        if let Some(m) = &self.alerts.mqtt {
+            if m.url.is_none() && self.mqtt.is_none() {
+                err(
+                    main,
+                    0,
+                    "alerts.mqtt.url".into(),
+                    "give url, or an [mqtt] broker to publish alerts to".into(),
+                );
+            }
+        }
         if jiff::tz::TimeZone::get(&self.daemon.timezone).is_err() {
             err(
                 main,
