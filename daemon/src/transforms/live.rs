@@ -13,6 +13,8 @@ pub struct DeviceState {
     pub readings: u64,
     pub status: Option<Status>,
     pub status_unix: Option<i64>,
+    /// The last status said offline (a last will) and no reading came after it.
+    pub offline_will: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +34,7 @@ impl Live {
             let d = &mut self.devices[r.device as usize];
             d.readings += 1;
             d.last_seen_unix = Some(now_unix);
+            d.offline_will = false;
             // A backlog upload may deliver older readings after newer ones.
             if d.last.as_ref().is_none_or(|l| l.ts <= r.reading.ts) {
                 d.last = Some(r.reading.clone());
@@ -41,6 +44,7 @@ impl Live {
 
     pub fn status(&mut self, device: DeviceId, status: Status, now_unix: i64) {
         let d = &mut self.devices[device as usize];
+        d.offline_will = !status.online;
         d.status = Some(status);
         d.status_unix = Some(now_unix);
     }

@@ -786,9 +786,7 @@ impl Evaluator {
                 .max(1);
             let allowed = period * i64::from(r.missed_periods);
             let last = st.last_seen_unix.unwrap_or(g.started).max(g.started);
-            let will = r.on_last_will
-                && st.status.as_ref().is_some_and(|s| !s.online)
-                && st.status_unix >= st.last_seen_unix;
+            let will = r.on_last_will && st.offline_will;
             let silent = g.now - last > allowed;
             let label = format!("{}/{}", d.config.site, d.id());
             let (kzh, ken) = kind_names(d.kind());
