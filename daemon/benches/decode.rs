@@ -27,6 +27,7 @@ fn validator() -> Validator {
         period_secs: Some(60),
         opening_hours: None,
         modbus: None,
+        facilities: Vec::new(),
     });
     Validator::new(
         Arc::new(Registry::new(devices)),

@@ -455,6 +455,9 @@ pub struct DeviceConfig {
     pub period_secs: Option<u32>,
     /// Toilets: opening hours "HH:MM-HH:MM" (default `standards.toilets.opening_hours`).
     pub opening_hours: Option<String>,
+    /// Toilets: facilities published in the public feed (e.g. `wheelchair`, `baby_changing`).
+    #[serde(default)]
+    pub facilities: Vec<String>,
     /// Poll this device over Modbus TCP or RTU instead of waiting for MQTT.
     pub modbus: Option<ModbusDevice>,
 }

@@ -59,6 +59,8 @@ pub struct Shared {
     pub alerts: Option<Arc<Mutex<crate::transforms::alert::store::Store>>>,
     /// Wakes the alert evaluator (e.g. a silence was added).
     pub alerts_changed: Arc<tokio::sync::Notify>,
+    /// What the web page and API need from the configuration.
+    pub view: Arc<crate::http::View>,
 }
 
 /// A running daemon.
@@ -207,6 +209,7 @@ impl Daemon {
             compliance: Arc::clone(&compliance),
             alerts: alert_store,
             alerts_changed,
+            view: Arc::new(crate::http::View::from_config(&config)),
         };
 
         let http_stop = CancellationToken::new();

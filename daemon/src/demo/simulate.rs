@@ -60,6 +60,7 @@ pub fn modbus_devices(
             toilet_class: None,
             period_secs: None,
             opening_hours: None,
+            facilities: Vec::new(),
             modbus: Some(crate::config::ModbusDevice {
                 tcp: match link {
                     ModbusLink::Tcp(a) => Some(a.to_string()),
@@ -117,6 +118,7 @@ pub fn devices(site: &str, counts: [usize; 4]) -> Vec<DeviceConfig> {
                 toilet_class: (kind == Kind::Toilet).then_some(ToiletClass::C2),
                 period_secs: None,
                 opening_hours: None,
+                facilities: Vec::new(),
                 modbus: None,
             });
         }

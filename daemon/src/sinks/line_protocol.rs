@@ -117,6 +117,7 @@ mod tests {
             toilet_class: None,
             period_secs: None,
             opening_hours: None,
+            facilities: Vec::new(),
             modbus: None,
         }
     }

@@ -15,7 +15,14 @@ pub struct DeviceState {
     pub status_unix: Option<i64>,
     /// The last status said offline (a last will) and no reading came after it.
     pub offline_will: bool,
+    /// The newest readings (by reading time), newest last, for the web page.
+    pub recent: std::collections::VecDeque<Reading>,
+    /// Messages from this device that were rejected.
+    pub rejected: u64,
 }
+
+/// Readings kept per device for the web page.
+pub const RECENT: usize = 8;
 
 #[derive(Debug, Clone)]
 pub struct Live {
@@ -38,6 +45,10 @@ impl Live {
             // A backlog upload may deliver older readings after newer ones.
             if d.last.as_ref().is_none_or(|l| l.ts <= r.reading.ts) {
                 d.last = Some(r.reading.clone());
+                if d.recent.len() == RECENT {
+                    d.recent.pop_front();
+                }
+                d.recent.push_back(r.reading.clone());
             }
         }
     }
@@ -47,6 +58,10 @@ impl Live {
         d.offline_will = !status.online;
         d.status = Some(status);
         d.status_unix = Some(now_unix);
+    }
+
+    pub fn rejected(&mut self, device: DeviceId, n: u64) {
+        self.devices[device as usize].rejected += n;
     }
 
     pub fn get(&self, device: DeviceId) -> &DeviceState {

@@ -319,6 +319,7 @@ pub async fn run(
     let mut msgs = Vec::with_capacity(1024);
     let mut deliveries = Vec::with_capacity(1024);
     let mut statuses = Vec::new();
+    let mut rejected_by_device: Vec<(crate::registry::DeviceId, u64)> = Vec::new();
     let mut payload: Vec<u8> = Vec::with_capacity(CHUNK * 128);
     loop {
         if rx.recv_many(&mut msgs, CHUNK).await == 0 {
@@ -328,11 +329,15 @@ pub async fn run(
         let now = unix_now();
         let mut records = Vec::with_capacity(msgs.len());
         for msg in msgs.drain(..) {
+            let mut rejected = 0u64;
             let mut on_reject = |r: Rejection| {
                 metrics.reject(r.reason);
                 log.log(&msg.topic, &r);
+                rejected += 1;
             };
-            match validator.route(&msg.topic) {
+            let route = validator.route(&msg.topic);
+            let device_of = route.as_ref().ok().map(|(d, _)| *d);
+            match route {
                 Ok((device, Channel::Telemetry)) => {
                     metrics.messages_received.fetch_add(1, Relaxed);
                     let before = records.len();
@@ -352,11 +357,17 @@ pub async fn run(
                     on_reject(r)
                 }
             }
+            if let (Some(device), true) = (device_of, rejected > 0) {
+                rejected_by_device.push((device, rejected));
+            }
             deliveries.extend(msg.delivery);
         }
         {
             let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
             live.record_all(&records, now);
+            for (device, n) in rejected_by_device.drain(..) {
+                live.rejected(device, n);
+            }
             for (device, status) in statuses.drain(..) {
                 live.status(device, status, now);
             }

@@ -17,6 +17,7 @@ fn validator() -> Validator {
         toilet_class: None,
         period_secs: None,
         opening_hours: None,
+        facilities: Vec::new(),
         modbus: None,
     };
     let reg = Registry::new([dev("n1", Kind::Noise), dev("a1", Kind::Air)]);

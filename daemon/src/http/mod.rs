@@ -1,5 +1,10 @@
-//! HTTP: `GET /health` (JSON), `GET /metrics` (Prometheus text), `GET /api/v1/alerts`,
-//! `POST /api/v1/silences`.
+//! HTTP: `GET /` (the technician's web page), `GET /health` (JSON), `GET /metrics`
+//! (Prometheus text), and the API of CONTRACT §5 (docs/api.md).
+
+mod api;
+mod page;
+
+pub use api::View;
 
 use std::sync::atomic::Ordering::Relaxed;
 
@@ -16,7 +21,12 @@ pub fn router(shared: Shared) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route("/", get(page::index))
         .route("/api/v1/alerts", get(alerts))
+        .route("/api/v1/devices", get(api::devices))
+        .route("/api/v1/devices/{site}/{id}", get(api::device))
+        .route("/api/v1/compliance", get(api::compliance))
+        .route("/api/v1/toilets.geojson", get(api::toilets))
         .route("/api/v1/silences", post(add_silence))
         .with_state(shared)
 }

@@ -1,0 +1,298 @@
+//! The HTTP API of CONTRACT §5: compliance figures, devices, the public toilet feed
+//! (docs/api.md).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use meili_firmware::Kind;
+use serde_json::{json, Value};
+
+use crate::config::Config;
+use crate::registry::{Device, DeviceId};
+use crate::sources::modbus::map::RegisterMap;
+use crate::standards::toilet::OpeningHours;
+use crate::topology::Shared;
+use crate::transforms::live::DeviceState;
+
+/// What the API needs from the configuration.
+pub struct View {
+    pub tz: jiff::tz::TimeZone,
+    pub toilet_hours: String,
+    pub prefix: String,
+    pub maps: BTreeMap<PathBuf, Arc<RegisterMap>>,
+}
+
+impl View {
+    pub fn from_config(c: &Config) -> View {
+        View {
+            tz: jiff::tz::TimeZone::get(&c.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC),
+            toilet_hours: c.standards.toilets.opening_hours.clone(),
+            prefix: c
+                .mqtt
+                .as_ref()
+                .map_or("meili/v1", |m| m.topic_prefix.as_str())
+                .trim_end_matches('/')
+                .to_string(),
+            maps: c.modbus_maps.clone(),
+        }
+    }
+
+    fn rfc3339(&self, unix: i64) -> Option<String> {
+        let t = jiff::Timestamp::from_second(unix).ok()?;
+        Some(
+            t.to_zoned(self.tz.clone())
+                .strftime("%Y-%m-%dT%H:%M:%S%:z")
+                .to_string(),
+        )
+    }
+}
+
+fn now_unix() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// The period a device reports at: its Modbus interval, `period_secs`, or 60 s.
+fn period_secs(d: &Device) -> i64 {
+    d.config
+        .modbus
+        .as_ref()
+        .map(|m| m.interval_secs as i64)
+        .or(d.config.period_secs.map(i64::from))
+        .unwrap_or(60)
+        .max(1)
+}
+
+/// Online: no last will pending and a reading within three periods.
+fn online(d: &Device, st: &DeviceState, now: i64) -> bool {
+    !st.offline_will
+        && st
+            .last_seen_unix
+            .is_some_and(|t| now - t <= 3 * period_secs(d))
+}
+
+fn device_json(s: &Shared, id: DeviceId, st: &DeviceState, now: i64) -> Value {
+    let d = s.registry.get(id);
+    let c = &d.config;
+    let mut v = json!({
+        "id": c.id,
+        "site": c.site,
+        "kind": c.kind.as_str(),
+        "name": c.name,
+        "lat": c.lat,
+        "lon": c.lon,
+        "period_s": period_secs(d),
+        "online": online(d, st, now),
+        "last_seen": st.last_seen_unix.and_then(|t| s.view.rfc3339(t)),
+        "age_s": st.last_seen_unix.map(|t| (now - t).max(0)),
+        "readings": st.readings,
+        "rejected": st.rejected,
+        "last": st.last,
+        "status": st.status,
+    });
+    if let Some(z) = c.zone_class {
+        v["zone_class"] = json!(z.as_str());
+    }
+    if let Some(r) = c.road_class {
+        v["road_class"] = json!(r.as_str());
+    }
+    if let Some(t) = c.toilet_class {
+        v["toilet_class"] = json!(t.as_str());
+    }
+    match &c.modbus {
+        Some(m) => {
+            v["source"] = json!("modbus");
+            v["modbus"] = json!({
+                "endpoint": m.tcp.clone().unwrap_or_else(|| m.rtu.as_ref().map(|p| format!("{}@{}", p.display(), m.baud.unwrap_or(0))).unwrap_or_default()),
+                "unit": m.unit,
+                "map": m.map.display().to_string(),
+                "interval_secs": m.interval_secs,
+            });
+        }
+        None => {
+            v["source"] = json!("mqtt");
+            v["topic"] = json!(format!(
+                "{}/{}/{}/{}/telemetry",
+                s.view.prefix,
+                c.site,
+                c.kind.as_str(),
+                c.id
+            ));
+        }
+    }
+    v
+}
+
+/// `GET /api/v1/devices`: every declared device with its live state.
+pub async fn devices(State(s): State<Shared>) -> impl IntoResponse {
+    let now = now_unix();
+    let live = s.live.lock().unwrap_or_else(|e| e.into_inner());
+    let list: Vec<Value> = s
+        .registry
+        .iter()
+        .map(|(id, _)| device_json(&s, id, live.get(id), now))
+        .collect();
+    let online = list.iter().filter(|d| d["online"] == true).count();
+    Json(
+        json!({"generated_at": s.view.rfc3339(now), "total": list.len(), "online": online, "devices": list}),
+    )
+}
+
+/// `GET /api/v1/devices/{site}/{id}`: one device with its recent readings and, for Modbus
+/// devices, its register map.
+pub async fn device(
+    State(s): State<Shared>,
+    Path((site, id)): Path<(String, String)>,
+) -> Result<Json<Value>, (StatusCode, String)> {
+    let now = now_unix();
+    let Some((did, dev)) = s
+        .registry
+        .iter()
+        .find(|(_, d)| d.config.site == site && d.config.id == id)
+    else {
+        return Err((StatusCode::NOT_FOUND, format!("no device {site}/{id}")));
+    };
+    let mut v = {
+        let live = s.live.lock().unwrap_or_else(|e| e.into_inner());
+        let st = live.get(did);
+        let mut v = device_json(&s, did, st, now);
+        v["recent"] = json!(st.recent.iter().rev().collect::<Vec<_>>());
+        v
+    };
+    if let Some(m) = &dev.config.modbus {
+        if let Some(map) = s.view.maps.get(&m.map) {
+            let fields: Vec<Value> = map
+                .fields
+                .iter()
+                .map(|f| {
+                    let f = f.get_ref();
+                    json!({
+                        "field": f.field,
+                        "address": f.address,
+                        "function": format!("{:?}", f.function).to_lowercase(),
+                        "type": format!("{:?}", f.data_type).to_lowercase(),
+                        "scale": f.scale,
+                        "offset": f.offset,
+                        "unit": f.unit,
+                    })
+                })
+                .collect();
+            v["register_map"] =
+                json!({"model": map.model, "description": map.description, "fields": fields});
+        }
+    }
+    Ok(Json(v))
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ComplianceQuery {
+    site: Option<String>,
+    metric: Option<String>,
+    window: Option<String>,
+}
+
+/// `GET /api/v1/compliance[?site=&metric=&window=]`: the latest figures per site and metric
+/// for the day, month, quarter and year windows, with numerator and denominator.
+pub async fn compliance(
+    State(s): State<Shared>,
+    Query(q): Query<ComplianceQuery>,
+) -> impl IntoResponse {
+    let rows = s.compliance.lock().map(|r| r.clone()).unwrap_or_default();
+    let rows: Vec<_> = rows
+        .into_iter()
+        .filter(|r| q.site.as_ref().is_none_or(|x| *x == r.site))
+        .filter(|r| q.metric.as_ref().is_none_or(|x| *x == r.metric))
+        .filter(|r| q.window.as_deref().is_none_or(|x| x == r.window))
+        .collect();
+    Json(json!({"generated_at": s.view.rfc3339(now_unix()), "rows": rows}))
+}
+
+/// schema.org `openingHours` for the same hours every day ("Mo-Su 06:00-22:00").
+pub fn schema_org_hours(h: &OpeningHours) -> String {
+    let hm = |m: u32| format!("{:02}:{:02}", m / 60, m % 60);
+    if *h == OpeningHours::ALWAYS {
+        "Mo-Su 00:00-24:00".into()
+    } else {
+        format!("Mo-Su {}-{}", hm(h.open_min), hm(h.close_min))
+    }
+}
+
+fn open_by_hours(h: &OpeningHours, local_min: u32) -> bool {
+    if h.close_min > h.open_min {
+        (h.open_min..h.close_min).contains(&local_min)
+    } else {
+        local_min >= h.open_min || local_min < h.close_min
+    }
+}
+
+/// `GET /api/v1/toilets.geojson`: the public toilet map feed (RFC 7946 FeatureCollection,
+/// coordinates `[lon, lat]`).
+pub async fn toilets(State(s): State<Shared>) -> impl IntoResponse {
+    let now = now_unix();
+    let local = jiff::Timestamp::from_second(now)
+        .map(|t| t.to_zoned(s.view.tz.clone()))
+        .ok();
+    let local_min = local
+        .as_ref()
+        .map_or(0, |z| z.hour() as u32 * 60 + z.minute() as u32);
+    let live = s.live.lock().unwrap_or_else(|e| e.into_inner());
+    let features: Vec<Value> = s
+        .registry
+        .iter()
+        .filter(|(_, d)| d.kind() == Kind::Toilet)
+        .map(|(id, d)| {
+            let c = &d.config;
+            let st = live.get(id);
+            let text = c.opening_hours.as_deref().unwrap_or(&s.view.toilet_hours);
+            let hours = OpeningHours::parse(text).unwrap_or(OpeningHours::ALWAYS);
+            let fresh = online(d, st, now);
+            let last = st.last.as_ref().filter(|_| fresh);
+            let scheduled = open_by_hours(&hours, local_min);
+            // Open now: within its hours and not reported closed.
+            let open_now = scheduled && last.and_then(|r| r.open).unwrap_or(true);
+            let free = last.and_then(|r| Some(r.stalls?.saturating_sub(r.occupied?)));
+            json!({
+                "type": "Feature",
+                "id": format!("{}/{}", c.site, c.id),
+                "geometry": {"type": "Point", "coordinates": [c.lon, c.lat]},
+                "properties": {
+                    "id": c.id,
+                    "site": c.site,
+                    "name": c.name,
+                    "class": c.toilet_class.map(|t| t.as_str()),
+                    "openingHours": schema_org_hours(&hours),
+                    "open_now": open_now,
+                    "stalls": last.and_then(|r| r.stalls),
+                    "free_stalls": free,
+                    "facilities": c.facilities,
+                    "wheelchair": c.facilities.iter().any(|f| f == "wheelchair"),
+                    "online": fresh,
+                    "updated": st.last_seen_unix.and_then(|t| s.view.rfc3339(t)),
+                },
+            })
+        })
+        .collect();
+    (
+        [(header::CONTENT_TYPE, "application/geo+json")],
+        Json(json!({"type": "FeatureCollection", "features": features})),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn opening_hours_in_schema_org_form_and_across_midnight() {
+        let h = OpeningHours::parse("06:00-22:00").unwrap();
+        assert_eq!(schema_org_hours(&h), "Mo-Su 06:00-22:00");
+        assert!(open_by_hours(&h, 6 * 60) && !open_by_hours(&h, 22 * 60));
+        let n = OpeningHours::parse("18:00-02:00").unwrap();
+        assert!(open_by_hours(&n, 60) && open_by_hours(&n, 23 * 60) && !open_by_hours(&n, 12 * 60));
+        assert_eq!(schema_org_hours(&OpeningHours::ALWAYS), "Mo-Su 00:00-24:00");
+    }
+}
