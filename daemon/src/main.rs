@@ -96,6 +96,10 @@ enum Command {
         /// Where the register maps are (for --print-config).
         #[arg(long, default_value = "configs/modbus")]
         map_dir: PathBuf,
+        /// Opening hours "HH:MM-HH:MM" given to the toilets in turn (comma-separated);
+        /// default 06:00-22:00.
+        #[arg(long, value_delimiter = ',')]
+        toilet_hours: Vec<String>,
         /// Print the gateway's [[devices]] for these devices and exit.
         #[arg(long)]
         print_config: bool,
@@ -668,15 +672,18 @@ fn run_async(command: Command) -> anyhow::Result<()> {
                 };
                 demo::run(opts, stop).await?;
             }
-            Command::Simulate { broker, site, noise, air, toilet, streetlight, period_secs, offline_pct, duration, modbus_noise, modbus_tcp, modbus_rtu, gateway_rtu, modbus_baud, map_dir, print_config } => {
+            Command::Simulate { broker, site, noise, air, toilet, streetlight, period_secs, offline_pct, duration, modbus_noise, modbus_tcp, modbus_rtu, gateway_rtu, modbus_baud, map_dir, toilet_hours, print_config } => {
                 use meili_daemon::demo::simulate::{self, ModbusLink};
                 let counts = [noise, air, toilet, streetlight];
+                if let Some(bad) = toilet_hours.iter().find(|h| meili_daemon::standards::toilet::OpeningHours::parse(h).is_none()) {
+                    anyhow::bail!("--toilet-hours: {bad:?} is not HH:MM-HH:MM");
+                }
                 let link = match &modbus_rtu {
                     Some(p) => ModbusLink::Rtu(p.clone(), modbus_baud),
                     None => ModbusLink::Tcp(modbus_tcp),
                 };
                 if print_config {
-                    let mut devices = simulate::devices(&site, counts);
+                    let mut devices = simulate::devices(&site, counts, &toilet_hours);
                     let map = std::path::absolute(map_dir.join("meili-noise.toml")).unwrap_or(map_dir.join("meili-noise.toml"));
                     let gateway = match (gateway_rtu, &link) {
                         (Some(g), ModbusLink::Rtu(_, b)) => ModbusLink::Rtu(g, *b),
@@ -695,6 +702,7 @@ fn run_async(command: Command) -> anyhow::Result<()> {
                     timezone: jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC),
                     modbus_noise,
                     modbus: Some(link),
+                    toilet_hours,
                 };
                 let stop = async move {
                     match duration {

@@ -27,3 +27,6 @@ mod firmware_mqtt;
 mod simulate;
 // Alerts through a webhook (signed), MQTT and a real Alertmanager; offline; restart.
 mod alerts;
+// The technician's web page in headless Chromium (WebDriver); the public toilet GeoJSON feed.
+mod web;
+mod webdriver;

@@ -27,6 +27,8 @@ pub struct Simulate {
     /// Noise meters served over Modbus (units 1…N) on `modbus`.
     pub modbus_noise: usize,
     pub modbus: Option<ModbusLink>,
+    /// Opening hours ("HH:MM-HH:MM") given to the toilets in turn; empty: 06:00-22:00.
+    pub toilet_hours: Vec<String>,
 }
 
 /// Where the simulated Modbus meters answer.
@@ -87,8 +89,9 @@ pub fn modbus_devices(
         .collect()
 }
 
-/// The simulated devices (ids `n0001`, `a0001`, `t0001`, `l0001` …).
-pub fn devices(site: &str, counts: [usize; 4]) -> Vec<DeviceConfig> {
+/// The simulated devices (ids `n0001`, `a0001`, `t0001`, `l0001` …). Toilets take
+/// `toilet_hours` in turn; odd-numbered toilets are wheelchair accessible with baby changing.
+pub fn devices(site: &str, counts: [usize; 4], toilet_hours: &[String]) -> Vec<DeviceConfig> {
     let kinds = [Kind::Noise, Kind::Air, Kind::Toilet, Kind::Streetlight];
     let mut out = Vec::new();
     for (kind, n) in kinds.into_iter().zip(counts) {
@@ -117,8 +120,13 @@ pub fn devices(site: &str, counts: [usize; 4]) -> Vec<DeviceConfig> {
                 }),
                 toilet_class: (kind == Kind::Toilet).then_some(ToiletClass::C2),
                 period_secs: None,
-                opening_hours: None,
-                facilities: Vec::new(),
+                opening_hours: (kind == Kind::Toilet && !toilet_hours.is_empty())
+                    .then(|| toilet_hours[(i - 1) % toilet_hours.len()].clone()),
+                facilities: if kind == Kind::Toilet && i % 2 == 1 {
+                    vec!["wheelchair".into(), "baby_changing".into()]
+                } else {
+                    Vec::new()
+                },
                 modbus: None,
             });
         }
@@ -147,6 +155,13 @@ pub fn config_toml(devices: &[DeviceConfig]) -> String {
         }
         if let Some(t) = d.toilet_class {
             let _ = writeln!(s, "toilet_class = \"{}\"", t.as_str());
+        }
+        if let Some(h) = &d.opening_hours {
+            let _ = writeln!(s, "opening_hours = \"{h}\"");
+        }
+        if !d.facilities.is_empty() {
+            let list: Vec<String> = d.facilities.iter().map(|f| format!("\"{f}\"")).collect();
+            let _ = writeln!(s, "facilities = [{}]", list.join(", "));
         }
         if let Some(m) = &d.modbus {
             let at = match (&m.tcp, &m.rtu) {
@@ -180,7 +195,7 @@ pub async fn run(sim: Simulate, stop: impl std::future::Future<Output = ()>) -> 
         ..SimOptions::default()
     };
     let token = CancellationToken::new();
-    let tasks: Vec<_> = devices(&sim.site, sim.counts)
+    let tasks: Vec<_> = devices(&sim.site, sim.counts, &sim.toilet_hours)
         .into_iter()
         .map(|d| {
             tokio::spawn(fleet::run_device(

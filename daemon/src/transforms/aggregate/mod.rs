@@ -519,8 +519,16 @@ impl Engine {
                     let lamp = acc.days.get(&d);
                     let (on, off) = lamp.map_or(frame.window, |l| l.window);
                     g.total += 1;
-                    g.scheduled_lamp_minutes += (off - on) as f64 / 60.0;
-                    if (on..off).contains(&frame.inspection) {
+                    // A day still open counts the schedule only up to the watermark, so that
+                    // live figures do not treat tonight's lamp-time as already missed.
+                    let until = if complete {
+                        off
+                    } else {
+                        off.min(self.watermark)
+                    };
+                    g.scheduled_lamp_minutes += (until - on).max(0) as f64 / 60.0;
+                    let inspected = complete || frame.inspection <= self.watermark;
+                    if (on..off).contains(&frame.inspection) && inspected {
                         g.snapshot_due += 1;
                     }
                     if let Some(l) = lamp {

@@ -274,3 +274,55 @@ fn air_day_with_too_few_hours_is_invalid_and_counted() {
     assert_eq!((r.numerator, r.denominator, r.invalid), (0.0, 0.0, 1.0));
     assert_eq!(r.value, None);
 }
+
+/// A lighting night still in progress counts only the scheduled time that has passed: a lamp
+/// lit from 18:00 to 21:00 is at 100 % live, and the full night decides once the day closes.
+#[test]
+fn live_lighting_rate_counts_the_schedule_up_to_now() {
+    let lamp = r#"
+[[devices]]
+id = "l1"
+site = "town"
+kind = "streetlight"
+lat = 30.0
+lon = 110.0
+road_class = "main"
+
+[standards.lighting]
+schedule = { type = "fixed", on = "18:00", off = "06:00" }
+"#;
+    let (mut e, _) = engine(lamp, true);
+    let light = |ts: i64| Sample {
+        ts,
+        period_s: 60,
+        values: Values::Light {
+            on: true,
+            faults: 0,
+            power_w: Some(60.0),
+        },
+    };
+    for m in 1..=180 {
+        assert_eq!(
+            e.ingest(2, &light(at("2026-11-20", 18, m))),
+            Ingest::Counted
+        );
+    }
+    let out = e.emit();
+    let live = row(&out, "lighting_rate_main", "day", "2026-11-20");
+    assert_eq!((live.numerator, live.denominator), (180.0, 180.0));
+    assert_eq!(live.percent, Some(100.0));
+    // Dark from 21:00 until the day closes at noon: 180 of 720 scheduled minutes.
+    for m in (181..=18 * 60).step_by(60) {
+        let mut s = light(at("2026-11-20", 18, m));
+        s.values = Values::Light {
+            on: false,
+            faults: 0,
+            power_w: None,
+        };
+        e.ingest(2, &s);
+    }
+    let out = e.emit();
+    let closed = row(&out, "lighting_rate_main", "day", "2026-11-20");
+    assert_eq!(closed.denominator, 720.0);
+    assert_eq!(closed.numerator, 180.0);
+}

@@ -1,0 +1,340 @@
+//! Issue 8: the technician's web page in headless Chromium and the public toilet feed, both
+//! served by a daemon fed by the simulated fleet (`meilid simulate`) through mosquitto.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::*;
+use crate::webdriver::Browser;
+
+/// Where a test keeps what a person should be able to look at afterwards.
+fn output_dir(test: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(test);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A gateway for the devices `meilid simulate <sim_args>` drives.
+fn gateway(mq: &Mosquitto, dir: &std::path::Path, sim_args: &[&str]) -> Meilid {
+    let devices = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_meilid"))
+            .args(["simulate", "--broker", &format!("127.0.0.1:{}", mq.port)])
+            .args(sim_args)
+            .arg("--print-config"),
+    );
+    // Live compliance figures every 2 s rather than every minute.
+    let config = format!(
+        "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-web\"\n\n[standards]\nemit_interval_secs = 2\n\n{devices}",
+        mq.url()
+    );
+    Meilid::start(dir, &config)
+}
+
+fn api(m: &Meilid, path: &str) -> Value {
+    let (status, body) =
+        http_get(&format!("http://127.0.0.1:{}{path}", m.http)).expect("daemon answers");
+    assert_eq!(status, 200, "{path}: {body}");
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{path}: {e}: {body}"))
+}
+
+#[test]
+fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
+    let mq = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = output_dir("web_page");
+    let modbus = format!("127.0.0.1:{}", free_port());
+    let maps = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/modbus");
+    let maps = maps.display().to_string();
+    let sim_args = [
+        "--site",
+        "sim",
+        "--noise",
+        "2",
+        "--air",
+        "2",
+        "--toilet",
+        "2",
+        "--streetlight",
+        "3",
+        "--modbus-noise",
+        "2",
+        "--modbus-tcp",
+        &modbus,
+        "--map-dir",
+        &maps,
+        "--period-secs",
+        "1",
+    ];
+    let m = gateway(&mq, dir.path(), &sim_args);
+    let _sim = Proc::spawn(
+        "meilid simulate",
+        Command::new(env!("CARGO_BIN_EXE_meilid"))
+            .args(["simulate", "--broker", &format!("127.0.0.1:{}", mq.port)])
+            .args(sim_args)
+            .args(["--duration", "300s"]),
+        &dir.path().join("simulate.log"),
+    );
+    let expected: Vec<String> = ["n0001", "n0002", "a0001", "a0002", "t0001", "t0002"]
+        .into_iter()
+        .chain(["l0001", "l0002", "l0003", "m0001", "m0002"])
+        .map(|id| format!("sim/{id}"))
+        .collect();
+    // The API first: every device online (a reading within three periods).
+    wait_until("every device online", Duration::from_secs(30), || {
+        let v = api(&m, "/api/v1/devices");
+        (v["online"] == expected.len() && v["total"] == expected.len()).then_some(())
+    });
+
+    let browser = Browser::start(dir.path(), 1280, 1000);
+    let base = format!("http://127.0.0.1:{}", m.http);
+    browser.goto(&format!("{base}/?lang=en"));
+    let rows = browser.wait_for(
+        "device rows",
+        &format!(
+            "if (document.body.dataset.state !== 'ready') return null;
+             const rows = [...document.querySelectorAll('#device-body tr[data-device]')];
+             return rows.length >= {} ? rows.map(r => ({{
+               device: r.dataset.device, online: r.dataset.online, age: r.dataset.age,
+               text: r.innerText }})) : null;",
+            expected.len()
+        ),
+    );
+    let rows = rows.as_array().unwrap();
+    let shown: HashMap<&str, &Value> = rows
+        .iter()
+        .map(|r| (r["device"].as_str().unwrap(), r))
+        .collect();
+    for id in &expected {
+        let r = shown
+            .get(id.as_str())
+            .unwrap_or_else(|| panic!("{id} missing from the page: {rows:?}"));
+        assert_eq!(r["online"], "true", "{id}: {r}");
+        let age: i64 = r["age"].as_str().unwrap().parse().expect("age");
+        assert!(age <= 10, "{id}: reading {age} s old");
+        let text = r["text"].as_str().unwrap();
+        assert!(!text.contains("No data"), "{id}: {text}");
+        // Status messages: firmware version and signal strength (MQTT devices only).
+        if !id.starts_with("sim/m") {
+            assert!(text.contains("0.1.0-sim"), "{id}: {text}");
+        }
+    }
+    assert_eq!(rows.len(), expected.len(), "no extra rows");
+    // Live compliance: a row per site and metric the daemon reports.
+    let metrics: std::collections::BTreeSet<String> =
+        wait_until("compliance rows", Duration::from_secs(30), || {
+            let v = api(&m, "/api/v1/compliance");
+            let set: std::collections::BTreeSet<String> = v["rows"]
+                .as_array()?
+                .iter()
+                .filter_map(|r| r["metric"].as_str().map(String::from))
+                .collect();
+            (set.len() >= 3).then_some(set)
+        });
+    let on_page = browser.wait_for(
+        "compliance on the page",
+        &format!(
+            "const m = [...document.querySelectorAll('#compliance-body tr[data-metric]')].map(r => r.dataset.metric);
+             return m.length >= {} ? m : null;",
+            metrics.len()
+        ),
+    );
+    let on_page: std::collections::BTreeSet<String> = on_page
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m.as_str().map(String::from))
+        .collect();
+    assert!(on_page.is_superset(&metrics), "{on_page:?} vs {metrics:?}");
+    let error = browser.eval("return document.getElementById('error').hidden;");
+    assert_eq!(error, true, "the page shows an error");
+    let head = browser.eval("return document.querySelector('#devices h2').innerText;");
+    assert_eq!(head, "Devices");
+    browser.screenshot(&out.join("devices.png"));
+
+    // A Modbus meter's page: recent readings and its register map.
+    browser.click("a[href='#/device/sim/m0001']");
+    let detail = browser.wait_for(
+        "device page",
+        "if (document.body.dataset.view !== 'device' || document.body.dataset.state !== 'ready') return null;
+         const map = [...document.querySelectorAll('#regmap tbody tr')].map(r => r.cells[0].innerText);
+         const recent = document.querySelectorAll('#recent tbody tr td.num').length;
+         return map.length ? { map, recent, title: document.querySelector('#detail h2').innerText } : null;",
+    );
+    let fields: Vec<&str> = detail["map"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f.as_str())
+        .collect();
+    assert!(fields.contains(&"laeq"), "{detail}");
+    assert!(detail["recent"].as_u64().unwrap() >= 3, "{detail}");
+    assert!(
+        detail["title"].as_str().unwrap().starts_with("m0001"),
+        "{detail}"
+    );
+    browser.screenshot(&out.join("device-m0001.png"));
+
+    // An MQTT device's page names its topic.
+    browser.goto(&format!("{base}/#/device/sim/t0001"));
+    let topic = browser.wait_for(
+        "topic",
+        "const c = document.querySelector('#detail code');
+         return document.body.dataset.view === 'device' && c ? c.innerText : null;",
+    );
+    assert_eq!(topic, "meili/v1/sim/toilet/t0001/telemetry");
+
+    // On a phone, in Chinese.
+    browser.set_size(390, 844);
+    browser.goto(&format!("{base}/?lang=zh"));
+    let head = browser.wait_for(
+        "Chinese page",
+        "return document.body.dataset.state === 'ready' && document.querySelectorAll('#device-body tr').length > 0
+           ? document.querySelector('#devices h2').innerText : null;",
+    );
+    assert_eq!(head, "设备");
+    browser.screenshot(&out.join("devices-phone-zh.png"));
+
+    // The error check can fail: with the daemon gone, the page says so.
+    drop(m);
+    let shown = browser.wait_for(
+        "error banner",
+        "const e = document.getElementById('error'); return e.hidden ? null : e.innerText;",
+    );
+    assert!(shown.as_str().unwrap().contains("无法连接"), "{shown}");
+    eprintln!("screenshots in {}", out.display());
+}
+
+#[test]
+fn toilet_feed_is_geojson_and_follows_the_simulated_state() {
+    let mq = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    // t0001 and t0003 are always open; t0002 opens three hours from now, so it is closed.
+    let now = jiff::Timestamp::now().to_zoned(jiff::tz::TimeZone::get("Asia/Shanghai").unwrap());
+    let later = |h: i64| {
+        let t = now.checked_add(jiff::Span::new().hours(h)).unwrap();
+        format!("{:02}:{:02}", t.hour(), t.minute())
+    };
+    let closed = format!("{}-{}", later(3), later(4));
+    let hours = format!("00:00-24:00,{closed}");
+    let sim_args = [
+        "--site",
+        "sim",
+        "--toilet",
+        "3",
+        "--period-secs",
+        "1",
+        "--toilet-hours",
+        &hours,
+    ];
+    let m = gateway(&mq, dir.path(), &sim_args);
+    let sub = Subscriber::start(
+        mq.port,
+        "meili/v1/sim/toilet/+/telemetry",
+        "meili/v1/sim/toilet/probe/telemetry",
+        dir.path(),
+    );
+    let text = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_meilid"))
+            .args(["simulate", "--broker", &format!("127.0.0.1:{}", mq.port)])
+            .args(sim_args)
+            .args(["--duration", "6s"]),
+    );
+    let published: f64 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    wait_until("readings accepted", Duration::from_secs(20), || {
+        let n = m.metric("meili_readings_accepted_total", "kind=\"toilet\"")?;
+        (n >= published).then_some(())
+    });
+    // The last reading of each toilet, as an independent subscriber saw it.
+    let mut last: HashMap<String, Value> = HashMap::new();
+    wait_until("subscriber caught up", Duration::from_secs(20), || {
+        let msgs = sub.messages();
+        (msgs.len() as f64 >= published).then_some(())
+    });
+    for (topic, payload) in sub.messages() {
+        let id = topic.split('/').nth(4).unwrap().to_string();
+        let r: Value = serde_json::from_str(&payload).unwrap();
+        let newer = last
+            .get(&id)
+            .is_none_or(|p| p["ts"].as_i64() <= r["ts"].as_i64());
+        if newer {
+            last.insert(id, r);
+        }
+    }
+
+    let (status, body) = http_get(&format!(
+        "http://127.0.0.1:{}/api/v1/toilets.geojson",
+        m.http
+    ))
+    .unwrap();
+    assert_eq!(status, 200);
+    let geo: Value = serde_json::from_str(&body).unwrap();
+    check_rfc7946(&geo);
+    let features = geo["features"].as_array().unwrap();
+    assert_eq!(features.len(), 3, "{geo}");
+    let by_id: HashMap<&str, &Value> = features
+        .iter()
+        .map(|f| (f["properties"]["id"].as_str().unwrap(), f))
+        .collect();
+    for (i, id) in ["t0001", "t0002", "t0003"].into_iter().enumerate() {
+        let f = by_id[id];
+        let p = &f["properties"];
+        let r = &last[id];
+        // Coordinates are [lon, lat] (the simulator places toilets at 103.37 E, 23.36x N).
+        let c = f["geometry"]["coordinates"].as_array().unwrap();
+        assert!((c[0].as_f64().unwrap() - 103.37).abs() < 0.01, "{f}");
+        assert!((c[1].as_f64().unwrap() - 23.36).abs() < 0.01, "{f}");
+        let open_hours = if i == 1 {
+            closed.as_str()
+        } else {
+            "00:00-24:00"
+        };
+        assert_eq!(p["openingHours"], format!("Mo-Su {open_hours}"), "{f}");
+        let stalls = r["stalls"].as_u64().unwrap();
+        let occupied = r["occupied"].as_u64().unwrap();
+        assert_eq!(p["stalls"], stalls, "{id}: {p} vs {r}");
+        assert_eq!(p["free_stalls"], stalls - occupied, "{id}: {p} vs {r}");
+        let open_reported = r["open"].as_bool().unwrap();
+        assert_eq!(
+            open_reported,
+            i != 1,
+            "the simulator keeps {id} to its hours"
+        );
+        assert_eq!(p["open_now"], open_reported, "{id}: {p}");
+        assert_eq!(p["class"], "2");
+        let accessible = id != "t0002";
+        assert_eq!(p["wheelchair"], accessible, "{p}");
+        assert_eq!(
+            p["facilities"].as_array().unwrap().len(),
+            if accessible { 2 } else { 0 },
+            "{p}"
+        );
+    }
+}
+
+/// The structure RFC 7946 requires of a FeatureCollection of Points.
+fn check_rfc7946(geo: &Value) {
+    assert_eq!(geo["type"], "FeatureCollection");
+    assert!(geo.get("crs").is_none(), "RFC 7946 §4: no crs member");
+    for f in geo["features"].as_array().expect("features array") {
+        assert_eq!(f["type"], "Feature", "{f}");
+        assert!(f["id"].is_string() || f["id"].is_number(), "§3.2 id: {f}");
+        assert!(f["properties"].is_object(), "§3.2 properties: {f}");
+        let g = &f["geometry"];
+        assert_eq!(g["type"], "Point", "{f}");
+        let c = g["coordinates"].as_array().expect("coordinates");
+        assert!(c.len() == 2 || c.len() == 3, "§3.1.1 position: {f}");
+        let (lon, lat) = (c[0].as_f64().unwrap(), c[1].as_f64().unwrap());
+        assert!(
+            (-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat),
+            "{f}"
+        );
+    }
+}
