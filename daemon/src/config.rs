@@ -97,6 +97,13 @@ pub struct DaemonConfig {
     /// Capacity of the queue between the sources and validation, in messages.
     #[serde(default = "default_ingest_queue_messages")]
     pub ingest_queue_messages: usize,
+    /// How often the daemon writes its own health rows (`meili`, `meili_sink`,
+    /// `device_status`) to the sinks; 0 turns them off.
+    #[serde(default = "default_health_interval_secs")]
+    pub health_interval_secs: u64,
+    /// The `host` tag of those rows (default: this machine's host name).
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -114,6 +121,9 @@ const fn default_shutdown_timeout_secs() -> u64 {
 const fn default_ingest_queue_messages() -> usize {
     8192
 }
+const fn default_health_interval_secs() -> u64 {
+    60
+}
 
 impl Default for DaemonConfig {
     fn default() -> Self {
@@ -123,6 +133,8 @@ impl Default for DaemonConfig {
             timezone: default_timezone(),
             shutdown_timeout_secs: default_shutdown_timeout_secs(),
             ingest_queue_messages: default_ingest_queue_messages(),
+            health_interval_secs: default_health_interval_secs(),
+            host: None,
         }
     }
 }

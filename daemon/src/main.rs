@@ -100,6 +100,14 @@ enum Command {
         /// default 06:00-22:00.
         #[arg(long, value_delimiter = ',')]
         toilet_hours: Vec<String>,
+        /// Start the simulated clock at this time: local "YYYY-MM-DDTHH:MM", or "-26h"
+        /// (before now). Periods already past are published as fast as the broker takes them
+        /// (to fill a database with a simulated day), then the clock runs in real time.
+        #[arg(long, value_parser = parse_sim_time, allow_hyphen_values = true)]
+        start: Option<SimTime>,
+        /// Stop when the simulated clock passes this time (same forms, or "now").
+        #[arg(long, value_parser = parse_sim_time, allow_hyphen_values = true)]
+        end: Option<SimTime>,
         /// Print the gateway's [[devices]] for these devices and exit.
         #[arg(long)]
         print_config: bool,
@@ -260,6 +268,40 @@ enum Calc {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+}
+
+/// A time for `simulate --start/--end`: local civil time, or a duration before now.
+#[derive(Debug, Clone, Copy)]
+enum SimTime {
+    Local(jiff::civil::DateTime),
+    Ago(Duration),
+}
+
+impl SimTime {
+    fn unix(self, tz: &jiff::tz::TimeZone) -> i64 {
+        let now = jiff::Timestamp::now().as_second();
+        match self {
+            SimTime::Local(dt) => dt
+                .to_zoned(tz.clone())
+                .map_or(now, |z| z.timestamp().as_second()),
+            SimTime::Ago(d) => now - d.as_secs() as i64,
+        }
+    }
+}
+
+fn parse_sim_time(s: &str) -> Result<SimTime, String> {
+    let s = s.trim();
+    if s == "now" {
+        return Ok(SimTime::Ago(Duration::ZERO));
+    }
+    if let Some(ago) = s.strip_prefix('-') {
+        return parse_duration(ago).map(SimTime::Ago);
+    }
+    s.parse::<jiff::civil::DateTime>()
+        .map(SimTime::Local)
+        .map_err(|_| {
+            format!("{s:?} is not a local time like 2026-11-23T00:00, \"-26h\" or \"now\"")
+        })
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -672,7 +714,7 @@ fn run_async(command: Command) -> anyhow::Result<()> {
                 };
                 demo::run(opts, stop).await?;
             }
-            Command::Simulate { broker, site, noise, air, toilet, streetlight, period_secs, offline_pct, duration, modbus_noise, modbus_tcp, modbus_rtu, gateway_rtu, modbus_baud, map_dir, toilet_hours, print_config } => {
+            Command::Simulate { broker, site, noise, air, toilet, streetlight, period_secs, offline_pct, duration, modbus_noise, modbus_tcp, modbus_rtu, gateway_rtu, modbus_baud, map_dir, toilet_hours, start, end, print_config } => {
                 use meili_daemon::demo::simulate::{self, ModbusLink};
                 let counts = [noise, air, toilet, streetlight];
                 if let Some(bad) = toilet_hours.iter().find(|h| meili_daemon::standards::toilet::OpeningHours::parse(h).is_none()) {
@@ -693,16 +735,19 @@ fn run_async(command: Command) -> anyhow::Result<()> {
                     print!("{}", simulate::config_toml(&devices));
                     return Ok(());
                 }
+                let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC);
                 let sim = simulate::Simulate {
                     broker,
                     site,
                     counts,
                     period: Duration::from_secs(u64::from(period_secs.max(1))),
                     offline_pct,
-                    timezone: jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC),
+                    timezone: tz.clone(),
                     modbus_noise,
                     modbus: Some(link),
                     toilet_hours,
+                    start_unix: start.map(|t| t.unix(&tz)),
+                    end_unix: end.map(|t| t.unix(&tz)),
                 };
                 let stop = async move {
                     match duration {

@@ -74,6 +74,7 @@ pub struct Daemon {
     validate: tokio::task::JoinHandle<()>,
     engine_stop: CancellationToken,
     engine: tokio::task::JoinHandle<()>,
+    health: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
     alerts_stop: CancellationToken,
     alert_tasks: JoinSet<()>,
     alert_evaluator: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
@@ -259,6 +260,20 @@ impl Daemon {
             }
             .run(engine_stop.clone()),
         );
+        let health_stop = CancellationToken::new();
+        let health = (config.daemon.health_interval_secs > 0).then(|| {
+            tokio::spawn(crate::sources::internal::run(
+                shared.clone(),
+                Arc::clone(&buffer),
+                config
+                    .daemon
+                    .host
+                    .clone()
+                    .unwrap_or_else(crate::sources::internal::hostname),
+                Duration::from_secs(config.daemon.health_interval_secs),
+                health_stop.clone(),
+            ))
+        });
         let (ingest_tx, ingest_rx) = mpsc::channel(config.daemon.ingest_queue_messages);
         let prefix = config
             .mqtt
@@ -308,6 +323,7 @@ impl Daemon {
             validate,
             engine_stop,
             engine,
+            health: health.map(|h| (health_stop, h)),
             alerts_stop,
             alert_tasks,
             alert_evaluator,
@@ -329,6 +345,11 @@ impl Daemon {
         });
         // Everything taken from the broker is in the buffer once validate ends.
         let _ = self.validate.await;
+        // The last health rows go out with the final flush.
+        if let Some((stop, t)) = self.health.take() {
+            stop.cancel();
+            let _ = t.await;
+        }
         self.engine_stop.cancel();
         let _ = self.engine.await;
         // Channels first, so the evaluator's last save records what they delivered.

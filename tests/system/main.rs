@@ -30,3 +30,5 @@ mod alerts;
 // The technician's web page in headless Chromium (WebDriver); the public toilet GeoJSON feed.
 mod web;
 mod webdriver;
+// Every Grafana panel query against InfluxDB filled from a simulated day; dashboard structure.
+mod dashboards;

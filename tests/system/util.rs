@@ -385,9 +385,16 @@ pub struct Meilid {
 
 impl Meilid {
     pub fn start(dir: &Path, config_body: &str) -> Meilid {
+        Meilid::start_with_daemon(dir, "", config_body)
+    }
+
+    /// Start with more `[daemon]` keys (`daemon_keys`, TOML lines).
+    pub fn start_with_daemon(dir: &Path, daemon_keys: &str, config_body: &str) -> Meilid {
         let http = free_port();
         let config = dir.join("meilid.toml");
-        std::fs::write(&config, Meilid::daemon_section(dir, http) + config_body).unwrap();
+        let daemon = Meilid::daemon_section(dir, http);
+        let daemon = daemon.trim_end().to_string() + "\n" + daemon_keys + "\n";
+        std::fs::write(&config, daemon + config_body).unwrap();
         Meilid::start_with(dir, config, http)
     }
 

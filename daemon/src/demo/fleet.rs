@@ -37,7 +37,16 @@ pub struct SimOptions {
     pub published: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Readings the offline buffers dropped (full).
     pub dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Start the simulated clock here (unix s) instead of now: periods already past are
+    /// published back to back, then the clock runs in real time.
+    pub start_unix: Option<i64>,
+    /// Stop once the simulated clock passes this (unix s).
+    pub end_unix: Option<i64>,
 }
+
+/// Seconds of microphone audio a noise meter synthesises per period while catching up on the
+/// past (a sample of the period, so that a simulated day takes seconds, not a day of audio).
+const CATCH_UP_AUDIO_SECS: u32 = 1;
 
 /// Run one simulated device until `stop`.
 pub async fn run_device(
@@ -97,17 +106,47 @@ pub async fn run_device(
     let mut seq = 0u32;
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The simulated clock (end of the next period) when it does not start now.
+    let step = period.as_secs().max(1) as i64;
+    let mut clock = sim_opts.start_unix.map(|s| s + step);
     loop {
-        tokio::select! {
-            _ = stop.cancelled() => break,
-            _ = tick.tick() => {}
-        }
-        let now = jiff::Timestamp::now();
+        let (now, catching_up) = match clock.as_mut() {
+            None => {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                (jiff::Timestamp::now(), false)
+            }
+            Some(t) => {
+                if stop.is_cancelled() || sim_opts.end_unix.is_some_and(|e| *t > e) {
+                    break;
+                }
+                let wait = *t - jiff::Timestamp::now().as_second();
+                if wait > 0 {
+                    tokio::select! {
+                        _ = stop.cancelled() => break,
+                        _ = tokio::time::sleep(Duration::from_secs(wait as u64)) => {}
+                    }
+                } else {
+                    tokio::task::yield_now().await;
+                }
+                let at =
+                    jiff::Timestamp::from_second(*t).unwrap_or_else(|_| jiff::Timestamp::now());
+                *t += step;
+                (at, wait <= 0)
+            }
+        };
         let hour = now.to_zoned(tz.clone()).hour() as u32;
         let mut reading = Reading::new(seq, now.as_second(), period.as_secs() as u32);
         seq = seq.wrapping_add(1);
         let zoned = now.to_zoned(tz.clone());
         let secs = reading.period_s;
+        let audio_secs = if catching_up {
+            secs.min(CATCH_UP_AUDIO_SECS)
+        } else {
+            secs
+        };
         match &mut sim {
             Sim::Noise(n) => {
                 let class = device.zone_class.unwrap_or(ZoneClass::C2);
@@ -115,7 +154,7 @@ pub async fn run_device(
                     &mut rng,
                     class,
                     noise::is_night(hour, 22),
-                    secs,
+                    audio_secs,
                     &mut reading,
                 );
             }

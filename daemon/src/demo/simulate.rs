@@ -29,6 +29,10 @@ pub struct Simulate {
     pub modbus: Option<ModbusLink>,
     /// Opening hours ("HH:MM-HH:MM") given to the toilets in turn; empty: 06:00-22:00.
     pub toilet_hours: Vec<String>,
+    /// Simulated clock from here (unix s; the past is published at full speed) …
+    pub start_unix: Option<i64>,
+    /// … until here.
+    pub end_unix: Option<i64>,
 }
 
 /// Where the simulated Modbus meters answer.
@@ -192,6 +196,8 @@ pub fn config_toml(devices: &[DeviceConfig]) -> String {
 pub async fn run(sim: Simulate, stop: impl std::future::Future<Output = ()>) -> (u64, u64) {
     let opts = SimOptions {
         offline_pct: sim.offline_pct,
+        start_unix: sim.start_unix,
+        end_unix: sim.end_unix,
         ..SimOptions::default()
     };
     let token = CancellationToken::new();
@@ -242,6 +248,23 @@ pub async fn run(sim: Simulate, stop: impl std::future::Future<Output = ()>) -> 
                 )));
             }
         }
+    }
+    if sim.end_unix.is_some() && modbus.is_empty() {
+        // Every device stops by itself at the end of the simulated clock.
+        let all = async {
+            for t in tasks {
+                let _ = t.await;
+            }
+        };
+        tokio::pin!(all);
+        tokio::select! {
+            _ = stop => {
+                token.cancel();
+                (&mut all).await;
+            }
+            _ = &mut all => {}
+        }
+        return (opts.published.load(Relaxed), opts.dropped.load(Relaxed));
     }
     stop.await;
     token.cancel();

@@ -13,11 +13,11 @@ use meili_firmware::Kind;
 use serde_json::{json, Value};
 
 use crate::config::Config;
-use crate::registry::{Device, DeviceId};
+use crate::registry::DeviceId;
 use crate::sources::modbus::map::RegisterMap;
 use crate::standards::toilet::OpeningHours;
 use crate::topology::Shared;
-use crate::transforms::live::DeviceState;
+use crate::transforms::live::{online, period_secs, DeviceState};
 
 /// What the API needs from the configuration.
 pub struct View {
@@ -54,25 +54,6 @@ impl View {
 
 fn now_unix() -> i64 {
     jiff::Timestamp::now().as_second()
-}
-
-/// The period a device reports at: its Modbus interval, `period_secs`, or 60 s.
-fn period_secs(d: &Device) -> i64 {
-    d.config
-        .modbus
-        .as_ref()
-        .map(|m| m.interval_secs as i64)
-        .or(d.config.period_secs.map(i64::from))
-        .unwrap_or(60)
-        .max(1)
-}
-
-/// Online: no last will pending and a reading within three periods.
-fn online(d: &Device, st: &DeviceState, now: i64) -> bool {
-    !st.offline_will
-        && st
-            .last_seen_unix
-            .is_some_and(|t| now - t <= 3 * period_secs(d))
 }
 
 fn device_json(s: &Shared, id: DeviceId, st: &DeviceState, now: i64) -> Value {

@@ -68,3 +68,22 @@ impl Live {
         &self.devices[device as usize]
     }
 }
+
+/// The period a device reports at: its Modbus interval, `period_secs`, or 60 s.
+pub fn period_secs(d: &crate::registry::Device) -> i64 {
+    d.config
+        .modbus
+        .as_ref()
+        .map(|m| m.interval_secs as i64)
+        .or(d.config.period_secs.map(i64::from))
+        .unwrap_or(60)
+        .max(1)
+}
+
+/// Online: no last will pending and a reading within three periods.
+pub fn online(d: &crate::registry::Device, st: &DeviceState, now_unix: i64) -> bool {
+    !st.offline_will
+        && st
+            .last_seen_unix
+            .is_some_and(|t| now_unix - t <= 3 * period_secs(d))
+}
