@@ -1033,6 +1033,14 @@ impl Config {
                     );
                 }
             }
+            if !d.facilities.is_empty() && d.kind != Kind::Toilet {
+                err(
+                    file,
+                    line,
+                    format!("{key}.facilities"),
+                    "only toilet devices take facilities".into(),
+                );
+            }
             if let Some(a) = d.area_km2 {
                 if !(a > 0.0 && a.is_finite()) {
                     err(

@@ -98,7 +98,7 @@ pub async fn run(
     let devices: Vec<_> = config.devices.iter().map(|d| d.get_ref().clone()).collect();
     let daemon = Daemon::start(config).await?;
     println!(
-        "meilid demo: broker mqtt://{v4} (MQTT 5 on port {v5_port}), http://{}/metrics, store {}",
+        "meilid demo: broker mqtt://{v4} (MQTT 5 on port {v5_port}), web page http://{0}/ (metrics http://{0}/metrics), store {1}",
         daemon.http_addr,
         opts.data_dir.join("store").display()
     );

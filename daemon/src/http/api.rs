@@ -56,6 +56,15 @@ fn now_unix() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
+/// A reading as JSON with its f32 values written as they were received (0.009, not
+/// 0.008999999612569809).
+fn reading_json(r: &meili_firmware::Reading) -> Value {
+    serde_json::to_string(r)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null)
+}
+
 fn device_json(s: &Shared, id: DeviceId, st: &DeviceState, now: i64) -> Value {
     let d = s.registry.get(id);
     let c = &d.config;
@@ -66,13 +75,13 @@ fn device_json(s: &Shared, id: DeviceId, st: &DeviceState, now: i64) -> Value {
         "name": c.name,
         "lat": c.lat,
         "lon": c.lon,
-        "period_s": period_secs(d),
+        "period_s": period_secs(d, st),
         "online": online(d, st, now),
         "last_seen": st.last_seen_unix.and_then(|t| s.view.rfc3339(t)),
         "age_s": st.last_seen_unix.map(|t| (now - t).max(0)),
         "readings": st.readings,
         "rejected": st.rejected,
-        "last": st.last,
+        "last": st.last.as_ref().map(reading_json),
         "status": st.status,
     });
     if let Some(z) = c.zone_class {
@@ -141,7 +150,7 @@ pub async fn device(
         let live = s.live.lock().unwrap_or_else(|e| e.into_inner());
         let st = live.get(did);
         let mut v = device_json(&s, did, st, now);
-        v["recent"] = json!(st.recent.iter().rev().collect::<Vec<_>>());
+        v["recent"] = json!(st.recent.iter().rev().map(reading_json).collect::<Vec<_>>());
         v
     };
     if let Some(m) = &dev.config.modbus {

@@ -69,13 +69,15 @@ impl Live {
     }
 }
 
-/// The period a device reports at: its Modbus interval, `period_secs`, or 60 s.
-pub fn period_secs(d: &crate::registry::Device) -> i64 {
+/// The period a device reports at: its Modbus interval or configured `period_secs`, else the
+/// period its last reading declared, else 60 s.
+pub fn period_secs(d: &crate::registry::Device, st: &DeviceState) -> i64 {
     d.config
         .modbus
         .as_ref()
         .map(|m| m.interval_secs as i64)
         .or(d.config.period_secs.map(i64::from))
+        .or(st.last.as_ref().map(|r| i64::from(r.period_s)))
         .unwrap_or(60)
         .max(1)
 }
@@ -85,5 +87,5 @@ pub fn online(d: &crate::registry::Device, st: &DeviceState, now_unix: i64) -> b
     !st.offline_will
         && st
             .last_seen_unix
-            .is_some_and(|t| now_unix - t <= 3 * period_secs(d))
+            .is_some_and(|t| now_unix - t <= 3 * period_secs(d, st))
 }
