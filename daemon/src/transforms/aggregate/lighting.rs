@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::sample::DARK_FAULTS;
+use super::sample::{DARK_FAULTS, LIT_ONLY_FAULTS};
 use crate::standards::lighting::{self, LampTime};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -14,7 +14,8 @@ pub struct LampDay {
     pub time: LampTime,
     /// Lit at the inspection instant (when a reading covered it).
     pub snapshot: Option<bool>,
-    /// Fault bits of the latest reading, and its time.
+    /// Fault bits of the latest reading (lamp and driver failures seen earlier in the day
+    /// kept while the lamp is off), and its time.
     pub last_ts: i64,
     pub last_faults: u8,
 }
@@ -66,7 +67,13 @@ impl Acc {
         }
         if ts > d.last_ts {
             d.last_ts = ts;
-            d.last_faults = faults;
+            // A dead tube seen at night stays a fault through the off readings that follow.
+            let carried = if on {
+                0
+            } else {
+                d.last_faults & LIT_ONLY_FAULTS
+            };
+            d.last_faults = faults | carried;
         }
     }
 

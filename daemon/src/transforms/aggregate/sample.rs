@@ -40,6 +40,10 @@ pub enum Values {
 pub const DARK_FAULTS: u8 =
     Fault::LampFailure.bit() | Fault::DriverFailure.bit() | Fault::PowerFailure.bit();
 
+/// Faults a controller can only detect while the lamp is switched on (no current, bad power
+/// factor): a reading with the lamp off neither shows nor clears them.
+pub const LIT_ONLY_FAULTS: u8 = Fault::LampFailure.bit() | Fault::DriverFailure.bit();
+
 impl Sample {
     /// `[start, end)` of the period in unix seconds.
     pub fn span(&self) -> (i64, i64) {

@@ -326,3 +326,50 @@ schedule = { type = "fixed", on = "18:00", off = "06:00" }
     assert_eq!(closed.denominator, 720.0);
     assert_eq!(closed.numerator, 180.0);
 }
+
+/// A dead tube is only detectable while switched on: the morning's off readings keep the
+/// night's lamp failure, so the lamp is not counted intact for that lighting day.
+#[test]
+fn a_lamp_failure_seen_at_night_is_kept_through_the_off_readings() {
+    let lamp = r#"
+[[devices]]
+id = "l1"
+site = "town"
+kind = "streetlight"
+lat = 30.0
+lon = 110.0
+road_class = "main"
+
+[standards.lighting]
+schedule = { type = "fixed", on = "18:00", off = "06:00" }
+"#;
+    let (mut e, _) = engine(lamp, true);
+    let light = |ts: i64, on: bool, faults: u8| Sample {
+        ts,
+        period_s: 3600,
+        values: Values::Light {
+            on,
+            faults,
+            power_w: Some(0.0),
+        },
+    };
+    let dead = meili_firmware::Fault::LampFailure.bit();
+    // Relay on from 18:00 to 06:00 with no current (lamp failure), off until noon.
+    for h in 19..=30 {
+        e.ingest(2, &light(at("2026-11-20", h, 0), true, dead));
+    }
+    for h in 31..=36 {
+        e.ingest(2, &light(at("2026-11-20", h, 0), false, 0));
+    }
+    let out = e.emit();
+    let intact = row(&out, "lighting_intact", "day", "2026-11-20");
+    assert_eq!((intact.numerator, intact.denominator), (0.0, 1.0));
+    // A lamp whose last reading was off and that had no failure counts as intact.
+    let (mut e, _) = engine(lamp, true);
+    for h in 19..=36 {
+        e.ingest(2, &light(at("2026-11-20", h, 0), (19..=30).contains(&h), 0));
+    }
+    let out = e.emit();
+    let intact = row(&out, "lighting_intact", "day", "2026-11-20");
+    assert_eq!((intact.numerator, intact.denominator), (1.0, 1.0));
+}
