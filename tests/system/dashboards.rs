@@ -342,6 +342,7 @@ fn every_panel_query_returns_rows_from_a_simulated_day() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{text}"));
     assert!(published > 14.0 * 288.0, "a day of readings: {text}");
+    eprintln!("simulated day: {text}");
     let sink = "sink=\"influxdb_v1\",type=\"influxdb_v1\"";
     let engine_seen = |m: &Meilid| -> f64 {
         ["counted", "duplicate", "late", "invalid"]
