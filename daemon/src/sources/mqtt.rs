@@ -147,6 +147,10 @@ impl Client {
     }
 }
 
+/// Outgoing QoS 1 publishes in flight on the MQTT 5 session (the source publishes none; this
+/// bounds the packet ids its subscriptions use).
+const OUTGOING_INFLIGHT: u16 = 16;
+
 pub struct MqttSource {
     config: MqttConfig,
 }
@@ -209,6 +213,9 @@ impl MqttSource {
                     .set_session_expiry_interval(Some(c.session_expiry_secs))
                     .set_receive_maximum(Some(c.receive_maximum))
                     .set_max_packet_size(Some(c.max_packet_size_bytes))
+                    // The daemon only subscribes. rumqttc sizes its outgoing-publish table by this
+                    // limit (default 65,535 slots, 14 MB written at start).
+                    .set_outgoing_inflight_upper_limit(OUTGOING_INFLIGHT)
                     .set_request_channel_capacity(request_capacity);
                 if let Some(user) = &c.username {
                     o.set_credentials(user, password.unwrap_or_default());
