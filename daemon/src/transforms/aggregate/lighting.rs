@@ -46,12 +46,18 @@ impl Acc {
         faults: u8,
         power_w: Option<f32>,
     ) {
+        // A dead tube seen last night is still dead until the lamp is seen lit again.
+        let before = self
+            .days
+            .range(..lday)
+            .next_back()
+            .map_or(0, |(_, p)| p.last_faults & LIT_ONLY_FAULTS);
         let d = self.days.entry(lday).or_insert(LampDay {
             window: frame.window,
             time: LampTime::default(),
             snapshot: None,
             last_ts: i64::MIN,
-            last_faults: 0,
+            last_faults: before,
         });
         let lit = on && faults & DARK_FAULTS == 0;
         d.time.add(&lighting::account(

@@ -364,6 +364,19 @@ schedule = { type = "fixed", on = "18:00", off = "06:00" }
     let out = e.emit();
     let intact = row(&out, "lighting_intact", "day", "2026-11-20");
     assert_eq!((intact.numerator, intact.denominator), (0.0, 1.0));
+    // The next lighting day: still faulty in the afternoon (off), intact once seen lit at dusk.
+    for h in 37..=40 {
+        e.ingest(2, &light(at("2026-11-20", h, 0), false, 0));
+    }
+    let out = e.emit();
+    let next = row(&out, "lighting_intact", "day", "2026-11-21");
+    assert_eq!((next.numerator, next.denominator), (0.0, 1.0));
+    for h in 43..=44 {
+        e.ingest(2, &light(at("2026-11-20", h, 0), true, 0));
+    }
+    let out = e.emit();
+    let next = row(&out, "lighting_intact", "day", "2026-11-21");
+    assert_eq!((next.numerator, next.denominator), (1.0, 1.0));
     // A lamp whose last reading was off and that had no failure counts as intact.
     let (mut e, _) = engine(lamp, true);
     for h in 19..=36 {
