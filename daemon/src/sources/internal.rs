@@ -162,3 +162,92 @@ pub async fn run(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use meili_firmware::{Reading, Status};
+
+    use super::*;
+    use crate::config::Config;
+    use crate::event::Record;
+    use crate::metrics::{Metrics, SinkMetrics};
+    use crate::registry::Registry;
+    use crate::transforms::live::Live;
+
+    fn shared() -> Shared {
+        let config = Config::from_toml(
+            "[[devices]]\nid = \"n1\"\nsite = \"town\"\nkind = \"noise\"\nlat = 30.0\nlon = 110.0\nzone_class = \"1\"\n\n\
+             [[devices]]\nid = \"t1\"\nsite = \"town\"\nkind = \"toilet\"\nlat = 30.0\nlon = 110.0\ntoilet_class = \"1\"\n",
+        )
+        .unwrap();
+        let registry = Arc::new(Registry::from_config(&config));
+        let sink = Arc::new(SinkMetrics {
+            name: "central db".into(),
+            kind: "influxdb_v1",
+            ..SinkMetrics::default()
+        });
+        Shared {
+            live: Arc::new(Mutex::new(Live::new(&registry))),
+            registry,
+            metrics: Arc::new(Metrics::new(vec![sink])),
+            started: std::time::Instant::now(),
+            compliance: Arc::default(),
+            alerts: None,
+            alerts_changed: Arc::default(),
+            view: Arc::new(crate::http::View::from_config(&config)),
+        }
+    }
+
+    #[test]
+    fn health_rows_carry_counters_sinks_and_every_device() {
+        let s = shared();
+        let now = 1_800_000_000;
+        {
+            let mut live = s.live.lock().unwrap();
+            let mut r = Reading::new(1, now - 70, 60);
+            r.laeq = Some(55.0);
+            live.record_all(
+                &[Record {
+                    device: 0,
+                    reading: r,
+                }],
+                now - 70,
+            );
+            let status = Status {
+                v: 1,
+                online: true,
+                fw: heapless::String::try_from("1.2 \"beta\"").ok(),
+                rssi_dbm: Some(-71),
+                ..Status::default()
+            };
+            live.status(0, status, now - 70);
+        }
+        s.metrics.reject(Reason::BadTopic);
+        s.metrics.reject(Reason::BadTopic);
+        let (text, rows) = lines(&s, "gw 01", now);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(rows, 4, "{text}");
+        assert_eq!(lines.len(), 4);
+        let meili = lines[0];
+        assert!(meili.starts_with("meili,host=gw\\ 01 uptime_s="), "{meili}");
+        assert!(meili.contains(",rejected_bad_topic=2i,"), "{meili}");
+        assert!(meili.contains(",readings_rejected=2i"), "{meili}");
+        assert_eq!(meili.matches(",rejected_").count(), Reason::ALL.len());
+        assert!(meili.contains(",devices=2i,devices_online=1i,"), "{meili}");
+        assert!(meili.ends_with(&format!(" {now}")));
+        assert!(lines[1].starts_with("meili_sink,host=gw\\ 01,sink=central\\ db rows_written=0i,"));
+        assert_eq!(
+            lines[2],
+            format!(
+                "device_status,site=town,device=n1,kind=noise online=true,readings=1i,rejected=0i,\
+                 age_s=70i,rssi_dbm=-71i,fw=\"1.2 \\\"beta\\\"\" {now}"
+            )
+        );
+        assert_eq!(
+            lines[3],
+            format!("device_status,site=town,device=t1,kind=toilet online=false,readings=0i,rejected=0i {now}")
+        );
+    }
+}
