@@ -277,6 +277,15 @@ fn toilet_feed_is_geojson_and_follows_the_simulated_state() {
     assert_eq!(status, 200);
     let geo: Value = serde_json::from_str(&body).unwrap();
     check_rfc7946(&geo);
+    // The media type RFC 7946 registers, and loadable by web maps on other origins.
+    let url = format!("http://127.0.0.1:{}/api/v1/toilets.geojson", m.http);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let headers = rt.block_on(async { reqwest::get(&url).await.unwrap().headers().clone() });
+    assert_eq!(headers["content-type"], "application/geo+json");
+    assert_eq!(headers["access-control-allow-origin"], "*");
     let features = geo["features"].as_array().unwrap();
     assert_eq!(features.len(), 3, "{geo}");
     let by_id: HashMap<&str, &Value> = features

@@ -267,7 +267,12 @@ pub async fn toilets(State(s): State<Shared>) -> impl IntoResponse {
         })
         .collect();
     (
-        [(header::CONTENT_TYPE, "application/geo+json")],
+        [
+            (header::CONTENT_TYPE, "application/geo+json"),
+            // A public feed: map apps on other origins may fetch it from a browser.
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+            (header::CACHE_CONTROL, "public, max-age=30"),
+        ],
         Json(json!({"type": "FeatureCollection", "features": features})),
     )
 }
