@@ -151,6 +151,17 @@ fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
     assert!(on_page.is_superset(&metrics), "{on_page:?} vs {metrics:?}");
     let error = browser.eval("return document.getElementById('error').hidden;");
     assert_eq!(error, true, "the page shows an error");
+    // Works without internet: everything it loaded came from the daemon.
+    let foreign = browser.eval(
+        "return performance.getEntriesByType('resource').map(e => e.name)
+           .filter(n => !n.startsWith(location.origin));",
+    );
+    assert_eq!(foreign, serde_json::json!([]), "loaded from elsewhere");
+    let fetched = browser.eval("return performance.getEntriesByType('resource').length;");
+    assert!(
+        fetched.as_u64().unwrap() >= 3,
+        "the page read the API: {fetched}"
+    );
     let head = browser.eval("return document.querySelector('#devices h2').innerText;");
     assert_eq!(head, "Devices");
     browser.screenshot(&out.join("devices.png"));
