@@ -776,14 +776,7 @@ impl Evaluator {
                 continue;
             }
             let st = g.live.get(id);
-            let period = d
-                .config
-                .modbus
-                .as_ref()
-                .map(|m| m.interval_secs as i64)
-                .or(d.config.period_secs.map(i64::from))
-                .unwrap_or(60)
-                .max(1);
+            let period = crate::transforms::live::period_secs(d, st);
             let allowed = period * i64::from(r.missed_periods);
             let last = st.last_seen_unix.unwrap_or(g.started).max(g.started);
             let will = r.on_last_will && st.offline_will;
