@@ -3,21 +3,26 @@
 //! # Layout
 //! The pipeline reads left to right, one folder per stage:
 //!
-//! - [`sources`]: where readings enter (`mqtt`).
+//! - [`sources`]: where readings enter (`mqtt`, `modbus`), and `internal`: the daemon's own
+//!   health rows.
 //! - [`transforms`]: `validate` (decode + contract checks, counted rejections), `live`
-//!   (latest state per device) and `aggregate` (the standards engine: daily results and
-//!   compliance ratios, itself a reader of the buffer).
+//!   (latest state per device), `aggregate` (the standards engine: daily results and
+//!   compliance ratios, itself a reader of the buffer) and `alert` (rules and their lifecycle,
+//!   another reader).
 //! - [`buffer`]: the durable store-and-forward log between validation and the sinks (its
 //!   on-disk format and rules are specified at the top of the module).
 //! - [`sinks`]: where readings leave (`influxdb` v1/v2, `file`), each reading the buffer from
-//!   its own position, batched with retry.
+//!   its own position, batched with retry; `alerts`: webhook, MQTT and Alertmanager channels.
 //! - [`topology`]: builds the stages and joins them with bounded queues; owns shutdown.
 //! - [`standards`]: the arithmetic of the standards, one plain module each: `aqi` (HJ 633),
 //!   `air` (GB 3095 / HJ 663 validity), `noise` (GB 3096), `lighting`, `toilet`, `sun`, `ratio`.
 //! - [`replay`], [`calc`]: `meilid replay` and `meilid calc`.
 //! - [`config`], [`registry`]: typed configuration and the device registry.
-//! - [`http`], [`metrics`]: `/health`, `/metrics`.
-//! - [`demo`]: `meilid demo` — embedded broker, simulated fleet, live table.
+//! - [`http`], [`metrics`]: the technician's web page (`http/page.html`), the API
+//!   (`http/api.rs`: devices, compliance, the toilet GeoJSON feed), alerts and silences,
+//!   `/health`, `/metrics`.
+//! - [`demo`]: `meilid demo` — embedded broker, simulated fleet, live table; and
+//!   `meilid simulate`.
 
 pub mod buffer;
 pub mod calc;
