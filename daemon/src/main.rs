@@ -108,7 +108,7 @@ enum Command {
         /// Stop when the simulated clock passes this time (same forms, or "now").
         #[arg(long, value_parser = parse_sim_time, allow_hyphen_values = true)]
         end: Option<SimTime>,
-        /// Print the gateway's [[devices]] for these devices and exit.
+        /// Print the gateway's `[[devices]]` for these devices and exit.
         #[arg(long)]
         print_config: bool,
     },
