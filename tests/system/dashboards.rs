@@ -304,11 +304,7 @@ fn every_panel_query_returns_rows_from_a_simulated_day() {
         "--toilet-hours",
         "00:00-24:00,06:00-22:00",
     ];
-    let devices = run_ok(
-        Command::new(env!("CARGO_BIN_EXE_meilid"))
-            .args(["simulate", "--print-config"])
-            .args(sim_args),
-    );
+    let devices = simulated_devices(&sim_args);
     let config = format!(
         "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-dash\"\n\n\
          [standards]\nemit_interval_secs = 1\n\n[standards.sites.sim]\nbuilt_up_area_km2 = 0.6\n\n\
@@ -325,22 +321,9 @@ fn every_panel_query_returns_rows_from_a_simulated_day() {
         .date()
         .yesterday()
         .unwrap();
-    let text = run_ok(
-        Command::new(env!("CARGO_BIN_EXE_meilid"))
-            .args([
-                "simulate",
-                "--start",
-                &format!("{yesterday}T00:00"),
-                "--end",
-                "now",
-            ])
-            .args(sim_args),
-    );
-    let published: f64 = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{text}"));
+    let start = format!("{yesterday}T00:00");
+    let (text, published) =
+        simulate(&[&sim_args[..], &["--start", &start, "--end", "now"]].concat());
     assert!(published > 14.0 * 288.0, "a day of readings: {text}");
     eprintln!("simulated day: {text}");
     let sink = "sink=\"influxdb_v1\",type=\"influxdb_v1\"";

@@ -1,7 +1,6 @@
 //! Issue 6: `meilid simulate` drives devices of every kind (measured by the firmware's code),
 //! with link outages and backlog uploads, through mosquitto into a gateway that accepts them.
 
-use std::process::Command;
 use std::time::Duration;
 
 use crate::util::*;
@@ -34,32 +33,21 @@ fn simulated_fleet_of_every_kind_is_accepted_by_a_gateway() {
         "--period-secs",
         "1",
     ];
-    let devices = run_ok(
-        Command::new(env!("CARGO_BIN_EXE_meilid"))
-            .args([
-                "simulate",
-                "--broker",
-                &format!("127.0.0.1:{}", mq.port),
-                "--print-config",
-            ])
-            .args(sim_args),
-    );
+    let broker = format!("127.0.0.1:{}", mq.port);
+    let devices = simulated_devices(&[&["--broker", &broker][..], &sim_args].concat());
     let config = format!(
         "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-sim\"\n\n{devices}",
         mq.url()
     );
     let m = Meilid::start(dir.path(), &config);
-    let text = run_ok(
-        Command::new(env!("CARGO_BIN_EXE_meilid"))
-            .args(["simulate", "--broker", &format!("127.0.0.1:{}", mq.port)])
-            .args(sim_args)
-            .args(["--offline-pct", "30", "--duration", "8s"]),
+    let (text, published) = simulate(
+        &[
+            &["--broker", &broker][..],
+            &sim_args,
+            &["--offline-pct", "30", "--duration", "8s"],
+        ]
+        .concat(),
     );
-    let published: f64 = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{text}"));
     assert!(published >= 11.0, "{text}");
     let accepted = |kind: &str| {
         m.metric("meili_readings_accepted_total", &format!("kind=\"{kind}\""))
@@ -126,24 +114,14 @@ fn simulated_rtu_meters_are_polled_over_a_serial_line() {
         "--period-secs",
         "1",
     ];
-    let devices = run_ok(
-        Command::new(env!("CARGO_BIN_EXE_meilid"))
-            .arg("simulate")
-            .args(sim_args)
-            .args(["--gateway-rtu", &gateway_end, "--print-config"]),
-    );
+    let devices = simulated_devices(&[&sim_args[..], &["--gateway-rtu", &gateway_end]].concat());
     assert!(devices.contains(&format!("rtu = \"{gateway_end}\", baud = 19200")));
     let config = format!(
         "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-rtu\"\n\n{devices}",
         mq.url()
     );
     let m = Meilid::start(dir.path(), &config);
-    run_ok(
-        Command::new(env!("CARGO_BIN_EXE_meilid"))
-            .arg("simulate")
-            .args(sim_args)
-            .args(["--duration", "8s"]),
-    );
+    simulate(&[&sim_args[..], &["--duration", "8s"]].concat());
     let bus = format!("bus=\"rtu://{gateway_end}@19200\"");
     for u in 1..=4 {
         let labels = format!("device=\"sim/m{u:04}\",{bus}");

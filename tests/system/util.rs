@@ -606,6 +606,31 @@ pub fn pty_pair(dir: &Path, a: &str, b: &str) -> (Proc, PathBuf, PathBuf) {
 }
 
 /// Run a command to completion; it must succeed; its stdout.
+/// `meilid simulate <args> --print-config`: the gateway's `[[devices]]` for those devices.
+pub fn simulated_devices(args: &[&str]) -> String {
+    run_ok(
+        Command::new(env!("CARGO_BIN_EXE_meilid"))
+            .arg("simulate")
+            .args(args)
+            .arg("--print-config"),
+    )
+}
+
+/// `meilid simulate <args>` to its end: its summary line and how many readings it published.
+pub fn simulate(args: &[&str]) -> (String, f64) {
+    let text = run_ok(
+        Command::new(env!("CARGO_BIN_EXE_meilid"))
+            .arg("simulate")
+            .args(args),
+    );
+    let published = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    (text, published)
+}
+
 pub fn run_ok(cmd: &mut Command) -> String {
     let out = cmd.output().unwrap();
     assert!(

@@ -20,12 +20,8 @@ fn output_dir(test: &str) -> PathBuf {
 
 /// A gateway for the devices `meilid simulate <sim_args>` drives.
 fn gateway(mq: &Mosquitto, dir: &std::path::Path, sim_args: &[&str]) -> Meilid {
-    let devices = run_ok(
-        Command::new(env!("CARGO_BIN_EXE_meilid"))
-            .args(["simulate", "--broker", &format!("127.0.0.1:{}", mq.port)])
-            .args(sim_args)
-            .arg("--print-config"),
-    );
+    let broker = format!("127.0.0.1:{}", mq.port);
+    let devices = simulated_devices(&[&["--broker", &broker][..], sim_args].concat());
     // Live compliance figures every 2 s rather than every minute.
     let config = format!(
         "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-web\"\n\n[standards]\nemit_interval_secs = 2\n\n{devices}",
@@ -248,17 +244,9 @@ fn toilet_feed_is_geojson_and_follows_the_simulated_state() {
         "meili/v1/sim/toilet/probe/telemetry",
         dir.path(),
     );
-    let text = run_ok(
-        Command::new(env!("CARGO_BIN_EXE_meilid"))
-            .args(["simulate", "--broker", &format!("127.0.0.1:{}", mq.port)])
-            .args(sim_args)
-            .args(["--duration", "6s"]),
-    );
-    let published: f64 = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("{text}"));
+    let broker = format!("127.0.0.1:{}", mq.port);
+    let (_, published) =
+        simulate(&[&["--broker", &broker][..], &sim_args, &["--duration", "6s"]].concat());
     wait_until("readings accepted", Duration::from_secs(20), || {
         let n = m.metric("meili_readings_accepted_total", "kind=\"toilet\"")?;
         (n >= published).then_some(())

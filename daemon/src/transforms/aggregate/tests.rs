@@ -275,11 +275,8 @@ fn air_day_with_too_few_hours_is_invalid_and_counted() {
     assert_eq!(r.value, None);
 }
 
-/// A lighting night still in progress counts only the scheduled time that has passed: a lamp
-/// lit from 18:00 to 21:00 is at 100 % live, and the full night decides once the day closes.
-#[test]
-fn live_lighting_rate_counts_the_schedule_up_to_now() {
-    let lamp = r#"
+/// One main-road lamp (device index 2) lit 18:00–06:00.
+const ONE_LAMP: &str = r#"
 [[devices]]
 id = "l1"
 site = "town"
@@ -291,7 +288,12 @@ road_class = "main"
 [standards.lighting]
 schedule = { type = "fixed", on = "18:00", off = "06:00" }
 "#;
-    let (mut e, _) = engine(lamp, true);
+
+/// A lighting night still in progress counts only the scheduled time that has passed: a lamp
+/// lit from 18:00 to 21:00 is at 100 % live, and the full night decides once the day closes.
+#[test]
+fn live_lighting_rate_counts_the_schedule_up_to_now() {
+    let (mut e, _) = engine(ONE_LAMP, true);
     let light = |ts: i64| Sample {
         ts,
         period_s: 60,
@@ -331,19 +333,7 @@ schedule = { type = "fixed", on = "18:00", off = "06:00" }
 /// night's lamp failure, so the lamp is not counted intact for that lighting day.
 #[test]
 fn a_lamp_failure_seen_at_night_is_kept_through_the_off_readings() {
-    let lamp = r#"
-[[devices]]
-id = "l1"
-site = "town"
-kind = "streetlight"
-lat = 30.0
-lon = 110.0
-road_class = "main"
-
-[standards.lighting]
-schedule = { type = "fixed", on = "18:00", off = "06:00" }
-"#;
-    let (mut e, _) = engine(lamp, true);
+    let (mut e, _) = engine(ONE_LAMP, true);
     let light = |ts: i64, on: bool, faults: u8| Sample {
         ts,
         period_s: 3600,
@@ -378,7 +368,7 @@ schedule = { type = "fixed", on = "18:00", off = "06:00" }
     let next = row(&out, "lighting_intact", "day", "2026-11-21");
     assert_eq!((next.numerator, next.denominator), (1.0, 1.0));
     // A lamp whose last reading was off and that had no failure counts as intact.
-    let (mut e, _) = engine(lamp, true);
+    let (mut e, _) = engine(ONE_LAMP, true);
     for h in 19..=36 {
         e.ingest(2, &light(at("2026-11-20", h, 0), (19..=30).contains(&h), 0));
     }
