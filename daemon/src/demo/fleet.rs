@@ -169,12 +169,7 @@ pub async fn run_device(
                         close_min: 1320,
                     });
                 let minute = hour * 60 + u32::from(zoned.minute() as u8);
-                let open = if hours.close_min > hours.open_min {
-                    (hours.open_min..hours.close_min).contains(&minute)
-                } else {
-                    minute >= hours.open_min || minute < hours.close_min
-                };
-                t.period(&mut rng, open, secs, &mut reading);
+                t.period(&mut rng, hours.is_open_at(minute), secs, &mut reading);
             }
             Sim::Lamp(l) => {
                 // The lighting day starts at noon: before noon, the night began yesterday.

@@ -31,7 +31,7 @@ pub fn render(shared: &Shared, now_unix: i64, night: bool) -> String {
     for (id, dev) in shared.registry.iter() {
         let st = live.get(id);
         let f = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
-        let r = st.last.as_ref();
+        let r = st.last();
         let g = |pick: fn(&meili_firmware::Reading) -> Option<f32>| f(r.and_then(pick));
         let class = dev
             .config

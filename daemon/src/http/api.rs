@@ -15,6 +15,7 @@ use serde_json::{json, Value};
 use crate::config::Config;
 use crate::registry::DeviceId;
 use crate::sources::modbus::map::RegisterMap;
+use crate::sources::modbus::Endpoint;
 use crate::standards::toilet::OpeningHours;
 use crate::topology::Shared;
 use crate::transforms::live::{online, period_secs, DeviceState};
@@ -81,7 +82,7 @@ fn device_json(s: &Shared, id: DeviceId, st: &DeviceState, now: i64) -> Value {
         "age_s": st.last_seen_unix.map(|t| (now - t).max(0)),
         "readings": st.readings,
         "rejected": st.rejected,
-        "last": st.last.as_ref().map(reading_json),
+        "last": st.last().map(reading_json),
         "status": st.status,
     });
     if let Some(z) = c.zone_class {
@@ -97,7 +98,7 @@ fn device_json(s: &Shared, id: DeviceId, st: &DeviceState, now: i64) -> Value {
         Some(m) => {
             v["source"] = json!("modbus");
             v["modbus"] = json!({
-                "endpoint": m.tcp.clone().unwrap_or_else(|| m.rtu.as_ref().map(|p| format!("{}@{}", p.display(), m.baud.unwrap_or(0))).unwrap_or_default()),
+                "endpoint": Endpoint::of(m).map(|e| e.to_string()),
                 "unit": m.unit,
                 "map": m.map.display().to_string(),
                 "interval_secs": m.interval_secs,
@@ -211,14 +212,6 @@ pub fn schema_org_hours(h: &OpeningHours) -> String {
     }
 }
 
-fn open_by_hours(h: &OpeningHours, local_min: u32) -> bool {
-    if h.close_min > h.open_min {
-        (h.open_min..h.close_min).contains(&local_min)
-    } else {
-        local_min >= h.open_min || local_min < h.close_min
-    }
-}
-
 /// `GET /api/v1/toilets.geojson`: the public toilet map feed (RFC 7946 FeatureCollection,
 /// coordinates `[lon, lat]`).
 pub async fn toilets(State(s): State<Shared>) -> impl IntoResponse {
@@ -240,8 +233,8 @@ pub async fn toilets(State(s): State<Shared>) -> impl IntoResponse {
             let text = c.opening_hours.as_deref().unwrap_or(&s.view.toilet_hours);
             let hours = OpeningHours::parse(text).unwrap_or(OpeningHours::ALWAYS);
             let fresh = online(d, st, now);
-            let last = st.last.as_ref().filter(|_| fresh);
-            let scheduled = open_by_hours(&hours, local_min);
+            let last = st.last().filter(|_| fresh);
+            let scheduled = hours.is_open_at(local_min);
             // Open now: within its hours and not reported closed.
             let open_now = scheduled && last.and_then(|r| r.open).unwrap_or(true);
             let free = last.and_then(|r| Some(r.stalls?.saturating_sub(r.occupied?)));
@@ -285,9 +278,9 @@ mod tests {
     fn opening_hours_in_schema_org_form_and_across_midnight() {
         let h = OpeningHours::parse("06:00-22:00").unwrap();
         assert_eq!(schema_org_hours(&h), "Mo-Su 06:00-22:00");
-        assert!(open_by_hours(&h, 6 * 60) && !open_by_hours(&h, 22 * 60));
+        assert!(h.is_open_at(6 * 60) && !h.is_open_at(22 * 60));
         let n = OpeningHours::parse("18:00-02:00").unwrap();
-        assert!(open_by_hours(&n, 60) && open_by_hours(&n, 23 * 60) && !open_by_hours(&n, 12 * 60));
+        assert!(n.is_open_at(60) && n.is_open_at(23 * 60) && !n.is_open_at(12 * 60));
         assert_eq!(schema_org_hours(&OpeningHours::ALWAYS), "Mo-Su 00:00-24:00");
     }
 }

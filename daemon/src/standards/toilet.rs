@@ -39,6 +39,15 @@ impl OpeningHours {
         }
     }
 
+    /// Open at local minute `minute` of the day (0–1439).
+    pub fn is_open_at(&self, minute: u32) -> bool {
+        if self.close_min > self.open_min {
+            (self.open_min..self.close_min).contains(&minute)
+        } else {
+            minute >= self.open_min || minute < self.close_min
+        }
+    }
+
     /// Minutes open per day.
     pub fn minutes(&self) -> u32 {
         (self.close_min + 1440 - self.open_min) % 1440

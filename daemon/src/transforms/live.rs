@@ -7,7 +7,6 @@ use crate::registry::{DeviceId, Registry};
 
 #[derive(Debug, Clone, Default)]
 pub struct DeviceState {
-    pub last: Option<Reading>,
     /// Gateway time (unix s) the last reading arrived.
     pub last_seen_unix: Option<i64>,
     pub readings: u64,
@@ -15,10 +14,17 @@ pub struct DeviceState {
     pub status_unix: Option<i64>,
     /// The last status said offline (a last will) and no reading came after it.
     pub offline_will: bool,
-    /// The newest readings (by reading time), newest last, for the web page.
+    /// The newest readings (by reading time), newest last: the live state and the web page.
     pub recent: std::collections::VecDeque<Reading>,
     /// Messages from this device that were rejected.
     pub rejected: u64,
+}
+
+impl DeviceState {
+    /// The newest reading (by reading time).
+    pub fn last(&self) -> Option<&Reading> {
+        self.recent.back()
+    }
 }
 
 /// Readings kept per device for the web page.
@@ -43,8 +49,7 @@ impl Live {
             d.last_seen_unix = Some(now_unix);
             d.offline_will = false;
             // A backlog upload may deliver older readings after newer ones.
-            if d.last.as_ref().is_none_or(|l| l.ts <= r.reading.ts) {
-                d.last = Some(r.reading.clone());
+            if d.last().is_none_or(|l| l.ts <= r.reading.ts) {
                 if d.recent.len() == RECENT {
                     d.recent.pop_front();
                 }
@@ -77,7 +82,7 @@ pub fn period_secs(d: &crate::registry::Device, st: &DeviceState) -> i64 {
         .as_ref()
         .map(|m| m.interval_secs as i64)
         .or(d.config.period_secs.map(i64::from))
-        .or(st.last.as_ref().map(|r| i64::from(r.period_s)))
+        .or(st.last().map(|r| i64::from(r.period_s)))
         .unwrap_or(60)
         .max(1)
 }

@@ -46,6 +46,20 @@ impl std::fmt::Display for Endpoint {
 }
 
 impl Endpoint {
+    /// Where a device is polled (its `tcp`, or its `rtu` line at `baud`, default 9600).
+    pub fn of(m: &crate::config::ModbusDevice) -> Option<Endpoint> {
+        match (&m.tcp, &m.rtu) {
+            (Some(t), _) => Some(Endpoint::Tcp(t.clone())),
+            (None, Some(p)) => Some(Endpoint::Rtu {
+                path: p.clone(),
+                baud: m.baud.unwrap_or(9600),
+                parity: m.parity,
+                stop_bits: m.stop_bits,
+            }),
+            (None, None) => None,
+        }
+    }
+
     /// Silence between frames: 3.5 character times (11 bits each), 1.75 ms above 19,200 baud
     /// (Modbus over serial line, §2.5.1.1); none over TCP.
     pub fn gap(&self) -> std::time::Duration {
@@ -95,15 +109,8 @@ pub fn start(
         let Some(map) = config.modbus_maps.get(&m.map) else {
             continue;
         };
-        let endpoint = match (&m.tcp, &m.rtu) {
-            (Some(t), _) => Endpoint::Tcp(t.clone()),
-            (None, Some(p)) => Endpoint::Rtu {
-                path: p.clone(),
-                baud: m.baud.unwrap_or(9600),
-                parity: m.parity,
-                stop_bits: m.stop_bits,
-            },
-            (None, None) => continue,
+        let Some(endpoint) = Endpoint::of(m) else {
+            continue;
         };
         let metrics = Arc::new(DeviceMetrics {
             device: registry.path(id),
