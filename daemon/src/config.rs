@@ -97,6 +97,9 @@ pub struct DaemonConfig {
     /// Capacity of the queue between the sources and validation, in messages.
     #[serde(default = "default_ingest_queue_messages")]
     pub ingest_queue_messages: usize,
+    /// Capacity of that queue in bytes of MQTT messages (topic and payload).
+    #[serde(default = "default_ingest_queue_bytes")]
+    pub ingest_queue_bytes: usize,
     /// How often the daemon writes its own health rows (`meili`, `meili_sink`,
     /// `device_status`) to the sinks; 0 turns them off.
     #[serde(default = "default_health_interval_secs")]
@@ -121,6 +124,9 @@ const fn default_shutdown_timeout_secs() -> u64 {
 const fn default_ingest_queue_messages() -> usize {
     8192
 }
+const fn default_ingest_queue_bytes() -> usize {
+    16 * 1024 * 1024
+}
 const fn default_health_interval_secs() -> u64 {
     60
 }
@@ -133,6 +139,7 @@ impl Default for DaemonConfig {
             timezone: default_timezone(),
             shutdown_timeout_secs: default_shutdown_timeout_secs(),
             ingest_queue_messages: default_ingest_queue_messages(),
+            ingest_queue_bytes: default_ingest_queue_bytes(),
             health_interval_secs: default_health_interval_secs(),
             host: None,
         }
@@ -264,6 +271,10 @@ impl SinkConfig {
 pub struct BatchConfig {
     #[serde(default = "default_max_rows")]
     pub max_rows: usize,
+    /// Upper bound of one write request's body (InfluxDB refuses bodies over 25 MB by default
+    /// with 413; a 413 splits the request anyway).
+    #[serde(default = "default_batch_max_bytes")]
+    pub max_bytes: u64,
     #[serde(default = "default_max_delay_ms")]
     pub max_delay_ms: u64,
     #[serde(default = "default_retry_min_backoff_ms")]
@@ -281,6 +292,9 @@ const fn default_live_share_pct() -> u8 {
     25
 }
 
+const fn default_batch_max_bytes() -> u64 {
+    4 * 1024 * 1024
+}
 const fn default_max_rows() -> usize {
     5000
 }
@@ -301,6 +315,7 @@ impl Default for BatchConfig {
     fn default() -> Self {
         BatchConfig {
             max_rows: default_max_rows(),
+            max_bytes: default_batch_max_bytes(),
             max_delay_ms: default_max_delay_ms(),
             retry_min_backoff_ms: default_retry_min_backoff_ms(),
             retry_max_backoff_ms: default_retry_max_backoff_ms(),

@@ -12,6 +12,8 @@ pub struct RawMessage {
     pub topic: Bytes,
     pub payload: Bytes,
     pub delivery: Option<Delivery>,
+    /// The message's share of the ingest queue's byte budget, returned when it is dropped.
+    pub budget: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// The right to acknowledge a QoS 1 message to its broker. Acknowledging is the last thing

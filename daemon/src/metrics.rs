@@ -31,10 +31,12 @@ pub enum Reason {
     TimestampFuture,
     /// Timestamp older than `validate.max_age_secs`.
     TimestampPast,
+    /// An MQTT message over `mqtt.max_packet_size_bytes` (acknowledged and discarded).
+    TooLarge,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 11] = [
         Reason::MalformedJson,
         Reason::UnsupportedVersion,
         Reason::MissingField,
@@ -45,6 +47,7 @@ impl Reason {
         Reason::OutOfRange,
         Reason::TimestampFuture,
         Reason::TimestampPast,
+        Reason::TooLarge,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -59,6 +62,7 @@ impl Reason {
             Reason::OutOfRange => "out_of_range",
             Reason::TimestampFuture => "timestamp_future",
             Reason::TimestampPast => "timestamp_past",
+            Reason::TooLarge => "too_large",
         }
     }
 }
@@ -85,6 +89,26 @@ pub struct SinkMetrics {
     pub oldest_unacked_unix_ms: AtomicI64,
     /// Unix seconds of the last successful write.
     pub last_success_unix: AtomicI64,
+    /// [`crate::sinks::SinkState`] as u8.
+    pub state: std::sync::atomic::AtomicU8,
+    /// Requests split after a 413 or a refusal as data.
+    pub request_splits: AtomicU64,
+    /// The last write error, for `/health`.
+    pub last_error: std::sync::Mutex<String>,
+}
+
+impl SinkMetrics {
+    pub fn set_last_error(&self, e: &str) {
+        let mut g = self.last_error.lock().unwrap_or_else(|p| p.into_inner());
+        g.clear();
+        g.push_str(&e[..e.floor_char_boundary(500)]);
+    }
+    pub fn last_error(&self) -> String {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -94,11 +118,23 @@ pub struct Metrics {
     pub readings_accepted: [AtomicU64; 4],
     pub rejected: [AtomicU64; Reason::ALL.len()],
     pub mqtt_connected: AtomicBool,
+    /// An MQTT source is configured.
+    pub mqtt_enabled: AtomicBool,
+    /// Unix seconds since when the MQTT source has had no connection (0 while connected).
+    pub mqtt_down_since_unix: AtomicI64,
+    /// The MQTT source stopped on an error it cannot retry (configuration).
+    pub mqtt_failed: AtomicBool,
+    /// Why the MQTT source stopped or cannot connect, for `/health`.
+    pub mqtt_error: std::sync::Mutex<String>,
+    /// Oversized MQTT messages consumed (they are also counted as rejections `too_large`).
+    pub mqtt_oversized: AtomicU64,
     pub mqtt_connections: AtomicU64,
     pub mqtt_connection_errors: AtomicU64,
     pub mqtt_acks_sent: AtomicU64,
     pub mqtt_subscriptions: AtomicU64,
     pub ingest_queue_depth: AtomicI64,
+    /// The ingest queue's byte budget and its size (set once at start).
+    pub ingest_budget: std::sync::OnceLock<(Arc<tokio::sync::Semaphore>, usize)>,
     pub sinks: Vec<Arc<SinkMetrics>>,
     pub buffer: Option<Arc<crate::buffer::Buffer>>,
     pub standards: StandardsMetrics,
@@ -266,6 +302,15 @@ impl Metrics {
             "QoS 1 acknowledgements queued once the message was durable in the buffer (or rejected).",
             &[(String::new(), g(&self.mqtt_acks_sent))],
         );
+        if let Some((sem, cap)) = self.ingest_budget.get() {
+            metric(
+                &mut out,
+                "meili_ingest_queue_bytes",
+                "gauge",
+                "Bytes of MQTT messages between the source and validation (bounded by daemon.ingest_queue_bytes).",
+                &[(String::new(), cap.saturating_sub(sem.available_permits()) as f64)],
+            );
+        }
         metric(
             &mut out,
             "meili_queue_depth",
@@ -309,16 +354,16 @@ impl Metrics {
             &mut out,
             "meili_sink_write_errors_total",
             "counter",
-            "Failed write requests (retryable: retried; permanent: refused by the server).",
+            "Failed write requests (unavailable: server unreachable or 5xx; refused: 401/403/404 and other configuration errors). Both are retried; nothing is dropped for them.",
             &{
                 let mut rows = Vec::new();
                 for s in &self.sinks {
                     rows.push((
-                        format!("sink=\"{}\",class=\"retryable\"", s.name),
+                        format!("sink=\"{}\",class=\"unavailable\"", s.name),
                         g(&s.write_errors_retryable),
                     ));
                     rows.push((
-                        format!("sink=\"{}\",class=\"permanent\"", s.name),
+                        format!("sink=\"{}\",class=\"refused\"", s.name),
                         g(&s.write_errors_permanent),
                     ));
                 }
@@ -329,7 +374,7 @@ impl Metrics {
             &mut out,
             "meili_sink_rows_dropped_total",
             "counter",
-            "Rows given up on (refused by the server, or unwritten at shutdown).",
+            "Rows lost for this sink: refused by the database as rows (field type conflict, unparsable), dropped by when_full = drop_oldest, or destroyed by buffer damage.",
             &per_sink(&|s| g(&s.rows_dropped)),
         );
         metric(
@@ -345,6 +390,20 @@ impl Metrics {
             "gauge",
             "1 when the last write succeeded.",
             &per_sink(&|s| s.up.load(Relaxed) as u8 as f64),
+        );
+        metric(
+            &mut out,
+            "meili_sink_state",
+            "gauge",
+            "0 ok, 1 unavailable (retrying), 2 refused (credentials, permissions, database or bucket; held and retried).",
+            &per_sink(&|s| f64::from(s.state.load(Relaxed))),
+        );
+        metric(
+            &mut out,
+            "meili_sink_request_splits_total",
+            "counter",
+            "Write requests split in two after a 413 or a refusal naming the data.",
+            &per_sink(&|s| g(&s.request_splits)),
         );
         metric(
             &mut out,
@@ -573,6 +632,22 @@ impl Metrics {
                 "gauge",
                 "Segments whose damaged tail was cut when the buffer was opened.",
                 &[(String::new(), g(&bm.recovery_cut_segments))],
+            );
+            for (name, help, v) in [
+                ("meili_buffer_corrupt_records_total", "Damaged records skipped (at start or while reading), each counted once.", &bm.corrupt_records),
+                ("meili_buffer_corrupt_rows_total", "Readings in the damaged records (from the running counts of the intact records around them).", &bm.corrupt_rows),
+                ("meili_buffer_corrupt_bytes_total", "Bytes of the damaged runs skipped.", &bm.corrupt_bytes),
+                ("meili_buffer_position_errors_total", "Reader positions found impossible or unreadable at start (the reader restarts at the oldest record).", &bm.position_errors),
+                ("meili_buffer_position_write_errors_total", "Failed position writes (segments are freed anyway; a restart may write some rows twice).", &bm.position_write_errors),
+            ] {
+                metric(&mut out, name, "counter", help, &[(String::new(), g(v))]);
+            }
+            metric(
+                &mut out,
+                "meili_buffer_append_failing",
+                "gauge",
+                "1 while appends fail on the file system (disk full, I/O error): nothing is acknowledged meanwhile.",
+                &[(String::new(), g(&bm.append_failing))],
             );
         }
         self.render_alerts(&mut out, &metric);

@@ -289,11 +289,17 @@ impl Daemon {
         ));
 
         let mut sources = JoinSet::new();
+        let ingest_bytes = config.daemon.ingest_queue_bytes;
+        let budget = Arc::new(tokio::sync::Semaphore::new(ingest_bytes));
+        let _ = metrics
+            .ingest_budget
+            .set((Arc::clone(&budget), ingest_bytes));
         if let Some(mqtt) = config.mqtt.clone() {
             let (m, stop) = (Arc::clone(&metrics), sources_stop.clone());
             let tx = ingest_tx.clone();
+            let source = MqttSource::new(mqtt).with_budget(budget, ingest_bytes);
             sources.spawn(async move {
-                if let Err(e) = MqttSource::new(mqtt).run(tx, m, stop).await {
+                if let Err(e) = source.run(tx, m, stop).await {
                     tracing::error!(error = %e, "MQTT source failed.");
                 }
             });

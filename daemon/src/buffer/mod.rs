@@ -3,34 +3,44 @@
 //! # Specification
 //!
 //! - **Log.** The buffer is one append-only log of records in `{data_dir}/buffer/`, split into
-//!   segment files named `{first_id:020}.seg`. A record is a chunk of validated readings as line
-//!   protocol with a checksummed header ([`record`]). Record ids increase by one per append and
-//!   never repeat, also across restarts.
+//!   segment files named `{first_id:020}.log`. A record is a chunk of validated readings as line
+//!   protocol with a self-checking header ([`record`]), at most [`RECORD_MAX_BYTES`] of payload
+//!   from the pipeline. Record ids increase by one per append and never repeat, also across
+//!   restarts; every header also carries the log's running count of readings.
 //! - **Durability.** With `fsync = "always"` (default) every append is `fdatasync`ed before
 //!   `append` returns, and only then does the pipeline acknowledge the chunk's MQTT messages.
 //!   With `fsync = "never"` the data is handed to the OS only: a daemon crash loses nothing, a
 //!   power cut may.
-//! - **Readers.** Each sink reads the log in order from its own position and, after its server
-//!   acknowledged a write, records the id of the next record it needs in `ack-{sink}` (written
-//!   to a temporary file and renamed). Ack files are not fsynced: after a power cut a sink may
-//!   go back a little and write some rows again, which the database absorbs (same series key
-//!   and timestamp).
-//! - **Deletion.** A segment file is deleted only when every sink has acknowledged all of its
+//! - **Readers.** Each sink (and the standards engine and alert evaluator) reads the log in
+//!   order from its own position and, after its server acknowledged a write, records the id of
+//!   the next record it needs in `pos-{reader}` ([`position`]), overwritten in place so that a
+//!   full disk never stops positions moving. Positions are not fsynced: after a power cut a
+//!   reader may go back a little and write some rows again, which the database absorbs.
+//! - **Deletion.** A segment file is deleted when every reader has acknowledged all of its
 //!   records; the segment being written is never deleted.
 //! - **Size limit.** `max_bytes` bounds the files. When an append would exceed it, `when_full`
 //!   decides: `block` (default) refuses the append, so the pipeline stops acknowledging and the
-//!   broker keeps the messages; `drop_oldest` deletes the oldest segment even though some sink
-//!   has not written it, counting the rows each sink lost.
-//! - **Recovery.** Opening scans every segment. The first record whose header is incomplete,
-//!   whose length is implausible, whose id does not increase, or whose checksum fails ends the
-//!   valid part of its segment: the rest of that file is cut off, and the bytes and segment are
-//!   reported (log and `/metrics`). Every complete record before it is kept; later segments
-//!   are scanned in the same way. Appends after opening go to a new segment.
+//!   broker keeps the messages; `drop_oldest` deletes the oldest segment even though some reader
+//!   has not written it, counting, per reader, the rows it had not yet read.
+//! - **Damage.** A record whose header or payload fails its checksum is skipped up to the next
+//!   intact record (found by its magic and header checksum): one flipped byte costs one record.
+//!   The readings lost are the difference of the running counts around the damage; they are
+//!   counted once in `meili_buffer_corrupt_*` and, per reader that had not written them, in
+//!   `meili_sink_rows_dropped_total`. Opening scans every segment the same way; a damaged tail
+//!   with no intact record after it (a torn write) is cut off and reported.
+//! - **Positions are checked.** A position beyond the log's end or unreadable is an error
+//!   (logged, `meili_buffer_position_errors_total`): the reader starts again at the oldest record
+//!   kept, so data may be written twice but is never skipped.
+//! - **Upgrade.** Segments of the previous format (`*.seg`, no magic or running count) are
+//!   rewritten in this format when the buffer opens.
 
+pub mod position;
 pub mod record;
+pub mod segment;
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -39,7 +49,15 @@ use serde::Deserialize;
 use tokio::sync::watch;
 
 use crate::metrics::SinkMetrics;
+use position::{Position, Stored};
 use record::{Header, HEADER_LEN, MAX_PAYLOAD};
+use segment::{header_at, payload_ok, resync, Damage, Segment};
+
+/// The largest payload the pipeline puts in one record (a chunk is split above it), so that a
+/// record is always readable back and a sink's request can be bounded in bytes.
+pub const RECORD_MAX_BYTES: usize = 1024 * 1024;
+/// Record ids and positions beyond this are taken as corruption, not as a very long log.
+const MAX_SANE_ID: u64 = 1 << 52;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -115,6 +133,12 @@ pub struct Recovery {
     pub rows: u64,
     /// (segment file, bytes cut) for every segment whose tail was damaged.
     pub cut: Vec<(PathBuf, u64)>,
+    /// Damaged runs inside segments, skipped by every reader.
+    pub damaged: Vec<(PathBuf, Damage)>,
+    /// Readers whose position was impossible and now start at the oldest record.
+    pub position_errors: Vec<String>,
+    /// Records rewritten from the previous segment format.
+    pub migrated_records: u64,
 }
 
 /// Buffer-wide counters for `/metrics`.
@@ -128,33 +152,46 @@ pub struct BufferMetrics {
     pub full_refusals: AtomicU64,
     pub recovery_cut_bytes: AtomicU64,
     pub recovery_cut_segments: AtomicU64,
-}
-
-#[derive(Debug, Clone)]
-struct Segment {
-    first_id: u64,
-    /// Id of the last record, `None` while empty.
-    last_id: Option<u64>,
-    len: u64,
-    path: PathBuf,
+    /// Damaged records skipped (found at start or while reading), each counted once.
+    pub corrupt_records: AtomicU64,
+    /// Readings in them (where intact records on both sides tell).
+    pub corrupt_rows: AtomicU64,
+    pub corrupt_bytes: AtomicU64,
+    /// Impossible or unreadable reader positions (reset to the oldest record).
+    pub position_errors: AtomicU64,
+    /// Failed position writes (the segments are still freed; the reader may repeat rows).
+    pub position_write_errors: AtomicU64,
+    /// 1 while the last append failed on the file system (full disk, I/O error).
+    pub append_failing: AtomicU64,
+    /// 1 while the last append was refused because `max_bytes` is reached (`block`).
+    pub full_blocking: AtomicU64,
 }
 
 struct Inner {
     segments: Vec<Segment>,
     writer: Option<File>,
     next_id: u64,
-    /// Per sink: id of the next record it needs.
+    /// Readings appended to the log before the next record (its header's `rows_before`).
+    rows_total: u64,
+    /// Per reader: id of the next record it needs (recorded in its position file).
     acked: Vec<u64>,
+    /// Per reader: id of the next record its main cursor will read.
+    read_to: Vec<u64>,
+    positions: Vec<Position>,
     bytes: u64,
 }
 
-/// A sink's reading position.
+/// A reader's position in the log.
 #[derive(Debug)]
 pub struct Cursor {
     pub sink: usize,
     pub next_id: u64,
+    /// The reader's main cursor (its read progress decides what `drop_oldest` counts as lost).
+    head: bool,
     seg_first_id: u64,
     offset: u64,
+    /// Id and running row count after the last intact record this cursor passed.
+    prev: Option<(u64, u64)>,
     file: Option<File>,
 }
 
@@ -165,6 +202,8 @@ pub struct ReadStats {
     pub rows: u64,
     /// Append time of the first record read (0 if none).
     pub first_unix_ms: u64,
+    /// The read stopped because the next record would pass the byte bound.
+    pub full: bool,
 }
 
 pub struct Buffer {
@@ -186,7 +225,7 @@ impl std::fmt::Debug for Buffer {
 }
 
 fn segment_path(dir: &Path, first_id: u64) -> PathBuf {
-    dir.join(format!("{first_id:020}.seg"))
+    dir.join(format!("{first_id:020}.log"))
 }
 
 fn now_ms() -> u64 {
@@ -195,134 +234,274 @@ fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// Scan one segment: returns (valid length, last id, bytes cut) and calls `each(id, rows)`.
+/// One segment as found on disk.
+struct Scanned {
+    /// End of the last intact record.
+    valid_len: u64,
+    last: Option<(u64, u64)>,
+    /// Id and `rows_before` of the first intact record.
+    first: Option<(u64, u64)>,
+    damaged: Vec<Damage>,
+    /// Bytes after the last intact record.
+    tail: u64,
+}
+
+/// Scan one segment, resynchronising after damage; calls `each` for every intact record.
+/// `prev` is the id and running row count after the previous segment's last record.
 fn scan(
     path: &Path,
-    mut prev_id: Option<u64>,
-    mut each: impl FnMut(u64, u32),
-) -> io::Result<(u64, Option<u64>, u64)> {
-    let mut f = File::open(path)?;
-    let file_len = f.metadata()?.len();
-    let mut r = io::BufReader::with_capacity(256 * 1024, &mut f);
-    let mut offset = 0u64;
-    let mut payload = Vec::new();
-    let mut last = None;
-    loop {
-        let mut hb = [0u8; HEADER_LEN];
-        if offset + HEADER_LEN as u64 > file_len {
-            break;
-        }
-        r.read_exact(&mut hb)?;
-        let h = Header::decode(&hb);
-        let end = offset + HEADER_LEN as u64 + u64::from(h.len);
-        if h.len > MAX_PAYLOAD || end > file_len || prev_id.is_some_and(|p| h.id <= p) {
-            break;
-        }
-        payload.resize(h.len as usize, 0);
-        r.read_exact(&mut payload)?;
-        if !h.verify(&payload) {
-            break;
-        }
-        each(h.id, h.rows);
-        prev_id = Some(h.id);
-        last = Some(h.id);
-        offset = end;
+    first_id: u64,
+    prev: Option<(u64, u64)>,
+    mut each: impl FnMut(&Header),
+) -> io::Result<Scanned> {
+    let f = File::open(path)?;
+    let end = f.metadata()?.len();
+    let mut buf = Vec::new();
+    let mut out = Scanned {
+        valid_len: 0,
+        last: None,
+        first: None,
+        damaged: Vec::new(),
+        tail: 0,
+    };
+    let mut prev = prev;
+    let mut off = 0u64;
+    while off < end {
+        let intact = match header_at(&f, off, end)? {
+            Some(h) if prev.is_none_or(|(p, _)| h.id > p) && payload_ok(&f, off, &h, &mut buf)? => {
+                Some(h)
+            }
+            _ => None,
+        };
+        let (at, h) = match intact {
+            Some(h) => {
+                if let Some((p, r)) = prev.filter(|&(p, _)| h.id > p + 1) {
+                    // Records missing between segments (a file emptied or removed).
+                    out.damaged.push(Damage {
+                        start: off,
+                        end: off,
+                        records: Some(h.id - p - 1),
+                        rows: h.rows_before.checked_sub(r),
+                    });
+                }
+                (off, h)
+            }
+            None => match resync(&f, off, end, prev.map(|p| p.0), &mut buf)? {
+                Some((at, h)) => {
+                    let (records, rows) = match prev {
+                        Some((p, r)) => (Some(h.id - p - 1), h.rows_before.checked_sub(r)),
+                        None => (Some(h.id.saturating_sub(first_id)), None),
+                    };
+                    out.damaged.push(Damage {
+                        start: off,
+                        end: at,
+                        records,
+                        rows,
+                    });
+                    (at, h)
+                }
+                None => break,
+            },
+        };
+        each(&h);
+        out.first.get_or_insert((h.id, h.rows_before));
+        prev = Some((h.id, h.rows_before + u64::from(h.rows)));
+        out.last = prev;
+        off = at + h.size();
+        out.valid_len = off;
     }
-    Ok((offset, last, file_len - offset))
+    out.tail = end - out.valid_len;
+    Ok(out)
+}
+
+/// Rewrite segments of the previous format (`*.seg`) as `*.log`; returns the records moved.
+fn migrate_legacy(dir: &Path) -> Result<u64, BufferError> {
+    use record::legacy;
+    let mut old: Vec<(u64, PathBuf)> = fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let id = e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok()?;
+            Some((id, e.path()))
+        })
+        .collect();
+    old.sort_unstable();
+    let (mut moved, mut rows_total, mut prev_id) = (0u64, 0u64, None::<u64>);
+    for (first, path) in old {
+        let new = segment_path(dir, first);
+        let data = fs::read(&path).map_err(io_err(&path))?;
+        let mut w = io::BufWriter::new(File::create(&new).map_err(io_err(&new))?);
+        let mut off = 0usize;
+        while off + legacy::HEADER_LEN <= data.len() {
+            let mut hb = [0u8; legacy::HEADER_LEN];
+            hb.copy_from_slice(&data[off..off + legacy::HEADER_LEN]);
+            let body = off + legacy::HEADER_LEN;
+            let len = legacy::len(&hb) as usize;
+            let Some(payload) = data.get(body..body.saturating_add(len)) else {
+                break;
+            };
+            let Some((_, id, rows, ms)) = legacy::decode(&hb, payload) else {
+                break;
+            };
+            if prev_id.is_some_and(|p| id <= p) {
+                break;
+            }
+            let h = Header::new(id, rows, ms, rows_total, payload);
+            w.write_all(&h.encode()).map_err(io_err(&new))?;
+            w.write_all(payload).map_err(io_err(&new))?;
+            rows_total += u64::from(rows);
+            prev_id = Some(id);
+            moved += 1;
+            off = body + len;
+        }
+        let f = w.into_inner().map_err(|e| io_err(&new)(e.into_error()))?;
+        f.sync_all().map_err(io_err(&new))?;
+        fs::remove_file(&path).map_err(io_err(&path))?;
+        tracing::info!(segment = %path.display(), records = moved, "Buffer segment rewritten in the current format.");
+    }
+    Ok(moved)
 }
 
 impl Buffer {
-    /// Open (and recover) the buffer in `dir` for the named sinks.
+    /// Open (and recover) the buffer in `dir` for the named readers.
     pub fn open(
         dir: &Path,
         config: BufferConfig,
         sinks: Vec<(String, Arc<SinkMetrics>)>,
     ) -> Result<(Buffer, Recovery), BufferError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let mut acked: Vec<u64> = sinks
-            .iter()
-            .map(|(name, _)| {
-                fs::read_to_string(dir.join(format!("ack-{name}")))
-                    .ok()
-                    .and_then(|s| s.trim().parse().ok())
-                    .unwrap_or(0)
-            })
-            .collect();
+        let mut recovery = Recovery {
+            migrated_records: migrate_legacy(dir)?,
+            ..Recovery::default()
+        };
+        let mut positions = Vec::new();
+        let mut stored = Vec::new();
+        for (name, _) in &sinks {
+            let (p, s) = Position::open(dir, name).map_err(io_err(dir))?;
+            positions.push(p);
+            stored.push(match s {
+                Stored::Valid(id) if id <= MAX_SANE_ID => Some(id),
+                Stored::Valid(_) | Stored::Damaged => None,
+                Stored::None => Some(0),
+            });
+        }
         let mut firsts: Vec<u64> = fs::read_dir(dir)
             .map_err(io_err(dir))?
             .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".seg")?.parse().ok())
+            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".log")?.parse().ok())
             .collect();
         firsts.sort_unstable();
-        let mut recovery = Recovery::default();
-        let mut segments = Vec::new();
-        let mut backlog = vec![0u64; sinks.len()];
-        let mut oldest = vec![0u64; sinks.len()];
-        let mut prev: Option<u64> = None;
-        let mut bytes = 0;
+        let mut segments: Vec<Segment> = Vec::new();
+        // Per reader: `rows_before` of the first record at or after its stored position.
+        let mut rows_at: Vec<Option<u64>> = vec![None; sinks.len()];
+        let mut prev: Option<(u64, u64)> = None;
+        let mut damages: Vec<(PathBuf, Damage)> = Vec::new();
         for first in firsts {
             let path = segment_path(dir, first);
-            let (len, last, cut) = scan(&path, prev, |id, rows| {
+            let s = scan(&path, first, prev, |h| {
                 recovery.records += 1;
-                recovery.rows += u64::from(rows);
-                for (s, a) in acked.iter().enumerate() {
-                    if id >= *a {
-                        backlog[s] += u64::from(rows);
-                        if oldest[s] == 0 {
-                            oldest[s] = id;
-                        }
+                recovery.rows += u64::from(h.rows);
+                for (r, p) in rows_at.iter_mut().zip(&stored) {
+                    if r.is_none() && p.is_some_and(|p| h.id >= p) {
+                        *r = Some(h.rows_before);
                     }
                 }
             })
             .map_err(io_err(&path))?;
-            if cut > 0 {
+            for d in &s.damaged {
+                damages.push((path.clone(), *d));
+            }
+            if s.tail > 0 {
                 let f = OpenOptions::new()
                     .write(true)
                     .open(&path)
                     .map_err(io_err(&path))?;
-                f.set_len(len).map_err(io_err(&path))?;
+                f.set_len(s.valid_len).map_err(io_err(&path))?;
                 f.sync_all().map_err(io_err(&path))?;
-                tracing::warn!(segment = %path.display(), cut_bytes = cut, kept_bytes = len, "Buffer recovery cut a damaged tail; every complete record before it is kept.");
-                recovery.cut.push((path.clone(), cut));
+                tracing::warn!(segment = %path.display(), cut_bytes = s.tail, kept_bytes = s.valid_len, "Buffer recovery cut a damaged tail.");
+                recovery.cut.push((path.clone(), s.tail));
             }
-            match last {
-                Some(last_id) => {
-                    prev = Some(last_id);
-                    bytes += len;
+            let rows_start = prev.map_or(s.first.map_or(0, |f| f.1), |p| p.1);
+            match s.last {
+                Some((last_id, rows_end)) => {
+                    prev = Some((last_id, rows_end));
                     segments.push(Segment {
                         first_id: first,
                         last_id: Some(last_id),
-                        len,
+                        rows_end,
+                        rows_start,
+                        len: s.valid_len,
                         path,
+                        damaged: s.damaged,
                     });
                 }
                 None => fs::remove_file(&path).map_err(io_err(&path))?,
             }
         }
-        let max_acked = acked.iter().copied().max().unwrap_or(0);
-        let next_id = prev.map_or(1, |p| p + 1).max(max_acked).max(1);
-        // A sink with no ack file (or one behind the log) starts at the oldest record.
-        let oldest_id = segments.first().map_or(next_id, |s| s.first_id);
-        for a in acked.iter_mut() {
-            *a = (*a).max(oldest_id);
+        let rows_total = prev.map_or(0, |p| p.1);
+        let oldest = segments.first().map_or(0, |s| s.first_id);
+        let log_next = prev.map(|p| p.0 + 1);
+        let next_id = log_next
+            .unwrap_or_else(|| stored.iter().flatten().copied().max().unwrap_or(0))
+            .max(1);
+        // Check every position against the log; an impossible one restarts at the oldest record.
+        let mut acked = Vec::with_capacity(sinks.len());
+        for (i, (name, _)) in sinks.iter().enumerate() {
+            let ok = match stored[i] {
+                Some(p) if p <= next_id => Some(p.max(oldest).max(1)),
+                Some(_) | None => None,
+            };
+            let a = ok.unwrap_or_else(|| {
+                let what = match stored[i] {
+                    Some(p) => format!("{name}: position {p} is beyond the log's end {next_id}"),
+                    None => format!("{name}: position file unreadable"),
+                };
+                tracing::error!(reader = %name, "Buffer position impossible ({what}); this reader starts again at the oldest record kept (some rows may be written twice, none skipped).");
+                recovery.position_errors.push(what);
+                rows_at[i] = segments.first().map(|s| s.rows_start);
+                oldest.max(1)
+            });
+            acked.push(a);
         }
+        let bytes = segments.iter().map(|s| s.len).sum();
         let buffer = Buffer {
             dir: dir.to_path_buf(),
             config,
             inner: Mutex::new(Inner {
-                segments,
                 writer: None,
                 next_id,
+                rows_total,
+                read_to: acked.clone(),
                 acked,
+                positions,
                 bytes,
+                segments,
             }),
             sinks,
             metrics: BufferMetrics::default(),
             appended: watch::channel(next_id).0,
         };
-        for (s, (_, m)) in buffer.sinks.iter().enumerate() {
-            m.backlog_rows.store(backlog[s] as i64, Relaxed);
+        {
+            let mut inner = buffer.lock();
+            for (i, (_, m)) in buffer.sinks.iter().enumerate() {
+                let from = rows_at[i].unwrap_or(rows_total).min(rows_total);
+                m.backlog_rows.store((rows_total - from) as i64, Relaxed);
+            }
+            for (i, &a) in inner.acked.clone().iter().enumerate() {
+                if let Err(e) = inner.positions[i].write(a) {
+                    buffer.metrics.position_write_errors.fetch_add(1, Relaxed);
+                    tracing::error!(error = %e, "Could not write a buffer position.");
+                }
+            }
+            for (path, d) in &damages {
+                buffer.count_damage(&inner, path, d);
+            }
+            buffer
+                .metrics
+                .segments
+                .store(inner.segments.len() as u64, Relaxed);
         }
+        recovery.damaged = damages;
         buffer.metrics.bytes.store(bytes, Relaxed);
         buffer
             .metrics
@@ -334,13 +513,36 @@ impl Buffer {
             .store(recovery.cut.len() as u64, Relaxed);
         buffer
             .metrics
-            .segments
-            .store(buffer.lock().segments.len() as u64, Relaxed);
+            .position_errors
+            .store(recovery.position_errors.len() as u64, Relaxed);
         Ok((buffer, recovery))
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Count a damaged run once: buffer-wide, and per reader that had not written it.
+    fn count_damage(&self, inner: &Inner, path: &Path, d: &Damage) {
+        let next_intact = segment_next_id(&inner.segments, path, d.end);
+        if next_intact.is_some_and(|n| inner.acked.iter().all(|&a| a >= n)) {
+            return; // every reader had written these records before the damage was found
+        }
+        let records = d.records.unwrap_or(0);
+        self.metrics.corrupt_records.fetch_add(records, Relaxed);
+        self.metrics
+            .corrupt_bytes
+            .fetch_add(d.end - d.start, Relaxed);
+        let rows = d.rows.unwrap_or(0);
+        self.metrics.corrupt_rows.fetch_add(rows, Relaxed);
+        tracing::error!(segment = %path.display(), offset = d.start, bytes = d.end - d.start, records, rows, "Damaged buffer records skipped; their readings are lost.");
+        // The damage ends just before an intact record; a reader needing ids before it lost them.
+        for (s, (_, m)) in self.sinks.iter().enumerate() {
+            if next_intact.is_none_or(|n| inner.acked[s] < n) {
+                m.rows_dropped.fetch_add(rows, Relaxed);
+                m.backlog_rows.fetch_sub(rows as i64, Relaxed);
+            }
+        }
     }
 
     /// Subscribe to "something was appended" (the value is the next id to be written).
@@ -350,6 +552,23 @@ impl Buffer {
 
     /// Append one record of `rows` readings; durable when this returns (with `fsync = "always"`).
     pub fn append(&self, rows: u32, payload: &[u8]) -> Result<u64, BufferError> {
+        let r = self.try_append(rows, payload);
+        let failing = matches!(r, Err(BufferError::Io { .. }));
+        let full = matches!(r, Err(BufferError::Full { .. }));
+        self.metrics
+            .append_failing
+            .store(u64::from(failing), Relaxed);
+        self.metrics.full_blocking.store(u64::from(full), Relaxed);
+        r
+    }
+
+    fn try_append(&self, rows: u32, payload: &[u8]) -> Result<u64, BufferError> {
+        if payload.len() > MAX_PAYLOAD as usize {
+            return Err(BufferError::Io {
+                path: self.dir.display().to_string(),
+                source: io::Error::other("record larger than the format allows"),
+            });
+        }
         let size = (HEADER_LEN + payload.len()) as u64;
         let mut inner = self.lock();
         if inner.bytes + size > self.config.max_bytes {
@@ -382,19 +601,32 @@ impl Buffer {
                 .append(true)
                 .open(&path)
                 .map_err(io_err(&path))?;
+            // A segment left from a failed append with this first id holds no intact record.
+            if inner
+                .segments
+                .last()
+                .is_some_and(|s| s.first_id == first_id)
+            {
+                inner.segments.pop();
+            }
+            f.set_len(0).map_err(io_err(&path))?;
             inner.writer = Some(f);
+            let rows_start = inner.rows_total;
             inner.segments.push(Segment {
                 first_id,
                 last_id: None,
+                rows_end: rows_start,
+                rows_start,
                 len: 0,
                 path,
+                damaged: Vec::new(),
             });
             self.metrics
                 .segments
                 .store(inner.segments.len() as u64, Relaxed);
         }
         let id = inner.next_id;
-        let header = Header::new(id, rows, now_ms(), payload);
+        let header = Header::new(id, rows, now_ms(), inner.rows_total, payload);
         let path = inner
             .segments
             .last()
@@ -406,23 +638,29 @@ impl Buffer {
                 source: io::Error::other("no segment open"),
             });
         };
-        let mut rec = Vec::with_capacity(size as usize);
-        rec.extend_from_slice(&header.encode());
-        rec.extend_from_slice(payload);
-        if let Err(e) = w.write_all(&rec) {
-            // A partial record may be on disk: start a new segment for the next append (the
-            // partial tail is cut at the next recovery, or never read since `len` is not moved).
+        let written = w
+            .write_all(&header.encode())
+            .and_then(|()| w.write_all(payload))
+            .and_then(|()| match self.config.fsync {
+                Fsync::Always => w.sync_data(),
+                Fsync::Never => Ok(()),
+            });
+        if let Err(e) = written {
+            // A partial record may be on disk: the next append starts a new segment (the
+            // partial tail is cut at the next recovery, and never read since `len` is not moved).
             inner.writer = None;
             return Err(io_err(&path)(e));
         }
         if self.config.fsync == Fsync::Always {
-            w.sync_data().map_err(io_err(&path))?;
             self.metrics.fsyncs.fetch_add(1, Relaxed);
         }
+        let rows_total = inner.rows_total + u64::from(rows);
         if let Some(seg) = inner.segments.last_mut() {
             seg.len += size;
             seg.last_id = Some(id);
+            seg.rows_end = rows_total;
         }
+        inner.rows_total = rows_total;
         inner.bytes += size;
         inner.next_id += 1;
         self.metrics.bytes.store(inner.bytes, Relaxed);
@@ -438,29 +676,33 @@ impl Buffer {
         Ok(id)
     }
 
+    /// Delete the oldest segment for `when_full = "drop_oldest"`. A reader loses the rows it
+    /// had not read; rows it has read and holds for a write are still written.
     fn drop_oldest(&self, inner: &mut Inner) -> Result<(), BufferError> {
         let seg = inner.segments.remove(0);
         let last = seg.last_id.unwrap_or(seg.first_id);
-        // Count, per sink, the rows it had not written yet.
         let mut lost = vec![0u64; self.sinks.len()];
-        let acked = inner.acked.clone();
-        scan(&seg.path, None, |id, rows| {
-            for (s, a) in acked.iter().enumerate() {
-                if id >= *a {
-                    lost[s] += u64::from(rows);
+        let from: Vec<u64> = (0..self.sinks.len())
+            .map(|s| inner.acked[s].max(inner.read_to[s]))
+            .collect();
+        scan(&seg.path, seg.first_id, None, |h| {
+            for (s, f) in from.iter().enumerate() {
+                if h.id >= *f {
+                    lost[s] += u64::from(h.rows);
                 }
             }
         })
         .map_err(io_err(&seg.path))?;
         fs::remove_file(&seg.path).map_err(io_err(&seg.path))?;
         inner.bytes -= seg.len;
-        for (s, a) in inner.acked.iter_mut().enumerate() {
-            *a = (*a).max(last + 1);
-            if lost[s] > 0 {
+        for (s, lost) in lost.iter().enumerate() {
+            inner.acked[s] = inner.acked[s].max(last + 1);
+            inner.read_to[s] = inner.read_to[s].max(last + 1);
+            if *lost > 0 {
                 let (name, m) = &self.sinks[s];
-                m.rows_dropped.fetch_add(lost[s], Relaxed);
-                m.backlog_rows.fetch_sub(lost[s] as i64, Relaxed);
-                tracing::error!(sink = %name, rows = lost[s], "Buffer full: oldest segment dropped before this sink wrote it.");
+                m.rows_dropped.fetch_add(*lost, Relaxed);
+                m.backlog_rows.fetch_sub(*lost as i64, Relaxed);
+                tracing::error!(sink = %name, rows = *lost, "Buffer full: oldest segment dropped before this sink read it.");
             }
         }
         self.metrics
@@ -469,10 +711,16 @@ impl Buffer {
         Ok(())
     }
 
-    /// A cursor at the sink's acknowledged position.
+    /// The reader's main cursor, at its acknowledged position.
     pub fn cursor(&self, sink: usize) -> Cursor {
-        let next_id = self.lock().acked[sink];
-        self.cursor_at(sink, next_id)
+        let mut inner = self.lock();
+        let next_id = inner.acked[sink];
+        inner.read_to[sink] = next_id;
+        drop(inner);
+        Cursor {
+            head: true,
+            ..self.cursor_at(sink, next_id)
+        }
     }
 
     /// A cursor at record `next_id` (used for live data while a backlog drains).
@@ -480,10 +728,19 @@ impl Buffer {
         Cursor {
             sink,
             next_id,
+            head: false,
             seg_first_id: 0,
             offset: 0,
+            prev: None,
             file: None,
         }
+    }
+
+    /// Make `cur` its reader's main cursor (the live cursor takes over after a drain).
+    pub fn promote(&self, cur: &mut Cursor) {
+        cur.head = true;
+        let mut inner = self.lock();
+        inner.read_to[cur.sink] = inner.read_to[cur.sink].max(cur.next_id);
     }
 
     /// The id the next append will get.
@@ -491,8 +748,8 @@ impl Buffer {
         self.lock().next_id
     }
 
-    /// Append the payloads of the next records for the cursor's sink to `out`, until at least
-    /// `max_rows` rows were added, the record `until` is reached, or the log is exhausted.
+    /// Append the payloads of the next records for the cursor's reader to `out`, until at
+    /// least `max_rows` rows were added, the record `until` is reached, or the log is exhausted.
     pub fn read(
         &self,
         cur: &mut Cursor,
@@ -500,10 +757,25 @@ impl Buffer {
         until: u64,
         out: &mut Vec<u8>,
     ) -> Result<ReadStats, BufferError> {
+        self.read_bounded(cur, max_rows, u64::MAX, until, out)
+    }
+
+    /// [`Buffer::read`], also stopping before the body would pass `max_bytes` (one record is
+    /// always taken, so a reader never stalls).
+    pub fn read_bounded(
+        &self,
+        cur: &mut Cursor,
+        max_rows: u64,
+        max_bytes: u64,
+        until: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<ReadStats, BufferError> {
         let mut got = ReadStats::default();
+        let mut buf = Vec::new();
+        let base = out.len() as u64;
         while got.rows < max_rows && cur.next_id < until {
             // Locate the segment holding `cur.next_id`, and how much of it is committed.
-            let (path, first_id, committed, next_first) = {
+            let (seg, next_first) = {
                 let inner = self.lock();
                 if cur.next_id >= inner.next_id {
                     break;
@@ -523,20 +795,19 @@ impl Buffer {
                         None => break,
                     }
                 };
-                let s = &inner.segments[i];
                 (
-                    s.path.clone(),
-                    s.first_id,
-                    s.len,
+                    inner.segments[i].clone(),
                     inner.segments.get(i + 1).map(|n| n.first_id),
                 )
             };
-            if cur.file.is_none() || cur.seg_first_id != first_id {
-                cur.file = Some(File::open(&path).map_err(io_err(&path))?);
-                cur.seg_first_id = first_id;
+            let path = &seg.path;
+            if cur.file.is_none() || cur.seg_first_id != seg.first_id {
+                cur.file = Some(File::open(path).map_err(io_err(path))?);
+                cur.seg_first_id = seg.first_id;
                 cur.offset = 0;
+                cur.prev = Some((seg.first_id.saturating_sub(1), seg.rows_start));
             }
-            if cur.offset >= committed {
+            if cur.offset >= seg.len {
                 match next_first {
                     Some(n) => {
                         cur.next_id = cur.next_id.max(n);
@@ -546,34 +817,41 @@ impl Buffer {
                     None => break,
                 }
             }
-            let Some(f) = cur.file.as_mut() else { break };
-            f.seek(SeekFrom::Start(cur.offset)).map_err(io_err(&path))?;
-            let mut hb = [0u8; HEADER_LEN];
-            f.read_exact(&mut hb).map_err(io_err(&path))?;
-            let h = Header::decode(&hb);
+            let Some(f) = cur.file.as_ref() else { break };
+            let h = header_at(f, cur.offset, seg.len)
+                .map_err(io_err(path))?
+                .filter(|h| cur.prev.is_none_or(|(p, _)| h.id > p));
             let start = out.len();
-            if h.len <= MAX_PAYLOAD
-                && cur.offset + (HEADER_LEN as u64) + u64::from(h.len) <= committed
-            {
-                out.resize(start + h.len as usize, 0);
-                f.read_exact(&mut out[start..]).map_err(io_err(&path))?;
-            }
-            if !h.verify(&out[start..]) {
+            let intact = match h {
+                Some(h) => {
+                    out.resize(start + h.len as usize, 0);
+                    f.read_exact_at(&mut out[start..], cur.offset + HEADER_LEN as u64)
+                        .map_err(io_err(path))?;
+                    h.verify(&out[start..]).then_some(h)
+                }
+                None => None,
+            };
+            let Some(h) = intact else {
                 out.truncate(start);
-                tracing::error!(segment = %path.display(), offset = cur.offset, "Corrupt buffer record; skipping the rest of the segment.");
-                cur.offset = committed;
+                cur.offset = self.skip_damage(&seg, cur, &mut buf)?;
                 continue;
-            }
-            cur.offset += HEADER_LEN as u64 + u64::from(h.len);
-            if h.id < cur.next_id {
-                out.truncate(start); // already acknowledged (cursor positioned mid-segment)
-                continue;
-            }
+            };
             if h.id >= until {
                 // Not this reader's part of the log: leave the cursor before it.
                 out.truncate(start);
-                cur.offset -= HEADER_LEN as u64 + u64::from(h.len);
                 break;
+            }
+            let size = h.size();
+            if h.id >= cur.next_id && got.records > 0 && out.len() as u64 - base > max_bytes {
+                out.truncate(start);
+                got.full = true;
+                break;
+            }
+            cur.offset += size;
+            cur.prev = Some((h.id, h.rows_before + u64::from(h.rows)));
+            if h.id < cur.next_id {
+                out.truncate(start); // already acknowledged (cursor positioned mid-segment)
+                continue;
             }
             if got.records == 0 {
                 got.first_unix_ms = h.unix_ms;
@@ -582,33 +860,102 @@ impl Buffer {
             got.records += 1;
             got.rows += u64::from(h.rows);
         }
+        if cur.head {
+            let mut inner = self.lock();
+            inner.read_to[cur.sink] = inner.read_to[cur.sink].max(cur.next_id);
+        }
         Ok(got)
     }
 
-    /// The sink wrote everything before `next_id` (`rows` readings since its last ack).
+    /// The cursor stands on damage: return the offset of the next intact record (or the
+    /// segment's end), registering and counting the damage if no reader met it before.
+    fn skip_damage(
+        &self,
+        seg: &Segment,
+        cur: &mut Cursor,
+        buf: &mut Vec<u8>,
+    ) -> Result<u64, BufferError> {
+        let off = cur.offset;
+        if let Some(d) = seg.damaged.iter().find(|d| d.start <= off && off < d.end) {
+            return Ok(d.end);
+        }
+        let Some(f) = cur.file.as_ref() else {
+            return Ok(seg.len);
+        };
+        let found =
+            resync(f, off, seg.len, cur.prev.map(|p| p.0), buf).map_err(io_err(&seg.path))?;
+        let (prev_id, prev_rows) = cur
+            .prev
+            .unwrap_or((seg.first_id.saturating_sub(1), seg.rows_start));
+        let d = match found {
+            Some((at, h)) => Damage {
+                start: off,
+                end: at,
+                records: Some(h.id - prev_id - 1),
+                rows: h.rows_before.checked_sub(prev_rows),
+            },
+            None => Damage {
+                start: off,
+                end: seg.len,
+                records: seg.last_id.map(|l| l.saturating_sub(prev_id)),
+                rows: seg.rows_end.checked_sub(prev_rows),
+            },
+        };
+        let mut inner = self.lock();
+        let Some(live) = inner
+            .segments
+            .iter_mut()
+            .find(|s| s.first_id == seg.first_id)
+        else {
+            return Ok(d.end);
+        };
+        if live
+            .damaged
+            .iter()
+            .any(|k| k.start < d.end && d.start < k.end)
+        {
+            return Ok(d.end); // another reader met it first and counted it
+        }
+        live.damaged.push(d);
+        live.damaged.sort_by_key(|k| k.start);
+        let path = live.path.clone();
+        self.count_damage(&inner, &path, &d);
+        Ok(d.end)
+    }
+
+    /// The reader wrote everything before `next_id` (`rows` readings since its last ack).
+    /// The position is overwritten in place (no new disk space needed) and segments every
+    /// reader is done with are deleted, even if the position could not be recorded.
     pub fn ack(&self, sink: usize, next_id: u64, rows: u64) -> Result<(), BufferError> {
+        let (name, m) = &self.sinks[sink];
+        m.backlog_rows.fetch_sub(rows as i64, Relaxed);
         let mut inner = self.lock();
         if next_id <= inner.acked[sink] {
             return Ok(());
         }
         inner.acked[sink] = next_id;
-        let (name, m) = &self.sinks[sink];
-        m.backlog_rows.fetch_sub(rows as i64, Relaxed);
-        let path = self.dir.join(format!("ack-{name}"));
-        let tmp = self.dir.join(format!(".ack-{name}.tmp"));
-        fs::write(&tmp, format!("{next_id}\n")).map_err(io_err(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
+        let recorded = inner.positions[sink].write(next_id);
+        if recorded.is_err() {
+            self.metrics.position_write_errors.fetch_add(1, Relaxed);
+        }
         let min = inner.acked.iter().copied().min().unwrap_or(next_id);
+        let mut freed = Ok(());
         while inner.segments.len() > 1 && inner.segments[0].last_id.is_some_and(|l| l < min) {
             let seg = inner.segments.remove(0);
-            fs::remove_file(&seg.path).map_err(io_err(&seg.path))?;
+            if let Err(e) = fs::remove_file(&seg.path) {
+                freed = Err(io_err(&seg.path)(e));
+            }
             inner.bytes -= seg.len;
         }
         self.metrics.bytes.store(inner.bytes, Relaxed);
         self.metrics
             .segments
             .store(inner.segments.len() as u64, Relaxed);
-        Ok(())
+        let path = inner.positions[sink].path.clone();
+        drop(inner);
+        tracing::trace!(reader = %name, next_id, "position");
+        recorded.map_err(io_err(&path))?;
+        freed
     }
 
     /// The sink wrote `rows` readings ahead of its acknowledged position (live data during a
@@ -624,6 +971,17 @@ impl Buffer {
     pub fn pending_records(&self, sink: usize) -> u64 {
         let inner = self.lock();
         inner.next_id.saturating_sub(inner.acked[sink])
+    }
+}
+
+/// The id of the intact record at `offset` in the segment at `path`, if any is known.
+fn segment_next_id(segments: &[Segment], path: &Path, offset: u64) -> Option<u64> {
+    let i = segments.iter().position(|s| s.path == path)?;
+    let s = &segments[i];
+    let f = File::open(&s.path).ok()?;
+    match header_at(&f, offset, s.len).ok()? {
+        Some(h) => Some(h.id),
+        None => segments.get(i + 1).map(|n| n.first_id),
     }
 }
 

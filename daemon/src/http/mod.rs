@@ -41,29 +41,82 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Shared, stop: Canc
     }
 }
 
+/// How long the MQTT source may be without a connection before the daemon is unhealthy.
+const MQTT_DOWN_UNHEALTHY_SECS: i64 = 30;
+
+/// `ok` (200); `degraded` (200: a database unreachable, readings kept in the buffer; MQTT
+/// reconnecting); `unhealthy` (503: nothing flows and an operator must act: a database
+/// refusing the writes, the buffer unable to append, MQTT down for over 30 s or stopped).
 async fn health(State(s): State<Shared>) -> impl IntoResponse {
+    use crate::sinks::SinkState;
     let m = &s.metrics;
+    let now = crate::transforms::validate::unix_now();
+    let mut unhealthy: Vec<String> = Vec::new();
+    let mut degraded: Vec<String> = Vec::new();
     let sinks: Vec<_> = m
         .sinks
         .iter()
         .map(|k| {
-            let written = k.batches_written.load(Relaxed);
-            let errors = k.write_errors_retryable.load(Relaxed);
-            let up = k.up.load(Relaxed) || (written == 0 && errors == 0);
-            serde_json::json!({"name": k.name, "type": k.kind, "up": up, "rows_written": k.rows_written.load(Relaxed)})
+            let state = SinkState::from_u8(k.state.load(Relaxed));
+            let reason = format!("sink {}: {}", k.name, k.last_error());
+            match state {
+                SinkState::Refused => unhealthy.push(reason),
+                SinkState::Unavailable => degraded.push(reason),
+                SinkState::Ok => {}
+            }
+            serde_json::json!({"name": k.name, "type": k.kind, "up": state == SinkState::Ok,
+                "state": state.as_str(), "rows_written": k.rows_written.load(Relaxed),
+                "backlog_rows": k.backlog_rows.load(Relaxed)})
         })
         .collect();
-    let degraded = sinks.iter().any(|s| s["up"] == false);
-    Json(serde_json::json!({
-        "status": if degraded { "degraded" } else { "ok" },
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_s": s.started.elapsed().as_secs(),
-        "mqtt_connected": m.mqtt_connected.load(Relaxed),
-        "devices": s.registry.len(),
-        "readings_accepted": m.accepted_total(),
-        "readings_rejected": m.rejected_total(),
-        "sinks": sinks,
-    }))
+    if let Some(b) = &m.buffer {
+        if b.metrics.append_failing.load(Relaxed) > 0 {
+            unhealthy.push("buffer: appends fail on the file system (disk full or I/O error); nothing is acknowledged".into());
+        }
+        if b.metrics.full_blocking.load(Relaxed) > 0 {
+            unhealthy.push("buffer: full (buffer.max_bytes); ingest waits for the sinks".into());
+        }
+    }
+    if m.mqtt_enabled.load(Relaxed) {
+        let error = m.mqtt_error.lock().map(|e| e.clone()).unwrap_or_default();
+        let since = m.mqtt_down_since_unix.load(Relaxed);
+        if m.mqtt_failed.load(Relaxed) {
+            unhealthy.push(format!("mqtt: source stopped: {error}"));
+        } else if since > 0 {
+            let reason = if error.is_empty() {
+                format!("mqtt: not connected for {} s", now - since)
+            } else {
+                format!("mqtt: not connected for {} s: {error}", now - since)
+            };
+            if now - since > MQTT_DOWN_UNHEALTHY_SECS {
+                unhealthy.push(reason);
+            } else {
+                degraded.push(reason);
+            }
+        }
+    }
+    let (code, status) = if !unhealthy.is_empty() {
+        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
+    } else if !degraded.is_empty() {
+        (axum::http::StatusCode::OK, "degraded")
+    } else {
+        (axum::http::StatusCode::OK, "ok")
+    };
+    let reasons: Vec<String> = unhealthy.into_iter().chain(degraded).collect();
+    (
+        code,
+        Json(serde_json::json!({
+            "status": status,
+            "reasons": reasons,
+            "version": env!("CARGO_PKG_VERSION"),
+            "uptime_s": s.started.elapsed().as_secs(),
+            "mqtt_connected": m.mqtt_connected.load(Relaxed),
+            "devices": s.registry.len(),
+            "readings_accepted": m.accepted_total(),
+            "readings_rejected": m.rejected_total(),
+            "sinks": sinks,
+        })),
+    )
 }
 
 async fn metrics(State(s): State<Shared>) -> impl IntoResponse {

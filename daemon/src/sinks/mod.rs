@@ -19,18 +19,80 @@ use crate::buffer::{Buffer, Cursor, ReadStats};
 use crate::config::{BatchConfig, Config, SinkConfig};
 use crate::metrics::SinkMetrics;
 
-/// A write that failed.
 #[cfg(test)]
 mod tests;
 
+/// A write that failed, by what the sink does about it.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
     /// Network trouble, timeout, 5xx, 429: the same body is sent again after a backoff.
-    #[error("retryable: {0}")]
+    #[error("unavailable: {0}")]
     Retryable(String),
-    /// The server refused the data (4xx): retrying cannot help; the rows are counted as dropped.
+    /// Authentication, permission or configuration (401, 403, 404, other 4xx): nothing is
+    /// dropped; the body is held and retried with backoff, and the sink reports unhealthy.
     #[error("refused: {0}")]
-    Permanent(String),
+    Refused(String),
+    /// 413: the body is split in two at a line boundary and each half written.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// The server refused the body as data (a 400 naming unparsable lines or a type conflict,
+    /// without saying how many rows): the body is split until the refused rows stand alone.
+    #[error("bad data: {0}")]
+    BadData(String),
+    /// The server wrote the body except `dropped` rows it refused as rows.
+    #[error("partial write, {dropped} rows refused: {message}")]
+    Partial { dropped: u64, message: String },
+}
+
+/// What the sink is doing about its writes, for `/health` and `meili_sink_state`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum SinkState {
+    Ok = 0,
+    /// The server cannot be reached (buffering, retrying).
+    Unavailable = 1,
+    /// The server refuses the writes (credentials, permissions, database or bucket name).
+    Refused = 2,
+}
+
+impl SinkState {
+    pub fn from_u8(v: u8) -> SinkState {
+        match v {
+            1 => SinkState::Unavailable,
+            2 => SinkState::Refused,
+            _ => SinkState::Ok,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SinkState::Ok => "ok",
+            SinkState::Unavailable => "unavailable",
+            SinkState::Refused => "refused",
+        }
+    }
+}
+
+/// The offset of the line boundary nearest the middle of `body`, if it holds two lines or more.
+fn split_point(body: &[u8]) -> Option<usize> {
+    let mid = body.len() / 2;
+    let after = body[mid..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| mid + i + 1)
+        .filter(|&i| i < body.len());
+    let before = body[..mid]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map(|i| i + 1)
+        .filter(|&i| i > 0);
+    after.or(before)
+}
+
+/// `dropped=N` in an InfluxDB partial-write message.
+pub fn dropped_count(text: &str) -> Option<u64> {
+    let rest = &text[text.find("dropped=")? + "dropped=".len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits.parse().ok()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,6 +205,7 @@ impl Sink {
     pub async fn run(mut self, index: usize, buffer: Arc<Buffer>, ctl: SinkControl) {
         let max_delay = Duration::from_millis(self.batch.max_delay_ms);
         let max_rows = self.batch.max_rows as u64;
+        let max_bytes = self.batch.max_bytes;
         let live_quota = max_rows * u64::from(self.batch.live_share_pct.min(90)) / 100;
         let mut appended = buffer.watch();
         let mut head = buffer.cursor(index);
@@ -162,14 +225,16 @@ impl Sink {
                 tracing::info!(sink = %self.metrics.name, backlog_rows = self.metrics.backlog_rows.load(Relaxed), "Draining backlog; live data keeps a share of every batch.");
             }
             let mut progress = false;
+            let mut full = false;
             if let Some((cur, _)) = live.as_mut() {
                 let want = live_quota
                     .saturating_sub(live_rows)
                     .min(max_rows - head_rows - live_rows);
-                match read_into(&buffer, cur, want, u64::MAX, &mut body).await {
+                match read_into(&buffer, cur, want, max_bytes, u64::MAX, &mut body).await {
                     Ok(r) => {
                         live_rows += r.rows;
                         progress |= r.records > 0;
+                        full |= r.full;
                     }
                     Err(e) => {
                         self.read_failed(e).await;
@@ -179,13 +244,14 @@ impl Sink {
             }
             let until = live.as_ref().map_or(u64::MAX, |(_, from)| *from);
             let want = max_rows.saturating_sub(head_rows + live_rows);
-            match read_into(&buffer, &mut head, want, until, &mut body).await {
+            match read_into(&buffer, &mut head, want, max_bytes, until, &mut body).await {
                 Ok(r) => {
                     if head_rows == 0 && r.records > 0 {
                         first_ms = r.first_unix_ms;
                     }
                     head_rows += r.rows;
                     progress |= r.records > 0;
+                    full |= r.full;
                 }
                 Err(e) => {
                     self.read_failed(e).await;
@@ -204,17 +270,18 @@ impl Sink {
             let due = deadline.is_some_and(|d| d <= Instant::now());
             // The backlog part is written up to the live cursor: write now and switch cursors.
             let backlog_done = live.as_ref().is_some_and(|(_, from)| head.next_id >= *from);
-            if rows > 0 && (rows >= max_rows || due || stopping || backlog_done) {
+            if rows > 0 && (rows >= max_rows || full || due || stopping || backlog_done) {
                 match self.flush(&body, rows, &ctl).await {
-                    Flushed::Written | Flushed::Refused => {
+                    Flushed::Written => {
                         if live_rows > 0 {
                             buffer.written_ahead(index, live_rows);
                         }
                         let mut position = head.next_id;
                         if live.as_ref().is_some_and(|(_, from)| head.next_id >= *from) {
                             // The backlog is written: the live cursor becomes the position.
-                            if let Some((cur, _)) = live.take() {
+                            if let Some((mut cur, _)) = live.take() {
                                 position = cur.next_id;
+                                buffer.promote(&mut cur);
                                 head = cur;
                                 tracing::info!(sink = %self.metrics.name, "Backlog drained.");
                             }
@@ -271,49 +338,94 @@ impl Sink {
         }
     }
 
-    /// Write one batch, retrying retryable errors with backoff. While stopping, a failed write
-    /// is not retried: the rows are safe in the buffer for the next start.
+    /// Write one batch. Unavailable or refusing servers are retried with backoff (the body is
+    /// held, never dropped); a body too large or refused as data is split at line boundaries
+    /// until each part is written or a single refused row stands alone, and only such rows
+    /// (and those a partial write names) are dropped and counted. While stopping, a failed
+    /// write is not retried: the rows are safe in the buffer for the next start.
     async fn flush(&mut self, body: &[u8], rows: u64, ctl: &SinkControl) -> Flushed {
         let mut backoff = Duration::from_millis(self.batch.retry_min_backoff_ms);
         let max_backoff = Duration::from_millis(self.batch.retry_max_backoff_ms);
         let m = Arc::clone(&self.metrics);
-        loop {
+        // Parts still to write, the next on top.
+        let mut parts: Vec<(usize, usize)> = vec![(0, body.len())];
+        let mut dropped = 0u64;
+        while let Some(&(a, b)) = parts.last() {
+            let part = &body[a..b];
             let result = tokio::select! {
-                r = self.writer.write(body) => r,
+                r = self.writer.write(part) => r,
                 _ = ctl.abort.cancelled() => return Flushed::GaveUp,
             };
-            match result {
+            let (state, e) = match result {
                 Ok(()) => {
-                    m.rows_written.fetch_add(rows, Relaxed);
-                    m.batches_written.fetch_add(1, Relaxed);
-                    m.up.store(true, Relaxed);
-                    m.last_success_unix
-                        .store(crate::transforms::validate::unix_now(), Relaxed);
-                    return Flushed::Written;
+                    parts.pop();
+                    continue;
                 }
-                Err(WriteError::Permanent(e)) => {
-                    m.write_errors_permanent.fetch_add(1, Relaxed);
-                    m.rows_dropped.fetch_add(rows, Relaxed);
-                    tracing::error!(sink = %m.name, rows, error = %e, "Sink refused a batch; its rows are dropped.");
-                    return Flushed::Refused;
+                Err(WriteError::Partial {
+                    dropped: n,
+                    message,
+                }) => {
+                    parts.pop();
+                    dropped += n;
+                    tracing::error!(sink = %m.name, rows = n, error = %message, "The database refused rows as rows (e.g. a field type conflict); the rest of the batch is written.");
+                    continue;
                 }
-                Err(WriteError::Retryable(e)) => {
-                    m.write_errors_retryable.fetch_add(1, Relaxed);
-                    m.up.store(false, Relaxed);
-                    if ctl.stop.is_cancelled() {
-                        tracing::warn!(sink = %m.name, rows, error = %e, "Sink unreachable at shutdown; rows stay in the buffer.");
-                        return Flushed::GaveUp;
-                    }
-                    tracing::warn!(sink = %m.name, rows, error = %e, retry_in_ms = backoff.as_millis() as u64, "Sink write failed; will retry.");
-                    tokio::select! {
-                        _ = tokio::time::sleep(backoff) => {}
-                        _ = ctl.stop.cancelled() => {}
-                        _ = ctl.abort.cancelled() => return Flushed::GaveUp,
-                    }
-                    backoff = (backoff * 2).min(max_backoff);
+                Err(WriteError::TooLarge(e) | WriteError::BadData(e))
+                    if split_point(part).is_some() =>
+                {
+                    let mid = a + split_point(part).unwrap_or(0);
+                    parts.pop();
+                    parts.push((mid, b));
+                    parts.push((a, mid));
+                    m.request_splits.fetch_add(1, Relaxed);
+                    tracing::debug!(sink = %m.name, bytes = part.len(), error = %e, "Splitting a refused request.");
+                    continue;
                 }
+                Err(WriteError::BadData(e)) => {
+                    parts.pop();
+                    dropped += 1;
+                    let line = String::from_utf8_lossy(&part[..part.len().min(300)]);
+                    tracing::error!(sink = %m.name, error = %e, line = %line.trim_end(), "The database refused this row; it is dropped.");
+                    continue;
+                }
+                Err(e @ (WriteError::Refused(_) | WriteError::TooLarge(_))) => {
+                    (SinkState::Refused, e)
+                }
+                Err(e @ WriteError::Retryable(_)) => (SinkState::Unavailable, e),
+            };
+            if state == SinkState::Refused {
+                m.write_errors_permanent.fetch_add(1, Relaxed);
+            } else {
+                m.write_errors_retryable.fetch_add(1, Relaxed);
             }
+            m.up.store(false, Relaxed);
+            m.state.store(state as u8, Relaxed);
+            m.set_last_error(&e.to_string());
+            if ctl.stop.is_cancelled() {
+                tracing::warn!(sink = %m.name, rows, error = %e, "Sink failing at shutdown; rows stay in the buffer.");
+                return Flushed::GaveUp;
+            }
+            if state == SinkState::Refused {
+                tracing::error!(sink = %m.name, rows, error = %e, retry_in_ms = backoff.as_millis() as u64, "The database refuses the writes (check credentials, permissions, database or bucket); holding the rows and retrying.");
+            } else {
+                tracing::warn!(sink = %m.name, rows, error = %e, retry_in_ms = backoff.as_millis() as u64, "Sink write failed; will retry.");
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = ctl.stop.cancelled() => {}
+                _ = ctl.abort.cancelled() => return Flushed::GaveUp,
+            }
+            backoff = (backoff * 2).min(max_backoff);
         }
+        m.rows_written
+            .fetch_add(rows.saturating_sub(dropped), Relaxed);
+        m.rows_dropped.fetch_add(dropped, Relaxed);
+        m.batches_written.fetch_add(1, Relaxed);
+        m.up.store(true, Relaxed);
+        m.state.store(SinkState::Ok as u8, Relaxed);
+        m.last_success_unix
+            .store(crate::transforms::validate::unix_now(), Relaxed);
+        Flushed::Written
     }
 }
 
@@ -322,10 +434,13 @@ async fn read_into(
     buffer: &Arc<Buffer>,
     cur: &mut Cursor,
     max_rows: u64,
+    max_bytes: u64,
     until: u64,
     body: &mut Vec<u8>,
 ) -> Result<ReadStats, String> {
-    if max_rows == 0 {
+    // The whole request is bounded: what is in the body already counts.
+    let max_bytes = max_bytes.saturating_sub(body.len() as u64);
+    if max_rows == 0 || (max_bytes == 0 && !body.is_empty()) {
         return Ok(ReadStats::default());
     }
     let (b, mut c, mut out) = (
@@ -334,7 +449,7 @@ async fn read_into(
         std::mem::take(body),
     );
     let (c, out, r) = tokio::task::spawn_blocking(move || {
-        let r = b.read(&mut c, max_rows, until, &mut out);
+        let r = b.read_bounded(&mut c, max_rows, max_bytes, until, &mut out);
         (c, out, r)
     })
     .await
@@ -345,9 +460,8 @@ async fn read_into(
 }
 
 enum Flushed {
+    /// Written, but for rows the server refused as rows (counted).
     Written,
-    /// Refused by the server (4xx): counted as dropped and acknowledged, so the sink moves on.
-    Refused,
     /// Not written (shutdown): the rows stay in the buffer.
     GaveUp,
 }

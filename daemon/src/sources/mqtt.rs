@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rumqttc::v5;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{resolve_secret, MqttConfig, MqttProtocol};
 use crate::event::{Delivery, RawMessage};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Reason};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
@@ -45,13 +45,21 @@ enum Event {
     Other,
 }
 
+/// A failed poll.
+enum PollError {
+    /// The broker sent a packet over our size limit (MQTT 3.1.1 cannot tell the broker the
+    /// limit); the connection is lost and the broker will send it again.
+    Oversized(usize),
+    Other(String),
+}
+
 enum Client {
     V4(rumqttc::AsyncClient, Box<rumqttc::EventLoop>),
     V5(v5::AsyncClient, Box<v5::EventLoop>),
 }
 
 impl Client {
-    async fn poll(&mut self) -> Result<Event, String> {
+    async fn poll(&mut self) -> Result<Event, PollError> {
         match self {
             Client::V4(_, el) => match el.poll().await {
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::ConnAck(ack))) => {
@@ -67,7 +75,10 @@ impl Client {
                 }),
                 Ok(rumqttc::Event::Incoming(rumqttc::Packet::SubAck(_))) => Ok(Event::Subscribed),
                 Ok(_) => Ok(Event::Other),
-                Err(e) => Err(e.to_string()),
+                Err(rumqttc::ConnectionError::MqttState(rumqttc::StateError::Deserialization(
+                    rumqttc::Error::PayloadSizeLimitExceeded(n),
+                ))) => Err(PollError::Oversized(n)),
+                Err(e) => Err(PollError::Other(e.to_string())),
             },
             Client::V5(_, el) => match el.poll().await {
                 Ok(v5::Event::Incoming(v5::mqttbytes::v5::Packet::ConnAck(ack))) => {
@@ -87,7 +98,10 @@ impl Client {
                     Ok(Event::Subscribed)
                 }
                 Ok(_) => Ok(Event::Other),
-                Err(e) => Err(e.to_string()),
+                Err(v5::ConnectionError::MqttState(v5::StateError::Deserialization(
+                    v5::mqttbytes::Error::PayloadSizeLimitExceeded { pkt_size, .. },
+                ))) => Err(PollError::Oversized(pkt_size)),
+                Err(e) => Err(PollError::Other(e.to_string())),
             },
         }
     }
@@ -123,6 +137,19 @@ impl Client {
         }
     }
 
+    /// The largest packet the next connection reads.
+    fn set_incoming_limit(&mut self, bytes: usize) {
+        match self {
+            Client::V4(_, el) => {
+                el.mqtt_options.set_max_packet_size(bytes, 64 * 1024);
+            }
+            Client::V5(_, el) => {
+                el.options
+                    .set_max_packet_size(Some(u32::try_from(bytes).unwrap_or(u32::MAX)));
+            }
+        }
+    }
+
     fn try_subscribe(&self, filter: &str) -> bool {
         match self {
             Client::V4(c, _) => c.try_subscribe(filter, rumqttc::QoS::AtLeastOnce).is_ok(),
@@ -153,11 +180,22 @@ const OUTGOING_INFLIGHT: u16 = 16;
 
 pub struct MqttSource {
     config: MqttConfig,
+    /// The ingest queue's byte budget: a message waits for its size in permits.
+    budget: Option<(Arc<Semaphore>, usize)>,
 }
 
 impl MqttSource {
     pub fn new(config: MqttConfig) -> MqttSource {
-        MqttSource { config }
+        MqttSource {
+            config,
+            budget: None,
+        }
+    }
+
+    /// Bound the bytes of messages queued for validation (`daemon.ingest_queue_bytes`).
+    pub fn with_budget(mut self, budget: Arc<Semaphore>, bytes: usize) -> MqttSource {
+        self.budget = Some((budget, bytes));
+        self
     }
 
     fn connect(&self) -> Result<Client, MqttError> {
@@ -231,13 +269,29 @@ impl MqttSource {
 
     /// Run until `shutdown` is cancelled. Connection errors are retried with exponential backoff
     /// forever; only a configuration error ends the source early.
+    ///
+    /// A message over `max_packet_size_bytes` is never allowed to stop ingest: MQTT 3.1.1 has no
+    /// way to tell the broker the limit, so the broker sends it, the client must drop the
+    /// connection, and the broker sends it again. The source then reads it once with the limit
+    /// raised to its size, acknowledges it without storing it (counted as rejection
+    /// `too_large`, logged), and goes back to the configured limit.
     pub async fn run(
         self,
         tx: mpsc::Sender<RawMessage>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> Result<(), MqttError> {
-        let mut client = self.connect()?;
+        let limit = self.config.max_packet_size_bytes as usize;
+        metrics.mqtt_enabled.store(true, Relaxed);
+        metrics.mqtt_down_since_unix.store(unix_now(), Relaxed);
+        let mut client = match self.connect() {
+            Ok(c) => c,
+            Err(e) => {
+                set_error(&metrics, &e.to_string());
+                metrics.mqtt_failed.store(true, Relaxed);
+                return Err(e);
+            }
+        };
         let prefix = self.config.topic_prefix.trim_end_matches('/');
         let filters = [
             format!("{prefix}/+/+/+/telemetry"),
@@ -248,6 +302,7 @@ impl MqttSource {
         let mut pending_acks: VecDeque<u16> = VecDeque::new();
         let mut backoff = Duration::from_millis(100);
         let max_backoff = Duration::from_millis(self.config.reconnect_max_backoff_ms.max(100));
+        let mut raised = false;
         tracing::info!(url = %self.config.url, client_id = %self.config.client_id, "MQTT source starting.");
         loop {
             client.flush_acks(&mut pending_acks);
@@ -259,6 +314,8 @@ impl MqttSource {
                     Ok(Event::Connected { session_present }) => {
                         backoff = Duration::from_millis(100);
                         metrics.mqtt_connected.store(true, Relaxed);
+                        metrics.mqtt_down_since_unix.store(0, Relaxed);
+                        set_error(&metrics, "");
                         metrics.mqtt_connections.fetch_add(1, Relaxed);
                         tracing::info!(session_present, "MQTT connected.");
                         // Packet ids of the previous connection are void: the broker redelivers
@@ -272,8 +329,39 @@ impl MqttSource {
                         }
                     }
                     Ok(Event::Publish { topic, payload, pkid, qos1 }) => {
+                        let size = topic.len() + payload.len();
+                        if size > limit {
+                            // Read once to get rid of it: acknowledged, counted, not stored.
+                            metrics.reject(Reason::TooLarge);
+                            metrics.mqtt_oversized.fetch_add(1, Relaxed);
+                            tracing::warn!(topic = %String::from_utf8_lossy(&topic), bytes = size, max_packet_size_bytes = limit, "Rejected reading: MQTT message larger than mqtt.max_packet_size_bytes; acknowledged and discarded (set the broker's message_size_limit to match).");
+                            if qos1 {
+                                pending_acks.push_back(pkid);
+                            }
+                            if raised {
+                                client.set_incoming_limit(limit);
+                                raised = false;
+                            }
+                            continue;
+                        }
                         let delivery = qos1.then(|| Delivery { acks: ack_tx.clone(), connection, pkid });
-                        let msg = RawMessage { topic, payload, delivery };
+                        // Wait for room in the queue's byte budget (a message larger than the
+                        // whole budget waits for an empty queue).
+                        let budget = match &self.budget {
+                            Some((sem, cap)) => {
+                                let n = (size + 64).min(*cap).min(u32::MAX as usize) as u32;
+                                tokio::select! {
+                                    biased;
+                                    _ = shutdown.cancelled() => break,
+                                    p = Arc::clone(sem).acquire_many_owned(n) => match p {
+                                        Ok(p) => Some(p),
+                                        Err(_) => break,
+                                    },
+                                }
+                            }
+                            None => None,
+                        };
+                        let msg = RawMessage { topic, payload, delivery, budget };
                         tokio::select! {
                             biased;
                             _ = shutdown.cancelled() => break,
@@ -284,9 +372,19 @@ impl MqttSource {
                         metrics.mqtt_subscriptions.fetch_add(1, Relaxed);
                     }
                     Ok(Event::Other) => {}
-                    Err(e) => {
+                    Err(PollError::Oversized(n)) => {
                         metrics.mqtt_connected.store(false, Relaxed);
                         metrics.mqtt_connection_errors.fetch_add(1, Relaxed);
+                        mark_down(&metrics, &format!("a {n}-byte message exceeds max_packet_size_bytes"));
+                        tracing::warn!(bytes = n, max_packet_size_bytes = limit, "The broker sent a message over mqtt.max_packet_size_bytes; reconnecting to read and discard it.");
+                        // Room for the packet's fixed header too.
+                        client.set_incoming_limit(n.saturating_add(8));
+                        raised = true;
+                    }
+                    Err(PollError::Other(e)) => {
+                        metrics.mqtt_connected.store(false, Relaxed);
+                        metrics.mqtt_connection_errors.fetch_add(1, Relaxed);
+                        mark_down(&metrics, &e);
                         tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "MQTT connection error.");
                         tokio::select! {
                             _ = shutdown.cancelled() => break,
@@ -320,9 +418,28 @@ impl MqttSource {
         }
         client.disconnect().await;
         metrics.mqtt_connected.store(false, Relaxed);
+        metrics.mqtt_enabled.store(false, Relaxed);
         tracing::info!("MQTT source stopped.");
         Ok(())
     }
+}
+
+fn unix_now() -> i64 {
+    crate::transforms::validate::unix_now()
+}
+
+fn set_error(metrics: &Metrics, e: &str) {
+    let mut g = metrics.mqtt_error.lock().unwrap_or_else(|p| p.into_inner());
+    g.clear();
+    g.push_str(e);
+}
+
+/// The connection is lost: remember since when, and why.
+fn mark_down(metrics: &Metrics, e: &str) {
+    let _ = metrics
+        .mqtt_down_since_unix
+        .compare_exchange(0, unix_now(), Relaxed, Relaxed);
+    set_error(metrics, e);
 }
 
 pub(crate) fn tls_config(t: &crate::config::TlsConfig) -> Result<rustls::ClientConfig, MqttError> {

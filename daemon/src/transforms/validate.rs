@@ -9,7 +9,7 @@ use meili_firmware::{payload::VERSION, Kind, Reading, Status};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
-use crate::buffer::{Buffer, BufferError};
+use crate::buffer::{Buffer, BufferError, RECORD_MAX_BYTES};
 use crate::config::{valid_id, ValidateConfig};
 use crate::event::{RawMessage, Record};
 use crate::metrics::{Metrics, Reason};
@@ -17,7 +17,8 @@ use crate::registry::{DeviceId, LookupError, Registry};
 use crate::sinks::line_protocol;
 use crate::transforms::Live;
 
-/// Messages validated and made durable together (one buffer record, one fsync).
+/// Messages validated and made durable together (one buffer record, one fsync, per
+/// `RECORD_MAX_BYTES` of their readings).
 const CHUNK: usize = 2048;
 
 /// Append a chunk, retrying until it is durable: while the buffer is full (`when_full =
@@ -372,15 +373,26 @@ pub async fn run(
                 live.status(device, status, now);
             }
         }
-        if !records.is_empty() {
+        // One record per RECORD_MAX_BYTES of line protocol: a record is always readable
+        // back, and a sink's request can be bounded in bytes.
+        let mut rest = records.as_slice();
+        while !rest.is_empty() {
             payload.clear();
-            for r in &records {
+            let mut rows = 0usize;
+            for r in rest {
                 line_protocol::encode(&mut payload, validator.registry().get(r.device), &r.reading);
+                rows += 1;
+                if payload.len() >= RECORD_MAX_BYTES {
+                    break;
+                }
             }
-            match append_durably(&buffer, records.len() as u32, std::mem::take(&mut payload)).await
-            {
+            rest = &rest[rows..];
+            match append_durably(&buffer, rows as u32, std::mem::take(&mut payload)).await {
                 Some(p) => payload = p,
-                None => deliveries.clear(),
+                None => {
+                    deliveries.clear();
+                    break;
+                }
             }
         }
         metrics

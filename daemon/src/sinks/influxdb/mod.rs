@@ -9,12 +9,31 @@ pub use v2::V2Writer;
 
 use super::WriteError;
 
-/// 5xx, 408 and 429 are worth retrying; other 4xx mean the data itself was refused.
+/// What an HTTP answer means for the rows: 5xx, 408 and 429 are worth retrying as they are;
+/// 413 splits the request; 400/422 naming the data (unparsable lines, a field type conflict)
+/// splits it to isolate the refused rows, or counts them where the server says how many it
+/// dropped; every other 4xx (401, 403, 404 …) is a configuration problem: hold and retry.
 fn classify(status: u16, text: &str) -> WriteError {
     let msg = format!("HTTP {status}: {}", text.trim());
-    if status >= 500 || status == 408 || status == 429 {
-        WriteError::Retryable(msg)
-    } else {
-        WriteError::Permanent(msg)
+    let about_data = [
+        "unable to parse",
+        "partial write",
+        "field type conflict",
+        "invalid field",
+        "bad timestamp",
+    ]
+    .iter()
+    .any(|k| text.contains(k));
+    match status {
+        500.. | 408 | 429 => WriteError::Retryable(msg),
+        413 => WriteError::TooLarge(msg),
+        400 | 422 if about_data => match super::dropped_count(text) {
+            Some(dropped) => WriteError::Partial {
+                dropped,
+                message: msg,
+            },
+            None => WriteError::BadData(msg),
+        },
+        _ => WriteError::Refused(msg),
     }
 }

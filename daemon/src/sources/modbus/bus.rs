@@ -279,6 +279,7 @@ impl Bus {
                     topic,
                     payload: Bytes::from(payload),
                     delivery: None,
+                    budget: None,
                 };
                 if tx.send(raw).await.is_err() {
                     return;

@@ -1,0 +1,156 @@
+//! A reader's position file, `pos-{reader}`: 32 bytes written in place, so recording a
+//! position never needs free disk space (a full disk must not stop segments being freed).
+//!
+//! ```text
+//! two 16-byte slots, written alternately:
+//! 0   8  next_id  the id of the next record the reader needs, u64 LE
+//! 8   4  seq      write counter, u32 LE (the valid slot with the higher seq wins)
+//! 12  4  crc      CRC-32 of bytes 0..12 of the slot
+//! ```
+//!
+//! A torn write damages at most the slot being written; the other still holds the previous
+//! position (the reader then writes a few rows again, which the database absorbs). Before this
+//! format, positions were text files `ack-{reader}`; they are read once and replaced.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+const SLOT: usize = 16;
+
+#[derive(Debug)]
+pub struct Position {
+    file: File,
+    seq: u32,
+    pub path: PathBuf,
+}
+
+/// What was found on disk for a reader.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stored {
+    /// No position yet (a new reader).
+    None,
+    Valid(u64),
+    /// The file exists but neither slot (or the legacy text) can be read.
+    Damaged,
+}
+
+fn slot(next_id: u64, seq: u32) -> [u8; SLOT] {
+    let mut b = [0u8; SLOT];
+    b[0..8].copy_from_slice(&next_id.to_le_bytes());
+    b[8..12].copy_from_slice(&seq.to_le_bytes());
+    let crc = crc32fast::hash(&b[..12]);
+    b[12..16].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+fn parse_slot(b: &[u8]) -> Option<(u64, u32)> {
+    let mut crc = [0u8; 4];
+    crc.copy_from_slice(&b[12..16]);
+    if crc32fast::hash(&b[..12]) != u32::from_le_bytes(crc) {
+        return None;
+    }
+    let mut id = [0u8; 8];
+    id.copy_from_slice(&b[0..8]);
+    let mut seq = [0u8; 4];
+    seq.copy_from_slice(&b[8..12]);
+    Some((u64::from_le_bytes(id), u32::from_le_bytes(seq)))
+}
+
+impl Position {
+    /// Open (creating) the position file of `reader` in `dir`; returns what it held.
+    pub fn open(dir: &Path, reader: &str) -> io::Result<(Position, Stored)> {
+        let path = dir.join(format!("pos-{reader}"));
+        let legacy = dir.join(format!("ack-{reader}"));
+        let (stored, seq) = match fs::read(&path) {
+            Ok(b) => {
+                let best = b
+                    .chunks_exact(SLOT)
+                    .take(2)
+                    .filter_map(parse_slot)
+                    .max_by_key(|&(_, seq)| seq);
+                match best {
+                    Some((id, seq)) => (Stored::Valid(id), seq),
+                    None => (Stored::Damaged, 0),
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match fs::read_to_string(&legacy) {
+                Ok(s) => match s.trim().parse() {
+                    Ok(id) => (Stored::Valid(id), 0),
+                    Err(_) => (Stored::Damaged, 0),
+                },
+                Err(e) if e.kind() == io::ErrorKind::NotFound => (Stored::None, 0),
+                Err(e) => return Err(e),
+            },
+            Err(e) => return Err(e),
+        };
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)?;
+        let mut pos = Position { file, seq, path };
+        if pos.file.metadata()?.len() < 2 * SLOT as u64 {
+            // Allocate both slots now, while there is room.
+            let id = match stored {
+                Stored::Valid(id) => id,
+                _ => 0,
+            };
+            pos.file.write_all_at(&slot(id, 0), SLOT as u64)?;
+            pos.file.write_all_at(&slot(id, 0), 0)?;
+            pos.file.sync_all()?;
+        }
+        if legacy.exists() {
+            if let Stored::Valid(id) = stored {
+                pos.write(id)?;
+                pos.file.sync_data()?;
+            }
+            fs::remove_file(&legacy)?;
+        }
+        Ok((pos, stored))
+    }
+
+    /// Record `next_id` in the slot not holding the newest position.
+    pub fn write(&mut self, next_id: u64) -> io::Result<()> {
+        self.seq = self.seq.wrapping_add(1);
+        let at = (self.seq % 2) as u64 * SLOT as u64;
+        self.file.write_all_at(&slot(next_id, self.seq), at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alternating_slots_survive_a_torn_write_and_legacy_text_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("ack-db"), "42\n").unwrap();
+        let (mut p, s) = Position::open(dir.path(), "db").unwrap();
+        assert_eq!(s, Stored::Valid(42));
+        assert!(!dir.path().join("ack-db").exists());
+        p.write(50).unwrap();
+        p.write(60).unwrap();
+        drop(p);
+        let (_, s) = Position::open(dir.path(), "db").unwrap();
+        assert_eq!(s, Stored::Valid(60));
+        // Tear the newest slot: the previous position remains.
+        let path = dir.path().join("pos-db");
+        let mut b = fs::read(&path).unwrap();
+        let newest = b
+            .chunks_exact(SLOT)
+            .position(|c| parse_slot(c).is_some_and(|(id, _)| id == 60))
+            .unwrap();
+        b[newest * SLOT + 3] ^= 0xFF;
+        fs::write(&path, &b).unwrap();
+        assert_eq!(
+            Position::open(dir.path(), "db").unwrap().1,
+            Stored::Valid(50)
+        );
+        fs::write(&path, [0u8; 32]).unwrap();
+        assert_eq!(Position::open(dir.path(), "db").unwrap().1, Stored::Damaged);
+        assert_eq!(Position::open(dir.path(), "new").unwrap().1, Stored::None);
+    }
+}
