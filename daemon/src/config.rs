@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub mod alerts;
+mod limits;
 pub mod standards;
 
 /// A secret string (password, token) whose `Debug` output is redacted.
@@ -609,13 +610,38 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
+/// The line where `leaf = …` is first set (0 when it is not in the text: a default).
+fn key_line(text: &str, leaf: &str) -> usize {
+    text.lines()
+        .position(|l| {
+            l.trim_start()
+                .strip_prefix(leaf)
+                .is_some_and(|r| r.trim_start().starts_with('='))
+        })
+        .map_or(0, |i| i + 1)
+}
+
+/// Configuration and device files larger than this are refused (not read into memory).
+const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
 fn parse_file<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, String), ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    let fail = |message: String| ConfigError {
         file: path.into(),
         line: 0,
         key: String::new(),
-        message: format!("cannot read: {e}"),
-    })?;
+        message,
+    };
+    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(fail(format!(
+            "{} bytes; a configuration file is at most {MAX_CONFIG_BYTES}",
+            meta.len()
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
     match toml::from_str::<T>(&text) {
         Ok(v) => Ok((v, text)),
         Err(e) => {
@@ -757,12 +783,12 @@ impl Config {
                     if matches!(u.scheme(), "mqtt" | "mqtts" | "tcp" | "ssl")
                         && u.host_str().is_some() =>
                 {
-                    if u.scheme() == "mqtts" && m.tls.is_none() {
+                    if matches!(u.scheme(), "mqtts" | "ssl") && m.tls.is_none() {
                         err(
                             main,
                             0,
                             "mqtt.tls".into(),
-                            "mqtts:// needs [mqtt.tls] with ca_file".into(),
+                            format!("{}:// needs [mqtt.tls] with ca_file", u.scheme()),
                         );
                     }
                 }
@@ -834,6 +860,10 @@ impl Config {
                 "daemon.ingest_queue_messages".into(),
                 "must be at least 1".into(),
             );
+        }
+        for (key, message) in limits::problems(self) {
+            let leaf = key.rsplit('.').next().unwrap_or(&key);
+            err(main, key_line(&texts[0], leaf), key.clone(), message);
         }
         for (key, message) in self.standards.problems() {
             let line = texts[0]

@@ -286,6 +286,7 @@ impl Daemon {
             Arc::clone(&buffer),
             live,
             Arc::clone(&metrics),
+            ctl.abort.clone(),
         ));
 
         let mut sources = JoinSet::new();

@@ -91,6 +91,15 @@ pub struct BufferConfig {
     pub fsync: Fsync,
     #[serde(default)]
     pub when_full: WhenFull,
+    /// Appends are refused (as when full, `block`) while the file system has less free space
+    /// than this, so that positions, the standards engine's and the alerts' state can still be
+    /// saved, the readers move on and segments are freed: a full disk recovers by itself.
+    #[serde(default = "default_min_free_bytes")]
+    pub min_free_bytes: u64,
+}
+
+const fn default_min_free_bytes() -> u64 {
+    64 * 1024 * 1024
 }
 
 const fn default_max_bytes() -> u64 {
@@ -107,6 +116,7 @@ impl Default for BufferConfig {
             segment_bytes: default_segment_bytes(),
             fsync: Fsync::default(),
             when_full: WhenFull::default(),
+            min_free_bytes: default_min_free_bytes(),
         }
     }
 }
@@ -115,6 +125,8 @@ impl Default for BufferConfig {
 pub enum BufferError {
     #[error("buffer full ({bytes} of {max} bytes)")]
     Full { bytes: u64, max: u64 },
+    #[error("file system low on space ({free} bytes free, buffer.min_free_bytes = {min})")]
+    DiskLow { free: u64, min: u64 },
     #[error("buffer I/O on {path}: {source}")]
     Io { path: String, source: io::Error },
 }
@@ -554,7 +566,10 @@ impl Buffer {
     pub fn append(&self, rows: u32, payload: &[u8]) -> Result<u64, BufferError> {
         let r = self.try_append(rows, payload);
         let failing = matches!(r, Err(BufferError::Io { .. }));
-        let full = matches!(r, Err(BufferError::Full { .. }));
+        let full = matches!(
+            r,
+            Err(BufferError::Full { .. } | BufferError::DiskLow { .. })
+        );
         self.metrics
             .append_failing
             .store(u64::from(failing), Relaxed);
@@ -570,6 +585,16 @@ impl Buffer {
             });
         }
         let size = (HEADER_LEN + payload.len()) as u64;
+        if self.config.min_free_bytes > 0 {
+            let free = free_bytes(&self.dir).map_err(io_err(&self.dir))?;
+            if free < self.config.min_free_bytes.saturating_add(size) {
+                self.metrics.full_refusals.fetch_add(1, Relaxed);
+                return Err(BufferError::DiskLow {
+                    free,
+                    min: self.config.min_free_bytes,
+                });
+            }
+        }
         let mut inner = self.lock();
         if inner.bytes + size > self.config.max_bytes {
             match self.config.when_full {
@@ -972,6 +997,12 @@ impl Buffer {
         let inner = self.lock();
         inner.next_id.saturating_sub(inner.acked[sink])
     }
+}
+
+/// Bytes an unprivileged process may still write on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> io::Result<u64> {
+    let s = rustix::fs::statvfs(dir).map_err(io::Error::from)?;
+    Ok(s.f_bavail.saturating_mul(s.f_frsize))
 }
 
 /// The id of the intact record at `offset` in the segment at `path`, if any is known.

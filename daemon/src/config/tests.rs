@@ -14,13 +14,42 @@ fn shipped_configs_are_valid() {
     for entry in std::fs::read_dir(&root).unwrap() {
         let path = entry.unwrap().path();
         if path.extension().is_some_and(|e| e == "toml") {
+            // The example names secrets in /etc/meili/, which a production gateway has and this
+            // machine does not: those, and only those, must be reported.
             if let Err(e) = load(&path) {
-                panic!("{}: {e}", path.display());
+                for e in e.0 {
+                    let secret = e.message.starts_with("cannot read /etc/meili/");
+                    assert!(secret, "{}: {e}", path.display());
+                }
             }
             n += 1;
         }
     }
     assert!(n >= 2, "expected demo.toml and example.toml");
+}
+
+#[test]
+fn ranges_files_and_paths_are_checked_with_their_lines() {
+    let e = errors(
+        "[daemon]\ningest_queue_messages = 2305843009213693952\nhealth_interval_secs = 18446744073709551615\nhost = \"gw\\nx y=1\"\n\n\
+         [mqtt]\nurl = \"ssl://127.0.0.1:8883\"\nclient_id = \"g\"\npassword_file = \"/nonexistent/pw\"\n\n\
+         [[sinks]]\ntype = \"file\"\npath = \"../../x\"\n[sinks.batch]\nmax_rows = 1000000000000\n",
+    );
+    let got: Vec<(usize, &str)> = e.iter().map(|e| (e.line, e.key.as_str())).collect();
+    for want in [
+        (2, "daemon.ingest_queue_messages"),
+        (3, "daemon.health_interval_secs"),
+        (4, "daemon.host"),
+        (9, "mqtt.password_file"),
+        (13, "sinks[0].path"),
+        (15, "sinks[0].batch.max_rows"),
+        (0, "mqtt.tls"),
+    ] {
+        assert!(got.contains(&want), "{want:?} not in {got:?}");
+    }
+    // Not a regular file: refused before reading.
+    let e = load(Path::new("/dev/zero")).unwrap_err();
+    assert!(e.0[0].message.contains("not a regular file"), "{e}");
 }
 
 #[test]

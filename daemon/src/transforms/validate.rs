@@ -8,6 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use meili_firmware::{payload::VERSION, Kind, Reading, Status};
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use crate::buffer::{Buffer, BufferError, RECORD_MAX_BYTES};
 use crate::config::{valid_id, ValidateConfig};
@@ -23,7 +24,12 @@ const CHUNK: usize = 2048;
 
 /// Append a chunk, retrying until it is durable: while the buffer is full (`when_full =
 /// "block"`) or the disk fails, nothing is acknowledged, so the broker keeps the messages.
-async fn append_durably(buffer: &Arc<Buffer>, rows: u32, payload: Vec<u8>) -> Option<Vec<u8>> {
+async fn append_durably(
+    buffer: &Arc<Buffer>,
+    rows: u32,
+    payload: Vec<u8>,
+    abort: &CancellationToken,
+) -> Option<Vec<u8>> {
     let mut payload = payload;
     let mut backoff = Duration::from_millis(50);
     loop {
@@ -44,16 +50,21 @@ async fn append_durably(buffer: &Arc<Buffer>, rows: u32, payload: Vec<u8>) -> Op
         payload = p;
         match result {
             Ok(_) => return Some(payload),
-            Err(BufferError::Full { bytes, max }) => {
-                tracing::warn!(
-                    bytes,
-                    max,
-                    "Buffer full; holding acknowledgements until sinks catch up."
-                );
+            Err(e @ (BufferError::Full { .. } | BufferError::DiskLow { .. })) => {
+                tracing::warn!(error = %e, "Buffer cannot take more; holding acknowledgements until the sinks catch up or space is freed.");
             }
             Err(e) => tracing::error!(error = %e, "Buffer append failed; retrying."),
         }
-        tokio::time::sleep(backoff).await;
+        if abort.is_cancelled() {
+            tracing::warn!(
+                "Shutting down with a chunk not durable; it stays unacknowledged at the broker."
+            );
+            return None;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = abort.cancelled() => {}
+        }
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
 }
@@ -314,6 +325,7 @@ pub async fn run(
     buffer: Arc<Buffer>,
     live: Arc<Mutex<Live>>,
     metrics: Arc<Metrics>,
+    abort: CancellationToken,
 ) {
     use std::sync::atomic::Ordering::Relaxed;
     let mut log = RejectLog::new(Duration::from_secs(10));
@@ -387,7 +399,8 @@ pub async fn run(
                 }
             }
             rest = &rest[rows..];
-            match append_durably(&buffer, rows as u32, std::mem::take(&mut payload)).await {
+            let chunk = std::mem::take(&mut payload);
+            match append_durably(&buffer, rows as u32, chunk, &abort).await {
                 Some(p) => payload = p,
                 None => {
                     deliveries.clear();
