@@ -105,6 +105,10 @@ pub struct DaemonConfig {
     /// `device_status`) to the sinks; 0 turns them off.
     #[serde(default = "default_health_interval_secs")]
     pub health_interval_secs: u64,
+    /// `/health` turns unhealthy (503) once the MQTT source has been without a connection
+    /// this long (before that: degraded, 200).
+    #[serde(default = "default_mqtt_unhealthy_after_secs")]
+    pub mqtt_unhealthy_after_secs: u64,
     /// The `host` tag of those rows (default: this machine's host name).
     #[serde(default)]
     pub host: Option<String>,
@@ -128,6 +132,9 @@ const fn default_ingest_queue_messages() -> usize {
 const fn default_ingest_queue_bytes() -> usize {
     16 * 1024 * 1024
 }
+const fn default_mqtt_unhealthy_after_secs() -> u64 {
+    30
+}
 const fn default_health_interval_secs() -> u64 {
     60
 }
@@ -142,6 +149,7 @@ impl Default for DaemonConfig {
             ingest_queue_messages: default_ingest_queue_messages(),
             ingest_queue_bytes: default_ingest_queue_bytes(),
             health_interval_secs: default_health_interval_secs(),
+            mqtt_unhealthy_after_secs: default_mqtt_unhealthy_after_secs(),
             host: None,
         }
     }

@@ -122,6 +122,8 @@ pub struct Metrics {
     pub mqtt_enabled: AtomicBool,
     /// Unix seconds since when the MQTT source has had no connection (0 while connected).
     pub mqtt_down_since_unix: AtomicI64,
+    /// `daemon.mqtt_unhealthy_after_secs` (set once at start).
+    pub mqtt_unhealthy_after_secs: AtomicI64,
     /// The MQTT source stopped on an error it cannot retry (configuration).
     pub mqtt_failed: AtomicBool,
     /// Why the MQTT source stopped or cannot connect, for `/health`.

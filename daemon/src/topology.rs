@@ -291,6 +291,10 @@ impl Daemon {
 
         let mut sources = JoinSet::new();
         let ingest_bytes = config.daemon.ingest_queue_bytes;
+        metrics.mqtt_unhealthy_after_secs.store(
+            config.daemon.mqtt_unhealthy_after_secs as i64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         let budget = Arc::new(tokio::sync::Semaphore::new(ingest_bytes));
         let _ = metrics
             .ingest_budget

@@ -13,6 +13,9 @@ mod rejections;
 mod tls;
 // Crash (kill -9), database outage, broker restart, torn buffer tail.
 mod durability;
+// Oversized messages, huge backlogs, 4xx answers, a full disk, a flipped byte, a corrupted
+// position, /health: published, landed and counted-as-dropped reconciled exactly.
+mod nothing_lost;
 // `meilid replay` of a generated month for a small town against independently computed figures.
 mod replay;
 // Daily figures in the database survive a stop and a crash mid-day and equal a replay.

@@ -158,6 +158,11 @@ impl Mosquitto {
         self.proc = Mosquitto::spawn(self.dir.path(), self.port);
     }
 
+    /// Start a stopped broker again on the same port (its persistence file, if any, kept).
+    pub fn start_again(&mut self) {
+        self.proc = Mosquitto::spawn(self.dir.path(), self.port);
+    }
+
     pub fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
@@ -232,6 +237,8 @@ pub struct Influxd {
     pub port: u16,
     pub proc: Proc,
     pub dir: tempfile::TempDir,
+    /// Credentials for queries (with `auth-enabled = true`).
+    pub auth: Option<(String, String)>,
 }
 
 impl Influxd {
@@ -240,6 +247,11 @@ impl Influxd {
     }
 
     pub fn start_on(port: u16) -> Influxd {
+        Influxd::start_with(port, "")
+    }
+
+    /// With more `[http]` settings (TOML lines, e.g. `max-body-size = 100000`).
+    pub fn start_with(port: u16, http_extra: &str) -> Influxd {
         let dir = tempfile::tempdir().unwrap();
         let rpc = free_port();
         let d = dir.path().display();
@@ -250,14 +262,19 @@ impl Influxd {
                 "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n\
                  [meta]\n  dir = \"{d}/meta\"\n\
                  [data]\n  dir = \"{d}/data\"\n  wal-dir = \"{d}/wal\"\n  query-log-enabled = false\n\
-                 [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n  max-row-limit = 0\n\
+                 [http]\n  bind-address = \"127.0.0.1:{port}\"\n  log-enabled = false\n  max-row-limit = 0\n{http_extra}\n\
                  [monitor]\n  store-enabled = false\n\
                  [continuous_queries]\n  enabled = false\n"
             ),
         )
         .unwrap();
         let proc = Influxd::spawn(dir.path());
-        let i = Influxd { port, proc, dir };
+        let i = Influxd {
+            port,
+            proc,
+            dir,
+            auth: None,
+        };
         i.wait_ready();
         i
     }
@@ -295,11 +312,16 @@ impl Influxd {
 
     /// InfluxQL query; returns the JSON response.
     pub fn query(&self, db: &str, q: &str) -> serde_json::Value {
-        let url = reqwest::Url::parse_with_params(
+        let mut url = reqwest::Url::parse_with_params(
             &format!("{}/query", self.url()),
             &[("db", db), ("q", q), ("epoch", "s")],
         )
         .unwrap();
+        if let Some((u, p)) = &self.auth {
+            url.query_pairs_mut()
+                .append_pair("u", u)
+                .append_pair("p", p);
+        }
         let (status, body) = http_get(url.as_str()).expect("influx query");
         assert_eq!(status, 200, "{body}");
         serde_json::from_str(&body).unwrap()
@@ -409,6 +431,11 @@ impl Meilid {
         m
     }
 
+    /// The `[daemon]` section the helpers write (to rewrite a configuration between runs).
+    pub fn daemon_section_for(dir: &Path, http: u16) -> String {
+        Meilid::daemon_section(dir, http)
+    }
+
     fn daemon_section(dir: &Path, http: u16) -> String {
         format!(
             "[daemon]\ndata_dir = \"{}\"\nhttp_listen = \"127.0.0.1:{http}\"\nshutdown_timeout_secs = 20\n\n",
@@ -454,6 +481,17 @@ impl Meilid {
         let (config, http) = (stopped.config.clone(), stopped.http);
         drop(stopped);
         Meilid::start_with(dir, config, http)
+    }
+
+    /// Start a stopped daemon again, waiting only for its HTTP server (a daemon that cannot take
+    /// more readings may not read its SUBACKs behind the queued messages).
+    pub fn start_again_unready(stopped: Meilid, dir: &Path) -> Meilid {
+        let (config, http) = (stopped.config.clone(), stopped.http);
+        drop(stopped);
+        let proc = Meilid::spawn_proc(dir, &config);
+        let m = Meilid { http, proc, config };
+        wait_until("meilid http", Duration::from_secs(20), || m.metrics());
+        m
     }
 
     pub fn metrics(&self) -> Option<String> {
@@ -862,4 +900,24 @@ pub fn publish_lines(port: u16, topic: &str, payloads: &[String]) {
     }
     drop(stdin);
     assert!(child.wait().unwrap().success());
+}
+
+/// POST `body` to `url` (`application/x-www-form-urlencoded` when `form`); status and body.
+pub fn http_post(url: &str, body: Vec<u8>, form: bool) -> Option<(u16, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut req = reqwest::Client::new()
+            .post(url)
+            .timeout(Duration::from_secs(30))
+            .body(body);
+        if form {
+            req = req.header("content-type", "application/x-www-form-urlencoded");
+        }
+        let r = req.send().await.ok()?;
+        let status = r.status().as_u16();
+        Some((status, r.text().await.ok()?))
+    })
 }

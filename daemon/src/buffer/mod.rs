@@ -175,7 +175,8 @@ pub struct BufferMetrics {
     pub position_write_errors: AtomicU64,
     /// 1 while the last append failed on the file system (full disk, I/O error).
     pub append_failing: AtomicU64,
-    /// 1 while the last append was refused because `max_bytes` is reached (`block`).
+    /// While appends are refused: 1 `max_bytes` is reached (`block`), 2 the disk is below
+    /// `min_free_bytes`; 0 otherwise.
     pub full_blocking: AtomicU64,
 }
 
@@ -564,7 +565,7 @@ impl Buffer {
 
     /// Append one record of `rows` readings; durable when this returns (with `fsync = "always"`).
     pub fn append(&self, rows: u32, payload: &[u8]) -> Result<u64, BufferError> {
-        let r = self.try_append(rows, payload);
+        let r = self.try_append(rows, payload, false);
         let failing = matches!(r, Err(BufferError::Io { .. }));
         let full = matches!(
             r,
@@ -577,7 +578,15 @@ impl Buffer {
         r
     }
 
-    fn try_append(&self, rows: u32, payload: &[u8]) -> Result<u64, BufferError> {
+    /// Append the standards engine's results, past `max_bytes` and into the `min_free_bytes`
+    /// reserve: the engine must append them before it saves its state and lets segments go, so
+    /// refusing them while the buffer is full would keep it full for ever. They are small
+    /// (daily rows per device and compliance rows per site).
+    pub fn append_reserved(&self, rows: u32, payload: &[u8]) -> Result<u64, BufferError> {
+        self.try_append(rows, payload, true)
+    }
+
+    fn try_append(&self, rows: u32, payload: &[u8], reserved: bool) -> Result<u64, BufferError> {
         if payload.len() > MAX_PAYLOAD as usize {
             return Err(BufferError::Io {
                 path: self.dir.display().to_string(),
@@ -585,7 +594,7 @@ impl Buffer {
             });
         }
         let size = (HEADER_LEN + payload.len()) as u64;
-        if self.config.min_free_bytes > 0 {
+        if self.config.min_free_bytes > 0 && !reserved {
             let free = free_bytes(&self.dir).map_err(io_err(&self.dir))?;
             if free < self.config.min_free_bytes.saturating_add(size) {
                 self.metrics.full_refusals.fetch_add(1, Relaxed);
@@ -596,7 +605,7 @@ impl Buffer {
             }
         }
         let mut inner = self.lock();
-        if inner.bytes + size > self.config.max_bytes {
+        if inner.bytes + size > self.config.max_bytes && !reserved {
             match self.config.when_full {
                 WhenFull::Block => {
                     self.metrics.full_refusals.fetch_add(1, Relaxed);

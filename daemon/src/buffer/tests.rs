@@ -446,3 +446,43 @@ proptest! {
         }
     }
 }
+
+/// `drop_oldest` counts only what a reader had not read: rows it holds for a write are written
+/// and acknowledged, and the backlog gauge ends at exactly what is left.
+#[test]
+fn drop_oldest_counts_each_lost_row_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = payload(1, 4);
+    let size = (HEADER_LEN + p.len()) as u64;
+    let c = BufferConfig {
+        max_bytes: 4 * size,
+        segment_bytes: 2 * size,
+        when_full: WhenFull::DropOldest,
+        ..BufferConfig::default()
+    };
+    let s = sinks(2);
+    let (b, _) = Buffer::open(dir.path(), c, s.clone()).unwrap();
+    for i in 1..=4 {
+        b.append(4, &payload(i, 4)).unwrap();
+    }
+    // Sink 0 has read records 1 and 2 (in flight); sink 1 has read nothing.
+    let mut c0 = b.cursor(0);
+    let mut out = Vec::new();
+    assert_eq!(b.read(&mut c0, 8, u64::MAX, &mut out).unwrap().rows, 8);
+    let _c1 = b.cursor(1);
+    b.append(4, &payload(5, 4)).unwrap(); // drops segment 1-2
+    assert_eq!(s[0].1.rows_dropped.load(Relaxed), 0);
+    assert_eq!(s[1].1.rows_dropped.load(Relaxed), 8);
+    // Sink 0 writes what it held and acknowledges it.
+    b.ack(0, c0.next_id, 8).unwrap();
+    assert_eq!(s[0].1.backlog_rows.load(Relaxed), 12);
+    assert_eq!(s[1].1.backlog_rows.load(Relaxed), 12);
+    for (i, (_, m)) in s.iter().enumerate() {
+        let mut c = b.cursor(i);
+        let mut out = Vec::new();
+        let r = b.read(&mut c, 100, u64::MAX, &mut out).unwrap();
+        assert_eq!(r.rows, 12);
+        b.ack(i, c.next_id, r.rows).unwrap();
+        assert_eq!(m.backlog_rows.load(Relaxed), 0);
+    }
+}

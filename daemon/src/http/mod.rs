@@ -41,12 +41,10 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Shared, stop: Canc
     }
 }
 
-/// How long the MQTT source may be without a connection before the daemon is unhealthy.
-const MQTT_DOWN_UNHEALTHY_SECS: i64 = 30;
-
 /// `ok` (200); `degraded` (200: a database unreachable, readings kept in the buffer; MQTT
 /// reconnecting); `unhealthy` (503: nothing flows and an operator must act: a database
-/// refusing the writes, the buffer unable to append, MQTT down for over 30 s or stopped).
+/// refusing the writes, the buffer unable to append, MQTT down for over
+/// `daemon.mqtt_unhealthy_after_secs` or stopped).
 async fn health(State(s): State<Shared>) -> impl IntoResponse {
     use crate::sinks::SinkState;
     let m = &s.metrics;
@@ -73,8 +71,10 @@ async fn health(State(s): State<Shared>) -> impl IntoResponse {
         if b.metrics.append_failing.load(Relaxed) > 0 {
             unhealthy.push("buffer: appends fail on the file system (disk full or I/O error); nothing is acknowledged".into());
         }
-        if b.metrics.full_blocking.load(Relaxed) > 0 {
-            unhealthy.push("buffer: full (buffer.max_bytes); ingest waits for the sinks".into());
+        match b.metrics.full_blocking.load(Relaxed) {
+            1 => unhealthy.push("buffer: full (buffer.max_bytes); ingest waits for the sinks".into()),
+            2 => unhealthy.push("buffer: the disk is below buffer.min_free_bytes; ingest waits for the sinks to free segments or for space".into()),
+            _ => {}
         }
     }
     if m.mqtt_enabled.load(Relaxed) {
@@ -88,7 +88,7 @@ async fn health(State(s): State<Shared>) -> impl IntoResponse {
             } else {
                 format!("mqtt: not connected for {} s: {error}", now - since)
             };
-            if now - since > MQTT_DOWN_UNHEALTHY_SECS {
+            if now - since >= m.mqtt_unhealthy_after_secs.load(Relaxed) {
                 unhealthy.push(reason);
             } else {
                 degraded.push(reason);

@@ -161,7 +161,7 @@ impl Task {
             if let Some((text, rows)) = pending.take() {
                 let b = Arc::clone(&buffer);
                 let r = tokio::task::spawn_blocking(move || {
-                    let r = b.append(rows, text.as_bytes());
+                    let r = b.append_reserved(rows, text.as_bytes());
                     (text, r)
                 })
                 .await;
