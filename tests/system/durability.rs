@@ -208,22 +208,26 @@ fn segments(buffer: &Path) -> Vec<PathBuf> {
     let mut v: Vec<_> = std::fs::read_dir(buffer)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
         .collect();
     v.sort();
     v
 }
+
+/// Record header length (magic, len, id, rows, time, running count, two checksums).
+const HDR: usize = 44;
 
 /// (offset, payload length, rows) of each record in a segment.
 fn records(seg: &Path) -> Vec<(usize, usize, u32)> {
     let b = std::fs::read(seg).unwrap();
     let mut out = Vec::new();
     let mut off = 0;
-    while off + 28 <= b.len() {
-        let len = u32::from_le_bytes(b[off..off + 4].try_into().unwrap()) as usize;
+    while off + HDR <= b.len() {
+        assert_eq!(&b[off..off + 4], b"\xFFML2", "record magic at {off}");
+        let len = u32::from_le_bytes(b[off + 4..off + 8].try_into().unwrap()) as usize;
         let rows = u32::from_le_bytes(b[off + 16..off + 20].try_into().unwrap());
         out.push((off, len, rows));
-        off += 28 + len;
+        off += HDR + len;
     }
     out
 }
@@ -266,14 +270,14 @@ fn torn_buffer_tail_keeps_every_complete_record_and_reports_the_cut() {
     // shutdown, so it may not be the very last): truncate the file in its middle.
     let bytes = std::fs::read(&last).unwrap();
     let readings_in = |&(off, len, _): &(usize, usize, u32)| {
-        bytes[off + 28..off + 28 + len]
+        bytes[off + HDR..off + HDR + len]
             .split(|&b| b == b'\n')
             .filter(|l| l.starts_with(b"noise,"))
             .count()
     };
     let &(off, len, _) = recs.iter().rev().find(|r| readings_in(r) > 0).unwrap();
     let lost_rows: usize = recs.iter().filter(|r| r.0 >= off).map(readings_in).sum();
-    let keep = off + 28 + len / 2;
+    let keep = off + HDR + len / 2;
     let file_len = bytes.len();
     std::fs::OpenOptions::new()
         .write(true)

@@ -118,3 +118,65 @@ fn tcp_frames_wrap_the_same_slave() {
     assert_eq!(&out[..n], &[0x12, 0x34, 0, 0, 0, 5, 1, 3, 2, 0x02, 0x92]);
     assert_eq!(respond_tcp(&req, |u| u == 2, &mut regs, &mut out), None);
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// `body` with its CRC appended (low byte first), as on the wire.
+    fn framed(body: &[u8]) -> Vec<u8> {
+        let mut v = body.to_vec();
+        v.extend_from_slice(&crc16(body).to_le_bytes());
+        v
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+        /// Any bytes: framing and answering never panic; a frame with a bad CRC is never answered.
+        #[test]
+        fn random_rtu_bytes(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            let _ = request_len(&bytes);
+            let mut regs = X10 { db_x10: 1, address: 1 };
+            let mut out = [0u8; 256];
+            let crc_ok = bytes.len() >= 4 && {
+                let n = bytes.len();
+                crc16(&bytes[..n - 2]).to_le_bytes() == [bytes[n - 2], bytes[n - 1]]
+            };
+            let r = respond(1, &bytes, &mut regs, &mut out);
+            if !crc_ok {
+                prop_assert_eq!(r, None);
+            }
+        }
+
+        /// Well-framed requests of any function and content to our unit: every answer is a
+        /// complete frame with a valid CRC, echoing unit and function (or function | 0x80).
+        #[test]
+        fn framed_requests_get_well_formed_answers(
+            function in any::<u8>(),
+            body in prop::collection::vec(any::<u8>(), 0..260),
+        ) {
+            let mut req = vec![1u8, function];
+            req.extend_from_slice(&body);
+            let req = framed(&req);
+            let mut regs = X10 { db_x10: 1, address: 1 };
+            let mut out = [0u8; 256];
+            if let Some(n) = respond(1, &req, &mut regs, &mut out) {
+                prop_assert!(n >= 5 && n <= 256);
+                prop_assert_eq!(out[0], 1);
+                prop_assert!(out[1] == function || out[1] == function | 0x80);
+                prop_assert_eq!(crc16(&out[..n - 2]).to_le_bytes(), [out[n - 2], out[n - 1]]);
+            }
+        }
+
+        /// Modbus TCP frames of any bytes never panic; answers carry the request's transaction.
+        #[test]
+        fn random_tcp_frames(bytes in prop::collection::vec(any::<u8>(), 0..300)) {
+            let mut regs = X10 { db_x10: 1, address: 1 };
+            let mut out = [0u8; 260];
+            if let Some(n) = respond_tcp(&bytes, |u| u == 1, &mut regs, &mut out) {
+                prop_assert!(n >= 9);
+                prop_assert_eq!(&out[..2], &bytes[..2]);
+            }
+        }
+    }
+}

@@ -162,3 +162,79 @@ fn status_messages() {
     assert_eq!(run(s, r#"{"v":1}"#).1, vec![Reason::MissingField]);
     assert_eq!(run(s, "x").1, vec![Reason::MalformedJson]);
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    const GOOD: &str =
+        r#"{"v":1,"seq":3,"ts":1794999000,"period_s":60,"laeq":55.2,"lamax":70.1,"lamin":40.0}"#;
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Flip(usize, u8),
+        Cut(usize),
+        Insert(usize, u8),
+    }
+
+    fn edit() -> impl Strategy<Value = Edit> {
+        prop_oneof![
+            (any::<usize>(), any::<u8>()).prop_map(|(i, b)| Edit::Flip(i, b)),
+            any::<usize>().prop_map(Edit::Cut),
+            (
+                any::<usize>(),
+                prop::sample::select(b"{}[],:\"0.e-9nt \\".to_vec())
+            )
+                .prop_map(|(i, b)| Edit::Insert(i, b)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+        /// The payload decoder on valid payloads (one reading or arrays) with random edits:
+        /// never panics, every message has an outcome, every accepted reading is in range.
+        #[test]
+        fn mutated_payloads_are_accepted_or_rejected_never_lost(
+            n in 1usize..5,
+            array in any::<bool>(),
+            edits in prop::collection::vec(edit(), 0..6),
+        ) {
+            let mut p: Vec<u8> = if array {
+                format!("[{}]", vec![GOOD; n].join(",")).into_bytes()
+            } else {
+                GOOD.as_bytes().to_vec()
+            };
+            for e in edits {
+                match e {
+                    Edit::Flip(i, b) if !p.is_empty() => { let i = i % p.len(); p[i] ^= b; }
+                    Edit::Cut(i) if !p.is_empty() => p.truncate(i % p.len()),
+                    Edit::Insert(i, b) => { let i = i % (p.len() + 1); p.insert(i, b); }
+                    _ => {}
+                }
+            }
+            let v = validator();
+            let (dev, _) = v.route(b"meili/v1/town/noise/n1/telemetry").unwrap();
+            let mut out = Vec::new();
+            let mut rejected = 0usize;
+            v.telemetry(dev, &p, NOW, &mut out, &mut |_| rejected += 1);
+            // An empty array holds no reading: nothing to accept or reject.
+            let empty = serde_json::from_slice::<Vec<serde_json::Value>>(&p).is_ok_and(|v| v.is_empty());
+            prop_assert!(out.len() + rejected >= 1 || empty, "no outcome for {:?}", String::from_utf8_lossy(&p));
+            for r in &out {
+                prop_assert!(r.reading.check_ranges().is_ok());
+            }
+        }
+
+        /// Arbitrary bytes as topic and payload: never a panic.
+        #[test]
+        fn random_bytes_never_panic(topic in prop::collection::vec(any::<u8>(), 0..80), payload in prop::collection::vec(any::<u8>(), 0..400)) {
+            let v = validator();
+            if let Ok((dev, ch)) = v.route(&topic) {
+                match ch {
+                    Channel::Telemetry => v.telemetry(dev, &payload, NOW, &mut Vec::new(), &mut |_| {}),
+                    Channel::Status => { let _ = v.status(&payload); }
+                }
+            }
+        }
+    }
+}
