@@ -161,7 +161,7 @@ mod fuzz {
             let mut regs = X10 { db_x10: 1, address: 1 };
             let mut out = [0u8; 256];
             if let Some(n) = respond(1, &req, &mut regs, &mut out) {
-                prop_assert!(n >= 5 && n <= 256);
+                prop_assert!((5..=256).contains(&n));
                 prop_assert_eq!(out[0], 1);
                 prop_assert!(out[1] == function || out[1] == function | 0x80);
                 prop_assert_eq!(crc16(&out[..n - 2]).to_le_bytes(), [out[n - 2], out[n - 1]]);
