@@ -130,7 +130,7 @@ const fn default_ingest_queue_messages() -> usize {
     8192
 }
 const fn default_ingest_queue_bytes() -> usize {
-    16 * 1024 * 1024
+    4 * 1024 * 1024
 }
 const fn default_mqtt_unhealthy_after_secs() -> u64 {
     30

@@ -316,6 +316,66 @@ impl RejectLog {
     }
 }
 
+/// Readings decoded before they are encoded into line protocol.
+const RECORDS_STEP: usize = 4096;
+
+/// Line protocol waiting to become a buffer record (one per `RECORD_MAX_BYTES`).
+#[derive(Default)]
+struct Encoded {
+    payload: Vec<u8>,
+    rows: u32,
+}
+
+impl Encoded {
+    /// Hand `records` to the live view, encode them, and append every full record (and, with
+    /// `last`, what remains). False when an append could not be made durable (shutdown).
+    #[allow(clippy::too_many_arguments)]
+    async fn take(
+        &mut self,
+        records: &mut Vec<Record>,
+        validator: &Validator,
+        live: &Mutex<Live>,
+        now: i64,
+        buffer: &Arc<Buffer>,
+        abort: &CancellationToken,
+        last: bool,
+    ) -> bool {
+        live.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record_all(records, now);
+        for r in records.drain(..) {
+            line_protocol::encode(
+                &mut self.payload,
+                validator.registry().get(r.device),
+                &r.reading,
+            );
+            self.rows += 1;
+            if self.payload.len() >= RECORD_MAX_BYTES && !self.append(buffer, abort).await {
+                return false;
+            }
+        }
+        !last || self.rows == 0 || self.append(buffer, abort).await
+    }
+
+    async fn append(&mut self, buffer: &Arc<Buffer>, abort: &CancellationToken) -> bool {
+        let chunk = std::mem::take(&mut self.payload);
+        match append_durably(buffer, self.rows, chunk, abort).await {
+            Some(mut p) => {
+                p.clear();
+                self.payload = p;
+                self.rows = 0;
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn reset(&mut self) {
+        self.payload.clear();
+        self.rows = 0;
+    }
+}
+
 /// The validate task: drains the ingest queue in chunks, validates, appends each chunk's
 /// readings to the disk buffer as one record, and only when that is durable acknowledges the
 /// chunk's messages. Ends when every source is gone and the queue is drained.
@@ -333,14 +393,15 @@ pub async fn run(
     let mut deliveries = Vec::with_capacity(1024);
     let mut statuses = Vec::new();
     let mut rejected_by_device: Vec<(crate::registry::DeviceId, u64)> = Vec::new();
-    let mut payload: Vec<u8> = Vec::with_capacity(CHUNK * 128);
+    let mut records: Vec<Record> = Vec::with_capacity(RECORDS_STEP);
+    let mut step = Encoded::default();
     loop {
         if rx.recv_many(&mut msgs, CHUNK).await == 0 {
             break;
         }
         metrics.ingest_queue_depth.store(rx.len() as i64, Relaxed);
         let now = unix_now();
-        let mut records = Vec::with_capacity(msgs.len());
+        let mut durable = true;
         for msg in msgs.drain(..) {
             let mut rejected = 0u64;
             let mut on_reject = |r: Rejection| {
@@ -374,10 +435,16 @@ pub async fn run(
                 rejected_by_device.push((device, rejected));
             }
             deliveries.extend(msg.delivery);
+            // Decoded readings are encoded as they come, so memory holds one step of them
+            // (plus one message's), not a whole chunk of backlog arrays.
+            if durable && records.len() >= RECORDS_STEP {
+                durable = step
+                    .take(&mut records, &validator, &live, now, &buffer, &abort, false)
+                    .await;
+            }
         }
         {
             let mut live = live.lock().unwrap_or_else(|e| e.into_inner());
-            live.record_all(&records, now);
             for (device, n) in rejected_by_device.drain(..) {
                 live.rejected(device, n);
             }
@@ -385,28 +452,16 @@ pub async fn run(
                 live.status(device, status, now);
             }
         }
-        // One record per RECORD_MAX_BYTES of line protocol: a record is always readable
-        // back, and a sink's request can be bounded in bytes.
-        let mut rest = records.as_slice();
-        while !rest.is_empty() {
-            payload.clear();
-            let mut rows = 0usize;
-            for r in rest {
-                line_protocol::encode(&mut payload, validator.registry().get(r.device), &r.reading);
-                rows += 1;
-                if payload.len() >= RECORD_MAX_BYTES {
-                    break;
-                }
-            }
-            rest = &rest[rows..];
-            let chunk = std::mem::take(&mut payload);
-            match append_durably(&buffer, rows as u32, chunk, &abort).await {
-                Some(p) => payload = p,
-                None => {
-                    deliveries.clear();
-                    break;
-                }
-            }
+        if durable {
+            durable = step
+                .take(&mut records, &validator, &live, now, &buffer, &abort, true)
+                .await;
+        }
+        records.clear();
+        if !durable {
+            // Not acknowledged: the broker sends these messages again.
+            step.reset();
+            deliveries.clear();
         }
         metrics
             .mqtt_acks_sent
