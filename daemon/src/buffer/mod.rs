@@ -192,7 +192,14 @@ struct Inner {
     read_to: Vec<u64>,
     positions: Vec<Position>,
     bytes: u64,
+    /// The free space last read from the file system, when, and the bytes appended since.
+    free: Option<(std::time::Instant, u64, u64)>,
+    /// Header and payload of the record being appended (one write).
+    rec: Vec<u8>,
 }
+
+/// How often the free space is read again (also at once when the estimate nears the minimum).
+const FREE_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A reader's position in the log.
 #[derive(Debug)]
@@ -489,6 +496,8 @@ impl Buffer {
                 positions,
                 bytes,
                 segments,
+                free: None,
+                rec: Vec::new(),
             }),
             sinks,
             metrics: BufferMetrics::default(),
@@ -594,17 +603,10 @@ impl Buffer {
             });
         }
         let size = (HEADER_LEN + payload.len()) as u64;
-        if self.config.min_free_bytes > 0 && !reserved {
-            let free = free_bytes(&self.dir).map_err(io_err(&self.dir))?;
-            if free < self.config.min_free_bytes.saturating_add(size) {
-                self.metrics.full_refusals.fetch_add(1, Relaxed);
-                return Err(BufferError::DiskLow {
-                    free,
-                    min: self.config.min_free_bytes,
-                });
-            }
-        }
         let mut inner = self.lock();
+        if self.config.min_free_bytes > 0 && !reserved {
+            self.check_free(&mut inner, size)?;
+        }
         if inner.bytes + size > self.config.max_bytes && !reserved {
             match self.config.when_full {
                 WhenFull::Block => {
@@ -666,19 +668,27 @@ impl Buffer {
             .last()
             .map(|s| s.path.clone())
             .unwrap_or_default();
+        let mut rec = std::mem::take(&mut inner.rec);
+        rec.clear();
+        rec.extend_from_slice(&header.encode());
+        rec.extend_from_slice(payload);
         let Some(w) = inner.writer.as_mut() else {
             return Err(BufferError::Io {
                 path: path.display().to_string(),
                 source: io::Error::other("no segment open"),
             });
         };
-        let written = w
-            .write_all(&header.encode())
-            .and_then(|()| w.write_all(payload))
-            .and_then(|()| match self.config.fsync {
-                Fsync::Always => w.sync_data(),
-                Fsync::Never => Ok(()),
-            });
+        let written = w.write_all(&rec).and_then(|()| match self.config.fsync {
+            Fsync::Always => w.sync_data(),
+            Fsync::Never => Ok(()),
+        });
+        // Keep the allocation for the next append unless a burst made it large.
+        if rec.capacity() <= 2 * RECORD_MAX_BYTES {
+            inner.rec = rec;
+        }
+        if let Some(f) = inner.free.as_mut() {
+            f.2 += size;
+        }
         if let Err(e) = written {
             // A partial record may be on disk: the next append starts a new segment (the
             // partial tail is cut at the next recovery, and never read since `len` is not moved).
@@ -708,6 +718,31 @@ impl Buffer {
         drop(inner);
         self.appended.send_replace(id + 1);
         Ok(id)
+    }
+
+    /// Refuse an append of `size` bytes that would leave less than `min_free_bytes` free. The
+    /// file system is asked at most once a second, or at once when the estimate (its last
+    /// answer less what was appended since) comes within 8 MiB of the minimum.
+    fn check_free(&self, inner: &mut Inner, size: u64) -> Result<(), BufferError> {
+        let min = self.config.min_free_bytes;
+        let margin = min.saturating_add(size).saturating_add(8 * 1024 * 1024);
+        let stale = match inner.free {
+            Some((at, free, since)) => {
+                at.elapsed() >= FREE_RECHECK || free.saturating_sub(since) < margin
+            }
+            None => true,
+        };
+        if stale {
+            let free = free_bytes(&self.dir).map_err(io_err(&self.dir))?;
+            inner.free = Some((std::time::Instant::now(), free, 0));
+        }
+        let (_, free, since) = inner.free.unwrap_or((std::time::Instant::now(), 0, 0));
+        let free = free.saturating_sub(since);
+        if free < min.saturating_add(size) {
+            self.metrics.full_refusals.fetch_add(1, Relaxed);
+            return Err(BufferError::DiskLow { free, min });
+        }
+        Ok(())
     }
 
     /// Delete the oldest segment for `when_full = "drop_oldest"`. A reader loses the rows it

@@ -346,26 +346,34 @@ impl MqttSource {
                         }
                         let delivery = qos1.then(|| Delivery { acks: ack_tx.clone(), connection, pkid });
                         // Wait for room in the queue's byte budget (a message larger than the
-                        // whole budget waits for an empty queue).
+                        // whole budget waits for an empty queue). The fast paths take no
+                        // shutdown waiter: most messages find room at once.
                         let budget = match &self.budget {
                             Some((sem, cap)) => {
                                 let n = (size + 64).min(*cap).min(u32::MAX as usize) as u32;
-                                tokio::select! {
-                                    biased;
-                                    _ = shutdown.cancelled() => break,
-                                    p = Arc::clone(sem).acquire_many_owned(n) => match p {
-                                        Ok(p) => Some(p),
-                                        Err(_) => break,
+                                match Arc::clone(sem).try_acquire_many_owned(n) {
+                                    Ok(p) => Some(p),
+                                    Err(_) => tokio::select! {
+                                        biased;
+                                        _ = shutdown.cancelled() => break,
+                                        p = Arc::clone(sem).acquire_many_owned(n) => match p {
+                                            Ok(p) => Some(p),
+                                            Err(_) => break,
+                                        },
                                     },
                                 }
                             }
                             None => None,
                         };
                         let msg = RawMessage { topic, payload, delivery, budget };
-                        tokio::select! {
-                            biased;
-                            _ = shutdown.cancelled() => break,
-                            r = tx.send(msg) => if r.is_err() { break },
+                        match tx.try_send(msg) {
+                            Ok(()) => {}
+                            Err(mpsc::error::TrySendError::Closed(_)) => break,
+                            Err(mpsc::error::TrySendError::Full(msg)) => tokio::select! {
+                                biased;
+                                _ = shutdown.cancelled() => break,
+                                r = tx.send(msg) => if r.is_err() { break },
+                            },
                         }
                     }
                     Ok(Event::Subscribed) => {
