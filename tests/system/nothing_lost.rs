@@ -409,6 +409,7 @@ fn a_flipped_byte_costs_one_record_and_is_counted_exactly() {
     let corrupt = meilid
         .metric("meili_buffer_corrupt_rows_total", "")
         .unwrap();
+    eprintln!("the flipped byte destroyed one record of {corrupt} readings");
     assert!(
         (1.0..=2048.0).contains(&corrupt),
         "{corrupt} readings in the damaged record"
