@@ -159,3 +159,38 @@ fn shipped_maps_are_valid() {
     }
     assert!(n >= 5, "{n} maps");
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn shipped() -> Vec<RegisterMap> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/modbus");
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| RegisterMap::load(&e.unwrap().path()).unwrap())
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 500, ..ProptestConfig::default() })]
+        /// Whatever registers a device answers with (any values, too few of them): decoding
+        /// every field of every shipped map never panics and yields a finite number or nothing.
+        #[test]
+        fn any_register_values_decode_to_finite_numbers_or_nothing(
+            words in prop::collection::vec(any::<u16>(), 0..130),
+        ) {
+            for map in shipped() {
+                for block in map.blocks() {
+                    let got = &words[..words.len().min(usize::from(block.count))];
+                    for &i in &block.fields {
+                        match decode(map.fields[i].get_ref(), block.address, got) {
+                            Some(Value::Number(v)) => prop_assert!(v.is_finite()),
+                            Some(Value::Bool(_)) | None => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
