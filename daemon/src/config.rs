@@ -832,13 +832,12 @@ impl Config {
                 );
             }
         }
-        if self.buffer.segment_bytes < 4096 || self.buffer.max_bytes < 2 * self.buffer.segment_bytes
-        {
+        if self.buffer.max_bytes < self.buffer.segment_bytes.saturating_mul(2) {
             err(
                 main,
                 0,
                 "buffer".into(),
-                "need segment_bytes >= 4096 and max_bytes >= 2 * segment_bytes".into(),
+                "need max_bytes >= 2 * segment_bytes".into(),
             );
         }
         self.alerts
@@ -859,14 +858,6 @@ impl Config {
                 0,
                 "daemon.timezone".into(),
                 format!("{:?} is not a known IANA time zone", self.daemon.timezone),
-            );
-        }
-        if self.daemon.ingest_queue_messages == 0 {
-            err(
-                main,
-                0,
-                "daemon.ingest_queue_messages".into(),
-                "must be at least 1".into(),
             );
         }
         for (key, message) in limits::problems(self) {
@@ -910,14 +901,6 @@ impl Config {
                     line,
                     format!("{key}.batch.live_share_pct"),
                     "must be 0 to 90".into(),
-                );
-            }
-            if b.max_rows == 0 {
-                err(
-                    main,
-                    line,
-                    format!("{key}.batch"),
-                    "max_rows must be at least 1".into(),
                 );
             }
             if b.retry_min_backoff_ms == 0 || b.retry_min_backoff_ms > b.retry_max_backoff_ms {

@@ -2,7 +2,7 @@
 //! damaged buffer tail.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::util::*;
@@ -203,17 +203,6 @@ fn broker_restart_with_persistence_loses_nothing() {
     assert_eq!(stored(&influx), expect);
 }
 
-/// Segments of the buffer, by the layout of docs/delivery.md (read independently of the daemon).
-fn segments(buffer: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(buffer)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    v.sort();
-    v
-}
-
 /// Record header length (magic, len, id, rows, time, running count, two checksums).
 const HDR: usize = 44;
 
@@ -253,7 +242,7 @@ fn torn_buffer_tail_keeps_every_complete_record_and_reports_the_cut() {
     assert_eq!(meilid.proc.stop(), Some(0));
 
     let buffer = dir.path().join("data/buffer");
-    let segs = segments(&buffer);
+    let segs = buffer_segments(&buffer);
     let last = segs
         .iter()
         .rev()

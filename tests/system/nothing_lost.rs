@@ -332,7 +332,11 @@ fn a_full_disk_holds_ingest_survives_sigterm_and_recovers_by_itself() {
             });
         }
     });
-    let v = wait_health(&meilid, 503, "buffer");
+    let v = wait_health(
+        &meilid,
+        503,
+        "buffer: the disk is below buffer.min_free_bytes",
+    );
     eprintln!("health while full: {v}");
     assert!(
         meilid
@@ -382,16 +386,6 @@ fn hold_backlog(mq: &Mosquitto, dir: &Path, influx_port: u16, n: usize) -> Meili
     meilid
 }
 
-fn segments(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(dir.join("data/buffer"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
-        .collect();
-    v.sort();
-    v
-}
-
 #[test]
 fn a_flipped_byte_costs_one_record_and_is_counted_exactly() {
     let mq = Mosquitto::start();
@@ -399,7 +393,10 @@ fn a_flipped_byte_costs_one_record_and_is_counted_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let mut meilid = hold_backlog(&mq, dir.path(), influx_port, 20_000);
     meilid.proc.stop();
-    let seg = segments(dir.path()).into_iter().next().unwrap();
+    let seg = buffer_segments(&dir.path().join("data/buffer"))
+        .into_iter()
+        .next()
+        .unwrap();
     let mut bytes = std::fs::read(&seg).unwrap();
     let at = bytes.len() / 2;
     bytes[at] ^= 0x20;

@@ -512,6 +512,17 @@ impl Meilid {
     }
 }
 
+/// The segment files of a daemon's buffer directory, oldest first (docs/delivery.md layout).
+pub fn buffer_segments(buffer: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(buffer)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    v.sort();
+    v
+}
+
 /// `n` noise devices `d000…` on site `town`, as config TOML.
 pub fn noise_devices(n: usize) -> String {
     let classes = ["0", "1", "2", "3", "4a", "4b"];

@@ -509,10 +509,16 @@ impl Buffer {
                 let from = rows_at[i].unwrap_or(rows_total).min(rows_total);
                 m.backlog_rows.store((rows_total - from) as i64, Relaxed);
             }
-            for (i, &a) in inner.acked.clone().iter().enumerate() {
-                if let Err(e) = inner.positions[i].write(a) {
-                    buffer.metrics.position_write_errors.fetch_add(1, Relaxed);
-                    tracing::error!(error = %e, "Could not write a buffer position.");
+            // Positions that changed (new readers, impossible ones reset) are recorded now.
+            let Inner {
+                acked, positions, ..
+            } = &mut *inner;
+            for ((p, &a), was) in positions.iter_mut().zip(acked.iter()).zip(&stored) {
+                if *was != Some(a) {
+                    if let Err(e) = p.write(a) {
+                        buffer.metrics.position_write_errors.fetch_add(1, Relaxed);
+                        tracing::error!(error = %e, "Could not write a buffer position.");
+                    }
                 }
             }
             for (path, d) in &damages {
@@ -576,14 +582,15 @@ impl Buffer {
     pub fn append(&self, rows: u32, payload: &[u8]) -> Result<u64, BufferError> {
         let r = self.try_append(rows, payload, false);
         let failing = matches!(r, Err(BufferError::Io { .. }));
-        let full = matches!(
-            r,
-            Err(BufferError::Full { .. } | BufferError::DiskLow { .. })
-        );
+        let blocking = match r {
+            Err(BufferError::Full { .. }) => 1,
+            Err(BufferError::DiskLow { .. }) => 2,
+            _ => 0,
+        };
         self.metrics
             .append_failing
             .store(u64::from(failing), Relaxed);
-        self.metrics.full_blocking.store(u64::from(full), Relaxed);
+        self.metrics.full_blocking.store(blocking, Relaxed);
         r
     }
 
@@ -726,18 +733,17 @@ impl Buffer {
     fn check_free(&self, inner: &mut Inner, size: u64) -> Result<(), BufferError> {
         let min = self.config.min_free_bytes;
         let margin = min.saturating_add(size).saturating_add(8 * 1024 * 1024);
-        let stale = match inner.free {
-            Some((at, free, since)) => {
-                at.elapsed() >= FREE_RECHECK || free.saturating_sub(since) < margin
+        let known = inner.free.filter(|&(at, free, since)| {
+            at.elapsed() < FREE_RECHECK && free.saturating_sub(since) >= margin
+        });
+        let free = match known {
+            Some((_, free, since)) => free.saturating_sub(since),
+            None => {
+                let free = free_bytes(&self.dir).map_err(io_err(&self.dir))?;
+                inner.free = Some((std::time::Instant::now(), free, 0));
+                free
             }
-            None => true,
         };
-        if stale {
-            let free = free_bytes(&self.dir).map_err(io_err(&self.dir))?;
-            inner.free = Some((std::time::Instant::now(), free, 0));
-        }
-        let (_, free, since) = inner.free.unwrap_or((std::time::Instant::now(), 0, 0));
-        let free = free.saturating_sub(since);
         if free < min.saturating_add(size) {
             self.metrics.full_refusals.fetch_add(1, Relaxed);
             return Err(BufferError::DiskLow { free, min });

@@ -356,42 +356,47 @@ impl Sink {
                 r = self.writer.write(part) => r,
                 _ = ctl.abort.cancelled() => return Flushed::GaveUp,
             };
-            let (state, e) = match result {
-                Ok(()) => {
+            // Where a refused body would be cut in two (none for a single line).
+            let split = match &result {
+                Err(WriteError::TooLarge(_) | WriteError::BadData(_)) => split_point(part),
+                _ => None,
+            };
+            let (state, e) = match (result, split) {
+                (Ok(()), _) => {
                     parts.pop();
                     continue;
                 }
-                Err(WriteError::Partial {
-                    dropped: n,
-                    message,
-                }) => {
+                (
+                    Err(WriteError::Partial {
+                        dropped: n,
+                        message,
+                    }),
+                    _,
+                ) => {
                     parts.pop();
                     dropped += n;
                     tracing::error!(sink = %m.name, rows = n, error = %message, "The database refused rows as rows (e.g. a field type conflict); the rest of the batch is written.");
                     continue;
                 }
-                Err(WriteError::TooLarge(e) | WriteError::BadData(e))
-                    if split_point(part).is_some() =>
-                {
-                    let mid = a + split_point(part).unwrap_or(0);
+                (Err(WriteError::TooLarge(e) | WriteError::BadData(e)), Some(at)) => {
                     parts.pop();
-                    parts.push((mid, b));
-                    parts.push((a, mid));
+                    parts.push((a + at, b));
+                    parts.push((a, a + at));
                     m.request_splits.fetch_add(1, Relaxed);
                     tracing::debug!(sink = %m.name, bytes = part.len(), error = %e, "Splitting a refused request.");
                     continue;
                 }
-                Err(WriteError::BadData(e)) => {
+                (Err(WriteError::BadData(e)), None) => {
                     parts.pop();
                     dropped += 1;
                     let line = String::from_utf8_lossy(&part[..part.len().min(300)]);
                     tracing::error!(sink = %m.name, error = %e, line = %line.trim_end(), "The database refused this row; it is dropped.");
                     continue;
                 }
-                Err(e @ (WriteError::Refused(_) | WriteError::TooLarge(_))) => {
+                (Err(e @ (WriteError::Refused(_) | WriteError::TooLarge(_))), _) => {
                     (SinkState::Refused, e)
                 }
-                Err(e @ WriteError::Retryable(_)) => (SinkState::Unavailable, e),
+                (Err(e @ WriteError::Retryable(_)), _) => (SinkState::Unavailable, e),
             };
             if state == SinkState::Refused {
                 m.write_errors_permanent.fetch_add(1, Relaxed);
