@@ -10,12 +10,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A loopback port nothing listens on, for a server a test starts (now or later).
+///
+/// Taken below Linux's ephemeral range (32768–60999), so no outgoing connection can take it
+/// between this call and the server's bind, and never the same one twice in a run, so tests
+/// running in parallel cannot collide. The start is spread by process id for parallel runs.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SPAN: u32 = 12_000;
+    let base = std::process::id().wrapping_mul(7919) % SPAN;
+    for _ in 0..SPAN {
+        let port = (LOW + (base + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {LOW}..{}", LOW + SPAN)
 }
 
 /// A child process that is sent SIGTERM (then SIGKILL) when dropped.
@@ -269,7 +281,7 @@ impl Influxd {
         )
         .unwrap();
         let proc = Influxd::spawn(dir.path());
-        let i = Influxd {
+        let mut i = Influxd {
             port,
             proc,
             dir,
@@ -290,10 +302,41 @@ impl Influxd {
         )
     }
 
-    fn wait_ready(&self) {
-        wait_until("influxd /ping", Duration::from_secs(20), || {
-            http_get(&format!("{}/ping", self.url())).filter(|(s, _)| *s == 204)
-        });
+    fn wait_ready(&mut self) {
+        let url = format!("{}/ping", self.url());
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if http_get(&url).is_some_and(|(s, _)| s == 204) {
+                return;
+            }
+            let exited = self.proc.child.try_wait().ok().flatten();
+            if exited.is_some() || Instant::now() > deadline {
+                panic!(
+                    "influxd on port {} not ready ({}); its log ends:\n{}",
+                    self.port,
+                    exited.map_or("timed out".to_string(), |s| s.to_string()),
+                    self.log_tail()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let mut logs: Vec<_> = std::fs::read_dir(self.dir.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "log"))
+            .collect();
+        logs.sort();
+        let text = logs
+            .last()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
     }
 
     /// Stop the database (an outage); `start_again` brings it back with its data.
