@@ -116,7 +116,23 @@ pub async fn serve_rtu(path: std::path::PathBuf, baud: u32, bank: Bank, stop: Ca
             r = tokio::time::timeout(gap, port.read(&mut chunk)) => r,
         };
         match read {
-            Err(_) => buf.clear(), // silence: any partial frame is noise
+            Err(_) => {
+                // Silence ends the frame: one that only the silence delimits (a function code
+                // of unknown length) is answered, with exception 1; anything else is noise.
+                if let Some(&unit) = buf.first() {
+                    let words = bank
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .get(&unit)
+                        .copied();
+                    if let Some(words) = words.filter(|_| request_len(&buf).is_none()) {
+                        if let Some(n) = respond(unit, &buf, &mut InputBank(words), &mut out) {
+                            let _ = port.write_all(&out[..n]).await;
+                        }
+                    }
+                }
+                buf.clear();
+            }
             Ok(Ok(0)) | Ok(Err(_)) => {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;

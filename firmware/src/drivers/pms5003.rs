@@ -1,6 +1,8 @@
 //! Plantower PMS5003 particulate sensor over UART (9600 8N1; DOMAIN.md §8.1).
 //!
 //! 32-byte frames `42 4D 00 1C …`, big-endian words, a 16-bit sum of bytes 0–29 as checksum.
+//! The sensor answers a command with an 8-byte reply `42 4D 00 04 CMD DATA SUM`, which is
+//! recognised and counted as a reply, not as a bad frame.
 //! [`FrameParser`] takes bytes one at a time and resynchronises on the next `42 4D` after
 //! garbage or a bad checksum; [`Pms5003`] drives the sensor over any `embedded-io` port.
 
@@ -74,7 +76,12 @@ pub struct FrameParser {
     len: usize,
     /// Frames dropped for a bad length or checksum (for the device's status).
     pub rejected: u32,
+    /// Command replies (`42 4D 00 04 …`) seen, with a good checksum.
+    pub replies: u32,
 }
+
+/// Length of a command reply (`42 4D 00 04 CMD DATA SUMH SUML`).
+pub const REPLY_LEN: usize = 8;
 
 impl Default for FrameParser {
     fn default() -> Self {
@@ -82,6 +89,7 @@ impl Default for FrameParser {
             buf: [0; FRAME_LEN],
             len: 0,
             rejected: 0,
+            replies: 0,
         }
     }
 }
@@ -99,24 +107,48 @@ impl FrameParser {
         }
         self.buf[self.len] = byte;
         self.len += 1;
-        if self.len < FRAME_LEN {
+        let want = match u16::from_be_bytes([self.buf[2], self.buf[3]]) {
+            _ if self.len < 4 => return None,
+            28 => FRAME_LEN,
+            4 => REPLY_LEN,
+            _ => return self.reject(),
+        };
+        if self.len < want {
             return None;
         }
-        self.len = 0;
+        if want == REPLY_LEN {
+            let b = &self.buf[..REPLY_LEN];
+            let sum = b[..6]
+                .iter()
+                .fold(0u16, |s, &x| s.wrapping_add(u16::from(x)));
+            if sum != u16::from_be_bytes([b[6], b[7]]) {
+                return self.reject();
+            }
+            self.len = 0;
+            self.replies = self.replies.wrapping_add(1);
+            return None;
+        }
         match Frame::decode(&self.buf) {
-            Ok(f) => Some(f),
-            Err(_) => {
-                self.rejected = self.rejected.wrapping_add(1);
-                // Resynchronise: a header may start inside the rejected bytes.
-                let copy = self.buf;
-                for &b in &copy[1..] {
-                    if let Some(f) = self.push(b) {
-                        return Some(f);
-                    }
-                }
-                None
+            Ok(f) => {
+                self.len = 0;
+                Some(f)
+            }
+            Err(_) => self.reject(),
+        }
+    }
+
+    /// Drop what was gathered, count it, and look for a header inside it.
+    fn reject(&mut self) -> Option<Frame> {
+        self.rejected = self.rejected.wrapping_add(1);
+        let (copy, n) = (self.buf, self.len);
+        self.len = 0;
+        let mut found = None;
+        for &b in &copy[1..n] {
+            if let Some(f) = self.push(b) {
+                found = Some(f);
             }
         }
+        found
     }
 }
 
@@ -240,6 +272,26 @@ mod tests {
         assert_eq!(command::READ, [0x42, 0x4D, 0xE2, 0x00, 0x00, 0x01, 0x71]);
         assert_eq!(command::SLEEP, [0x42, 0x4D, 0xE4, 0x00, 0x00, 0x01, 0x73]);
         assert_eq!(command::WAKE, [0x42, 0x4D, 0xE4, 0x00, 0x01, 0x01, 0x74]);
+    }
+
+    #[test]
+    fn command_replies_are_replies_not_bad_frames() {
+        // The reply to "passive mode" (E1 00): 42 4D 00 04 E1 00, sum 0x0174.
+        let reply = [0x42, 0x4D, 0x00, 0x04, 0xE1, 0x00, 0x01, 0x74];
+        let mut p = FrameParser::default();
+        let mut got = None;
+        for &b in reply.iter().chain(&sample().encode()).chain(&reply) {
+            if let Some(f) = p.push(b) {
+                got = Some(f);
+            }
+        }
+        assert_eq!(got, Some(sample()));
+        assert_eq!((p.replies, p.rejected), (2, 0));
+        // A reply with a wrong sum is a bad frame.
+        for &b in &[0x42, 0x4D, 0x00, 0x04, 0xE1, 0x00, 0x01, 0x75] {
+            p.push(b);
+        }
+        assert_eq!((p.replies, p.rejected), (2, 1));
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! four zeros at 0 Hz) mapped to three biquads by the bilinear transform at the sample rate,
 //! the 12.2 kHz pole pre-warped, and the gain set to 0 dB at 1 kHz.
 //!
+//! Class 1 (IEC 61672-1:2013) describes this digital filter only. A device with a MEMS
+//! microphone is an indicative (class-2-like) meter unless the microphone's own response is
+//! corrected ([`Correction`], a peaking section per resonance or roll-off, measured for the
+//! microphone model) and the instrument is pattern-evaluated (IEC 61672-2).
+//!
 //! Levels: `L = offset_db + 10·lg(mean square)` with samples in full-scale units (±1.0); the
 //! offset is the microphone's calibration (e.g. 94 dB SPL reading as −26 dBFS RMS for an
 //! ICS-43434: offset = 94 + 26 + 3.01 = 123.01, with a full-scale sine at 0 dBFS).
@@ -102,6 +107,34 @@ impl AWeighting {
     }
 }
 
+/// One peaking section of a microphone correction (RBJ cookbook peaking EQ): `gain_db` at
+/// `centre_hz` (negative to flatten a resonance, positive to lift a roll-off), width `q`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Correction {
+    pub centre_hz: f32,
+    pub gain_db: f32,
+    pub q: f32,
+}
+
+impl Correction {
+    fn biquad(&self, sample_rate_hz: f32) -> Biquad {
+        let amp = libm::pow(10.0, f64::from(self.gain_db) / 40.0);
+        let w0 =
+            2.0 * core::f64::consts::PI * f64::from(self.centre_hz) / f64::from(sample_rate_hz);
+        let alpha = sin(w0) / (2.0 * f64::from(self.q.max(0.05)));
+        let a0 = 1.0 + alpha / amp;
+        let b = [1.0 + alpha * amp, -2.0 * cos(w0), 1.0 - alpha * amp];
+        Biquad {
+            b: [(b[0] / a0) as f32, (b[1] / a0) as f32, (b[2] / a0) as f32],
+            a: [
+                (-2.0 * cos(w0) / a0) as f32,
+                ((1.0 - alpha / amp) / a0) as f32,
+            ],
+            z: [0.0; 2],
+        }
+    }
+}
+
 /// Levels of one reporting period, dB(A).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Levels {
@@ -113,6 +146,8 @@ pub struct Levels {
 /// A-weighted level meter: LAeq over the period, LAmax/LAmin of the Fast (125 ms) level.
 #[derive(Debug, Clone)]
 pub struct LevelMeter {
+    /// Microphone correction (at most two sections; unused ones pass samples through).
+    correction: [Option<Biquad>; 2],
     filter: AWeighting,
     offset_db: f32,
     sum_sq: f64,
@@ -129,6 +164,7 @@ pub struct LevelMeter {
 impl LevelMeter {
     pub fn new(sample_rate_hz: f32, offset_db: f32) -> Self {
         LevelMeter {
+            correction: [None; 2],
             filter: AWeighting::new(sample_rate_hz),
             offset_db,
             sum_sq: 0.0,
@@ -142,8 +178,21 @@ impl LevelMeter {
         }
     }
 
+    /// The same meter with the microphone's response corrected before A-weighting.
+    pub fn with_correction(mut self, sample_rate_hz: f32, sections: &[Correction]) -> Self {
+        for (slot, c) in self.correction.iter_mut().zip(sections) {
+            *slot = Some(c.biquad(sample_rate_hz));
+        }
+        self
+    }
+
     /// One PCM sample (full scale ±1.0).
     pub fn push(&mut self, x: f32) {
+        let x = self
+            .correction
+            .iter_mut()
+            .flatten()
+            .fold(x, |v, s| s.run(v));
         let y = self.filter.run(x);
         let sq = y * y;
         self.sum_sq += f64::from(sq);
@@ -191,38 +240,45 @@ mod tests {
 
     const FS: f32 = 48_000.0;
 
-    /// (nominal centre Hz, nominal A-weighting dB, class-1 tolerance +, −) from IEC 61672-1:2013.
-    /// The nominal values hold at the exact base-10 centres `1000·10^(n/10)` (e.g. 158.5 Hz for
-    /// "160"), which is where the response is measured.
-    const TABLE: [(f32, f32, f32, f32); 28] = [
+    /// (nominal centre Hz, nominal A-weighting dB, class-1 acceptance limit +, −) from
+    /// IEC 61672-1:2013 Table 3, all 34 nominal third-octave frequencies; `INFINITY` where the
+    /// standard sets no lower limit. The nominal values hold at the exact base-10 centres
+    /// `1000·10^(n/10)` (e.g. 158.5 Hz for "160"), which is where the response is measured.
+    const TABLE: [(f32, f32, f32, f32); 34] = [
+        (10.0, -70.4, 3.5, f32::INFINITY),
+        (12.5, -63.4, 3.0, f32::INFINITY),
+        (16.0, -56.7, 2.5, 4.5),
         (20.0, -50.5, 2.5, 2.5),
         (25.0, -44.7, 2.5, 2.0),
-        (31.5, -39.4, 2.0, 2.0),
-        (40.0, -34.6, 1.5, 1.5),
-        (50.0, -30.2, 1.5, 1.5),
-        (63.0, -26.2, 1.5, 1.5),
-        (80.0, -22.5, 1.5, 1.5),
-        (100.0, -19.1, 1.5, 1.5),
-        (125.0, -16.1, 1.5, 1.5),
-        (160.0, -13.4, 1.5, 1.5),
-        (200.0, -10.9, 1.4, 1.4),
-        (250.0, -8.6, 1.4, 1.4),
-        (315.0, -6.6, 1.4, 1.4),
-        (400.0, -4.8, 1.4, 1.4),
-        (500.0, -3.2, 1.4, 1.4),
-        (630.0, -1.9, 1.4, 1.4),
-        (800.0, -0.8, 1.4, 1.4),
-        (1000.0, 0.0, 1.1, 1.1),
-        (1250.0, 0.6, 1.4, 1.4),
-        (1600.0, 1.0, 1.6, 1.6),
-        (2000.0, 1.2, 1.6, 1.6),
-        (2500.0, 1.3, 1.6, 1.6),
-        (3150.0, 1.2, 1.6, 1.6),
-        (4000.0, 1.0, 1.6, 1.6),
-        (5000.0, 0.5, 2.1, 2.1),
-        (6300.0, -0.1, 2.1, 2.6),
-        (8000.0, -1.1, 2.1, 3.1),
-        (10000.0, -2.5, 2.6, 3.6),
+        (31.5, -39.4, 2.0, 1.5),
+        (40.0, -34.6, 1.5, 1.0),
+        (50.0, -30.2, 1.0, 1.0),
+        (63.0, -26.2, 1.0, 1.0),
+        (80.0, -22.5, 1.0, 1.0),
+        (100.0, -19.1, 1.0, 1.0),
+        (125.0, -16.1, 1.0, 1.0),
+        (160.0, -13.4, 1.0, 1.0),
+        (200.0, -10.9, 1.0, 1.0),
+        (250.0, -8.6, 1.0, 1.0),
+        (315.0, -6.6, 1.0, 1.0),
+        (400.0, -4.8, 1.0, 1.0),
+        (500.0, -3.2, 1.0, 1.0),
+        (630.0, -1.9, 1.0, 1.0),
+        (800.0, -0.8, 1.0, 1.0),
+        (1000.0, 0.0, 0.7, 0.7),
+        (1250.0, 0.6, 1.0, 1.0),
+        (1600.0, 1.0, 1.0, 1.0),
+        (2000.0, 1.2, 1.0, 1.0),
+        (2500.0, 1.3, 1.0, 1.0),
+        (3150.0, 1.2, 1.0, 1.0),
+        (4000.0, 1.0, 1.0, 1.0),
+        (5000.0, 0.5, 1.5, 1.5),
+        (6300.0, -0.1, 1.5, 2.0),
+        (8000.0, -1.1, 1.5, 2.5),
+        (10000.0, -2.5, 2.0, 3.0),
+        (12500.0, -4.3, 2.0, 5.0),
+        (16000.0, -6.6, 2.5, 16.0),
+        (20000.0, -9.3, 3.0, f32::INFINITY),
     ];
 
     /// Response of the filter to a sine at `f`, in dB, measured from samples.
@@ -267,6 +323,34 @@ mod tests {
                 "{f} Hz: {got:.2} dB, nominal {nominal}"
             );
         }
+    }
+
+    /// LAeq of a 2 s sine of amplitude 0.1 at `f`.
+    fn tone_laeq(mut m: LevelMeter, f: f32) -> f32 {
+        let w = 2.0 * core::f64::consts::PI * f64::from(f) / f64::from(FS);
+        for i in 0..FS as usize {
+            m.push((0.1 * (w * i as f64).sin()) as f32);
+        }
+        m.finish();
+        for i in FS as usize..2 * FS as usize {
+            m.push((0.1 * (w * i as f64).sin()) as f32);
+        }
+        m.finish().unwrap().laeq
+    }
+
+    #[test]
+    fn a_microphone_correction_lifts_its_band_only() {
+        let plain = || LevelMeter::new(FS, 100.0);
+        let lift = Correction {
+            centre_hz: 1000.0,
+            gain_db: 3.0,
+            q: 2.0,
+        };
+        let corrected = || plain().with_correction(FS, &[lift]);
+        let d1k = tone_laeq(corrected(), 1000.0) - tone_laeq(plain(), 1000.0);
+        assert!((d1k - 3.0).abs() < 0.05, "+3 dB at 1 kHz, got {d1k:.3}");
+        let d100 = tone_laeq(corrected(), 100.0) - tone_laeq(plain(), 100.0);
+        assert!(d100.abs() < 0.1, "100 Hz unchanged, got {d100:.3}");
     }
 
     #[test]

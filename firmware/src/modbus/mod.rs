@@ -1,5 +1,6 @@
-//! Modbus RTU slave (no_std): frames, CRC-16, function codes 03/04/06/16 and exception
-//! responses, over any register bank. The devices' register maps are in
+//! Modbus RTU slave (no_std): frames, CRC-16, function codes 03/04/06/16, exception 01 for
+//! every other function, broadcast writes (unit 0, executed without a reply), over any
+//! register bank. The devices' register maps are in
 //! `configs/modbus/meili-*.toml` (the daemon polls with those files).
 
 /// CRC-16/Modbus (poly 0xA001 reflected, init 0xFFFF); sent low byte first.
@@ -37,6 +38,9 @@ pub trait Registers {
     fn input(&self, address: u16) -> Option<u16>;
     /// Holding register (function 03), `None` if unmapped.
     fn holding(&self, address: u16) -> Option<u16>;
+    /// Whether `write_holding(address, value)` would succeed; function 16 checks every
+    /// register first so that a refused request writes nothing.
+    fn check_write(&self, address: u16, value: u16) -> Result<(), Exception>;
     /// Write a holding register (functions 06 and 16).
     fn write_holding(&mut self, address: u16, value: u16) -> Result<(), Exception>;
 }
@@ -52,23 +56,39 @@ impl<const N: usize> Registers for InputBank<N> {
     fn holding(&self, _: u16) -> Option<u16> {
         None
     }
+    fn check_write(&self, _: u16, _: u16) -> Result<(), Exception> {
+        Err(Exception::IllegalDataAddress)
+    }
     fn write_holding(&mut self, _: u16, _: u16) -> Result<(), Exception> {
         Err(Exception::IllegalDataAddress)
     }
 }
 
-/// Length of the request frame starting with `b` (unit, function, …), once enough of it is
-/// there to tell; `None` while more bytes are needed.
+/// Length of the request frame starting with `b` (unit, function, …) for every public
+/// function code whose length the frame tells, once enough of it is there; `None` while more
+/// bytes are needed, and for codes only the 3.5-character silence delimits (0x2B/0x0D,
+/// user-defined codes): pass what arrived before the silence to [`respond`].
 pub fn request_len(b: &[u8]) -> Option<usize> {
+    let at = |i: usize| b.get(i).map(|&n| usize::from(n));
     match *b.get(1)? {
-        0x03 | 0x04 | 0x06 => Some(8),
-        0x10 => Some(9 + usize::from(*b.get(6)?)),
-        _ => Some(4), // unknown function: unit, function, CRC (answered with exception 1)
+        0x01..=0x06 | 0x08 => Some(8),
+        0x07 | 0x0B | 0x0C | 0x11 => Some(4),
+        0x0F | 0x10 => Some(9 + at(6)?),
+        0x14 | 0x15 => Some(5 + at(2)?),
+        0x16 => Some(10),
+        0x17 => Some(13 + at(10)?),
+        0x18 => Some(6),
+        0x2B if *b.get(2)? == 0x0E => Some(7),
+        _ => None,
     }
 }
 
+/// Unit 0: every slave executes a write and none answers.
+pub const BROADCAST: u8 = 0;
+
 /// Build the response to one complete request frame into `out`; returns its length, or
-/// `None` when there is nothing to send (another unit, broadcast, bad CRC).
+/// `None` when there is nothing to send (another unit, bad CRC, or a broadcast, whose write
+/// is executed all the same).
 pub fn respond(
     unit: u8,
     req: &[u8],
@@ -79,10 +99,14 @@ pub fn respond(
         return None;
     }
     let (body, crc) = req.split_at(req.len() - 2);
-    if crc16(body) != u16::from_le_bytes([crc[0], crc[1]]) || body[0] != unit {
+    let broadcast = body[0] == BROADCAST;
+    if crc16(body) != u16::from_le_bytes([crc[0], crc[1]]) || !(body[0] == unit || broadcast) {
         return None;
     }
     let function = body[1];
+    if broadcast && !matches!(function, 0x06 | 0x10) {
+        return None; // reads cannot be broadcast
+    }
     let word = |i: usize| body.get(i..i + 2).map(|w| u16::from_be_bytes([w[0], w[1]]));
     let result: Result<usize, Exception> = (|| match function {
         0x03 | 0x04 => {
@@ -128,15 +152,27 @@ pub fn respond(
             {
                 return Err(Exception::IllegalDataValue);
             }
-            for i in 0..count {
+            let reg = |i: u16| {
                 let v = word(7 + 2 * usize::from(i)).ok_or(Exception::IllegalDataValue)?;
-                regs.write_holding(addr.checked_add(i).ok_or(Exception::IllegalDataAddress)?, v)?;
+                Ok((addr.checked_add(i).ok_or(Exception::IllegalDataAddress)?, v))
+            };
+            // All or nothing: check every register before writing any.
+            for i in 0..count {
+                let (a, v) = reg(i)?;
+                regs.check_write(a, v)?;
+            }
+            for i in 0..count {
+                let (a, v) = reg(i)?;
+                regs.write_holding(a, v)?;
             }
             out[2..6].copy_from_slice(&body[2..6]);
             Ok(6)
         }
         _ => Err(Exception::IllegalFunction),
     })();
+    if broadcast {
+        return None;
+    }
     out[0] = unit;
     let len = match result {
         Ok(n) => {

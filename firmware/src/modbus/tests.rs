@@ -17,15 +17,17 @@ impl Registers for X10 {
             _ => None,
         }
     }
-    fn write_holding(&mut self, a: u16, v: u16) -> Result<(), Exception> {
+    fn check_write(&self, a: u16, v: u16) -> Result<(), Exception> {
         match (a, v) {
-            (0x07D0, 1..=247) => {
-                self.address = v;
-                Ok(())
-            }
+            (0x07D0, 1..=247) => Ok(()),
             (0x07D0, _) => Err(Exception::IllegalDataValue),
             _ => Err(Exception::IllegalDataAddress),
         }
+    }
+    fn write_holding(&mut self, a: u16, v: u16) -> Result<(), Exception> {
+        self.check_write(a, v)?;
+        self.address = v;
+        Ok(())
     }
 }
 
@@ -97,6 +99,79 @@ fn writes_single_and_multiple() {
     let req = frame(&[12, 6, 0x07, 0xD0, 1, 0]);
     respond(12, &req, &mut regs, &mut out).unwrap();
     assert_eq!(&out[..3], &[12, 0x86, 3], "address 256 refused");
+}
+
+#[test]
+fn unsupported_functions_get_exception_1_whatever_their_length() {
+    let mut regs = X10 {
+        db_x10: 658,
+        address: 1,
+    };
+    let mut out = [0u8; 256];
+    for body in [
+        &[1u8, 0x01, 0, 0, 0, 8][..],                // read coils
+        &[1, 0x02, 0, 0, 0, 8],                      // read discrete inputs
+        &[1, 0x05, 0, 1, 0xFF, 0],                   // write single coil
+        &[1, 0x0F, 0, 0, 0, 9, 2, 0xFF, 1],          // write multiple coils
+        &[1, 0x2B, 0x0E, 1, 0],                      // read device identification
+        &[1, 0x17, 0, 0, 0, 1, 0, 0, 0, 1, 2, 0, 5], // read/write multiple
+    ] {
+        let req = frame(body);
+        assert_eq!(
+            request_len(&req),
+            Some(req.len()),
+            "function {:#04x}",
+            body[1]
+        );
+        let n = respond(1, &req, &mut regs, &mut out).expect("answered");
+        assert_eq!(
+            &out[..3],
+            &[1, body[1] | 0x80, 1],
+            "function {:#04x}",
+            body[1]
+        );
+        assert_eq!(crc16(&out[..n - 2]).to_le_bytes(), [out[n - 2], out[n - 1]]);
+    }
+    // A user-defined code is delimited by the silence only; the frame is still answered.
+    assert_eq!(request_len(&frame(&[1, 0x41, 7])), None);
+    let n = respond(1, &frame(&[1, 0x41, 7]), &mut regs, &mut out).unwrap();
+    assert_eq!(&out[..n - 2], &[1, 0xC1, 1]);
+}
+
+#[test]
+fn broadcast_writes_are_executed_without_a_reply() {
+    let mut regs = X10 {
+        db_x10: 0,
+        address: 1,
+    };
+    let mut out = [0u8; 256];
+    assert_eq!(
+        respond(1, &frame(&[0, 6, 0x07, 0xD0, 0, 7]), &mut regs, &mut out),
+        None
+    );
+    assert_eq!(regs.address, 7);
+    let req = frame(&[0, 0x10, 0x07, 0xD0, 0, 1, 2, 0, 8]);
+    assert_eq!(respond(7, &req, &mut regs, &mut out), None);
+    assert_eq!(regs.address, 8);
+    // A broadcast read is not answered (every slave would talk at once).
+    assert_eq!(
+        respond(8, &frame(&[0, 3, 0, 0, 0, 1]), &mut regs, &mut out),
+        None
+    );
+}
+
+#[test]
+fn a_refused_multiple_write_writes_nothing() {
+    let mut regs = X10 {
+        db_x10: 0,
+        address: 1,
+    };
+    let mut out = [0u8; 256];
+    // 0x07D0 ← 5 would be fine, 0x07D1 is not mapped: exception 2 and the address stays 1.
+    let req = frame(&[1, 0x10, 0x07, 0xD0, 0, 2, 4, 0, 5, 0, 6]);
+    let n = respond(1, &req, &mut regs, &mut out).unwrap();
+    assert_eq!(&out[..n - 2], &[1, 0x90, 2]);
+    assert_eq!(regs.address, 1);
 }
 
 #[test]
