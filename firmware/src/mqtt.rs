@@ -85,20 +85,53 @@ pub fn connect(
     keep_alive_s: u16,
     will: Option<Will<'_>>,
 ) -> Option<usize> {
+    connect_with(
+        buf,
+        &Connect {
+            client_id,
+            keep_alive_s,
+            will,
+            login: None,
+            clean_session: true,
+        },
+    )
+}
+
+/// What a CONNECT carries.
+#[derive(Debug, Clone, Copy)]
+pub struct Connect<'a> {
+    pub client_id: &'a str,
+    pub keep_alive_s: u16,
+    /// Retained, QoS 1.
+    pub will: Option<Will<'a>>,
+    /// Username and password.
+    pub login: Option<(&'a str, &'a str)>,
+    /// `false`: the broker keeps the session (subscriptions, queued QoS 1 commands) across
+    /// reconnects.
+    pub clean_session: bool,
+}
+
+/// CONNECT with every option.
+pub fn connect_with(buf: &mut [u8], c: &Connect<'_>) -> Option<usize> {
     packet(buf, 0x10, |o| {
         o.str(b"MQTT")?;
-        let flags = 0x02
-            | if will.is_some() {
-                0x04 | 0x08 | 0x20
-            } else {
-                0
-            };
+        let mut flags = if c.clean_session { 0x02 } else { 0 };
+        if c.will.is_some() {
+            flags |= 0x04 | 0x08 | 0x20;
+        }
+        if c.login.is_some() {
+            flags |= 0x80 | 0x40;
+        }
         o.put(&[4, flags])?;
-        o.put(&keep_alive_s.to_be_bytes())?;
-        o.str(client_id.as_bytes())?;
-        if let Some(w) = will {
+        o.put(&c.keep_alive_s.to_be_bytes())?;
+        o.str(c.client_id.as_bytes())?;
+        if let Some(w) = c.will {
             o.str(w.topic.as_bytes())?;
             o.str(w.payload)?;
+        }
+        if let Some((user, pass)) = c.login {
+            o.str(user.as_bytes())?;
+            o.str(pass.as_bytes())?;
         }
         Some(())
     })
@@ -147,6 +180,8 @@ pub enum Packet<'a> {
     },
     SubAck {
         pid: u16,
+        /// Granted QoS (0–2), or 0x80: refused.
+        code: u8,
     },
     PingResp,
     Publish {
@@ -185,7 +220,10 @@ pub fn decode(b: &[u8]) -> Option<Packet<'_>> {
             code: *body.get(1)?,
         },
         4 => Packet::PubAck { pid: word(0)? },
-        9 => Packet::SubAck { pid: word(0)? },
+        9 => Packet::SubAck {
+            pid: word(0)?,
+            code: *body.get(2)?,
+        },
         13 => Packet::PingResp,
         3 => {
             let tlen = usize::from(word(0)?);
@@ -313,7 +351,7 @@ impl<T: Read + Write> Client<T> {
         self.wait(
             buf,
             incoming,
-            |p| matches!(p, Packet::SubAck { pid: x } if *x == pid),
+            |p| matches!(p, Packet::SubAck { pid: x, code } if *x == pid && *code < 0x80),
         )
     }
 

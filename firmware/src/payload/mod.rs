@@ -303,6 +303,10 @@ pub struct Status {
     pub rssi_dbm: Option<i16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub buffered: Option<u32>,
+    /// Why the device last started: `power_on`, `watchdog`, `software`, `pin`, `brownout`
+    /// (an extension of CONTRACT §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<heapless::String<12>>,
 }
 
 /// The buffer is too small for the encoded object.

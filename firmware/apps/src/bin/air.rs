@@ -1,50 +1,71 @@
-//! Air-quality monitor: PMS5003 frames from the UART, SHT4x over I2C, gas cells on the ADC →
-//! a reading per period → JSON payload published over MQTT (QoS 1, last will), kept in the
-//! offline buffer while the link is down.
+//! Air-quality station: PMS5003 frames from the sensor port (active mode, one a second) →
+//! mean PM2.5 / PM10 over the period → a reading, published by the station's network task
+//! (or kept in the flash queue while offline).
 #![no_std]
 #![no_main]
 
-use meili_firmware::app::offline::Offline;
-use meili_firmware::drivers::gas::{AdcChannel, Calibration, GasChannel};
-use meili_firmware::drivers::pms5003::FrameParser;
-use meili_firmware::drivers::sht4x;
+use embassy_executor::Spawner;
+use embassy_time::{with_timeout, Duration, Instant};
+use embedded_io_async::{Read, Write};
+use meili_firmware::drivers::pms5003::{command, FrameParser};
+use meili_firmware::payload::Kind;
 use meili_firmware::Reading;
-use meili_firmware_apps::input;
-
-struct Adc;
-impl AdcChannel for Adc {
-    type Error = ();
-    fn read_raw(&mut self) -> Result<u16, ()> {
-        Ok(input(1000))
-    }
-}
+use meili_firmware_apps::{board, log, station};
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
-    let Some(offline) = cortex_m::singleton!(: Offline<64> = Offline::default()) else {
-        loop {}
-    };
+    meili_firmware_apps::executor::run(|spawner| station::spawn(&spawner, app(spawner)))
+}
+
+#[embassy_executor::task]
+async fn app(spawner: Spawner) {
+    let b = board::init(9600, 8_000);
+    let (cfg, watchdog, uart) = station::start(&spawner, b, Kind::Air).await;
+    station::spawn(
+        &spawner,
+        sensor(uart, cfg.period_s, cfg.offset, station::next_seq().await),
+    );
+    station::supervise(watchdog).await
+}
+
+#[embassy_executor::task]
+async fn sensor(mut uart: board::Uart, period_s: u32, offset: f32, mut seq: u32) {
+    let _ = uart.write(&command::ACTIVE).await;
     let mut parser = FrameParser::default();
-    let cal = Calibration {
-        vref: 3.3,
-        bits: 12,
-        zero_v: 0.4,
-        span_v_per_mg_m3: 0.5,
-    };
-    let mut no2 = GasChannel::new(Adc, cal);
-    let mut seq = 0u32;
+    let period = Duration::from_secs(u64::from(period_s));
+    let mut start = Instant::now();
+    let (mut pm25, mut pm10, mut n) = (0f32, 0f32, 0u32);
     loop {
-        let mut r = Reading::new(seq, input(0i64), 60);
-        for _ in 0..64 {
-            if let Some(f) = parser.push(input(0x42u8)) {
-                (r.pm2_5, r.pm10) = (Some(f32::from(f.pm_atm[1])), Some(f32::from(f.pm_atm[2])));
+        station::sensor_beat();
+        let mut b = [0u8; 32];
+        if let Ok(Ok(k)) = with_timeout(Duration::from_secs(2), uart.read(&mut b)).await {
+            for &x in &b[..k] {
+                if let Some(f) = parser.push(x) {
+                    pm25 += f32::from(f.pm_atm[1]);
+                    pm10 += f32::from(f.pm_atm[2]);
+                    n += 1;
+                }
             }
         }
-        if let Some(m) = sht4x::decode(&input([0u8; 6])) {
-            (r.temp_c, r.rh_pct) = (Some(m.temp_c), Some(m.rh_pct));
+        if start.elapsed() >= period {
+            start += period;
+            let mut r = Reading::new(seq, 0, period_s);
+            if n > 0 {
+                r.pm2_5 = Some(pm25 / n as f32 + offset);
+                r.pm10 = Some(pm10 / n as f32);
+            }
+            log!(
+                "air: seq {} pm2_5 {:?} from {} frames ({} rejected, {} replies)",
+                seq,
+                r.pm2_5,
+                n,
+                parser.rejected,
+                parser.replies
+            );
+            station::report(r);
+            seq = seq.wrapping_add(1);
+            station::save_seq(seq).await;
+            (pm25, pm10, n) = (0.0, 0.0, 0);
         }
-        r.no2 = no2.read(8).ok().map(|mg| mg * 1000.0);
-        seq = seq.wrapping_add(1);
-        meili_firmware_apps::report(r, offline, "air-01", "meili/v1/town/air/a01");
     }
 }

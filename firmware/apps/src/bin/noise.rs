@@ -1,42 +1,94 @@
-//! Noise meter: I2S samples → A-weighted level meter → a reading per period → JSON payload,
-//! published over MQTT (QoS 1, last will), kept in the offline buffer while the link is down,
-//! and served on RS-485 as Modbus input registers.
+//! Noise meter with an RS-485 noise transmitter (DOMAIN.md §8.3: Modbus RTU, holding register
+//! 0 = dB × 10): polled once a second as bus master → LAeq (energy mean), LAmax, LAmin over the
+//! period → a reading, published by the station's network task.
 #![no_std]
 #![no_main]
 
-use meili_firmware::app::offline::Offline;
-use meili_firmware::drivers::sound::LevelMeter;
-use meili_firmware::modbus::{f32_words, respond, InputBank};
+use embassy_executor::Spawner;
+use embassy_time::{with_timeout, Duration, Instant, Ticker};
+use embedded_io_async::{Read, Write};
+use meili_firmware::drivers::noise_x10::{parse_reply, request};
+use meili_firmware::payload::Kind;
 use meili_firmware::Reading;
-use meili_firmware_apps::input;
+use meili_firmware_apps::{board, log, station};
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
-    // Long-lived state in static RAM (counted in the size table), not on the stack.
-    let Some(meter) = cortex_m::singleton!(: LevelMeter = LevelMeter::new(48_000.0, 123.01)) else {
-        loop {}
-    };
-    let Some(offline) = cortex_m::singleton!(: Offline<64> = Offline::default()) else {
-        loop {}
-    };
-    let mut regs = InputBank([0u16; 6]);
-    let (mut seq, mut out) = (0u32, [0u8; 256]);
+    meili_firmware_apps::executor::run(|spawner| station::spawn(&spawner, app(spawner)))
+}
+
+#[embassy_executor::task]
+async fn app(spawner: Spawner) {
+    let b = board::init(9600, 8_000);
+    let (cfg, watchdog, uart) = station::start(&spawner, b, Kind::Noise).await;
+    station::spawn(
+        &spawner,
+        sensor(
+            uart,
+            cfg.unit,
+            cfg.period_s,
+            cfg.offset,
+            station::next_seq().await,
+        ),
+    );
+    station::supervise(watchdog).await
+}
+
+/// One request and its 7-byte reply (at 9600 baud it takes 7.3 ms; 3.5 characters of silence,
+/// 4 ms, end a frame); `None` on silence, a bad CRC or an exception.
+async fn poll(uart: &mut board::Uart, unit: u8) -> Option<f32> {
+    uart.clear();
+    let _ = uart.write(&request(unit, 0, 1)).await;
+    let mut reply = [0u8; 7];
+    let mut got = 0;
+    while got < reply.len() {
+        match with_timeout(Duration::from_millis(200), uart.read(&mut reply[got..])).await {
+            Ok(Ok(k)) if k > 0 => got += k,
+            _ => return None,
+        }
+    }
+    parse_reply(unit, &reply)
+        .ok()
+        .map(|x10| f32::from(x10) / 10.0)
+}
+
+#[embassy_executor::task]
+async fn sensor(mut uart: board::Uart, unit: u8, period_s: u32, offset: f32, mut seq: u32) {
+    let period = Duration::from_secs(u64::from(period_s));
+    let mut ticker = Ticker::every(Duration::from_secs(1));
+    let mut start = Instant::now();
+    let (mut energy, mut n, mut max, mut min, mut failed) = (0f64, 0u32, f32::MIN, f32::MAX, 0u32);
     loop {
-        for _ in 0..48_000 {
-            meter.push(input(0.0f32));
-        }
-        if let Some(l) = meter.finish() {
-            let mut r = Reading::new(seq, input(0i64), 60);
-            seq = seq.wrapping_add(1);
-            (r.laeq, r.lamax, r.lamin) = (Some(l.laeq), Some(l.lamax), Some(l.lamin));
-            for (i, v) in [l.laeq, l.lamax, l.lamin].into_iter().enumerate() {
-                regs.0[2 * i..2 * i + 2].copy_from_slice(&f32_words(v));
+        station::sensor_beat();
+        match poll(&mut uart, unit).await {
+            Some(db) => {
+                let db = db + offset;
+                energy += libm::pow(10.0, f64::from(db) / 10.0);
+                n += 1;
+                max = max.max(db);
+                min = min.min(db);
             }
-            meili_firmware_apps::report(r, offline, "noise-01", "meili/v1/town/noise/n01");
+            None => failed += 1,
         }
-        let req = input([1u8, 4, 0, 0, 0, 6, 0x70, 0x08]);
-        if let Some(n) = respond(1, &req, &mut regs, &mut out) {
-            input(&out[..n]);
+        if start.elapsed() >= period {
+            start += period;
+            let mut r = Reading::new(seq, 0, period_s);
+            if n > 0 {
+                r.laeq = Some((10.0 * libm::log10(energy / f64::from(n))) as f32);
+                (r.lamax, r.lamin) = (Some(max), Some(min));
+            }
+            log!(
+                "noise: seq {} laeq {:?} from {} polls ({} unanswered)",
+                seq,
+                r.laeq,
+                n,
+                failed
+            );
+            station::report(r);
+            seq = seq.wrapping_add(1);
+            station::save_seq(seq).await;
+            (energy, n, max, min, failed) = (0.0, 0, f32::MIN, f32::MAX, 0);
         }
+        ticker.next().await;
     }
 }

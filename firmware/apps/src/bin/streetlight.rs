@@ -9,7 +9,7 @@ use meili_firmware::app::streetlight::{
     day_burning, decode_command, faults, Electrical, Limits, Schedule,
 };
 use meili_firmware::Reading;
-use meili_firmware_apps::input;
+use meili_firmware_apps::standin::input;
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
@@ -47,7 +47,7 @@ fn main() -> ! {
         r.energy_wh = Some(energy);
         let f = faults(relay, &e, &limits);
         r.faults = (!f.is_empty()).then_some(f);
-        meili_firmware_apps::report(
+        meili_firmware_apps::standin::report(
             r,
             offline,
             "streetlight-01",

@@ -7,7 +7,7 @@
 use meili_firmware::app::offline::Offline;
 use meili_firmware::app::toilet::{BeamCounter, Debounce};
 use meili_firmware::Reading;
-use meili_firmware_apps::input;
+use meili_firmware_apps::standin::input;
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
@@ -33,6 +33,6 @@ fn main() -> ! {
         r.occupied = Some(occupied);
         r.entries = Some(beam.entries);
         r.open = Some(input(true));
-        meili_firmware_apps::report(r, offline, "toilet-01", "meili/v1/town/toilet/t01");
+        meili_firmware_apps::standin::report(r, offline, "toilet-01", "meili/v1/town/toilet/t01");
     }
 }

@@ -1,0 +1,35 @@
+//! The board: the only code that differs between the emulated and the product build. Each
+//! board module provides the same names: `Board` (console, modem and sensor ports, flash,
+//! watchdog, reset reason, modem power key), `init`, `restart`, `CONFIG_RANGE`, `QUEUE_RANGE`.
+
+#[cfg(feature = "board-qemu")]
+mod qemu_an386;
+#[cfg(feature = "board-qemu")]
+pub use qemu_an386::*;
+
+#[cfg(feature = "board-stm32f407")]
+mod stm32f407;
+#[cfg(feature = "board-stm32f407")]
+pub use stm32f407::*;
+
+/// Why the device last started (reported in its status message).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetReason {
+    PowerOn,
+    Watchdog,
+    Software,
+    Pin,
+    Brownout,
+}
+
+impl ResetReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResetReason::PowerOn => "power_on",
+            ResetReason::Watchdog => "watchdog",
+            ResetReason::Software => "software",
+            ResetReason::Pin => "pin",
+            ResetReason::Brownout => "brownout",
+        }
+    }
+}

@@ -1,0 +1,272 @@
+//! What every device image runs besides its sensor: configuration from flash, the console,
+//! the network task (modem → MQTT session → telemetry, offline queue in flash, backlog upload)
+//! and the watchdog supervisor that feeds the watchdog only while every task makes progress.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU8, Ordering};
+
+use embassy_executor::Spawner;
+use embassy_futures::select::select;
+use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+use embassy_sync::channel::Channel;
+use embassy_sync::mutex::Mutex;
+use embassy_time::{Duration, Instant, Timer};
+use meili_firmware::payload::{encode, encode_status, Kind, Status};
+use meili_firmware::Reading;
+
+use crate::board::{self, Board, ResetReason};
+use crate::config::Config;
+use crate::modem::Modem;
+use crate::net::{NetError, Socket};
+use crate::session::{Session, SessionError};
+use crate::store::Store;
+
+pub const FW: &str = env!("CARGO_PKG_VERSION");
+
+/// Readings from the sensor task, with the instant they were taken (stamped with UNIX time
+/// once the network clock is known).
+pub static READINGS: Channel<CriticalSectionRawMutex, (Reading, Instant), 16> = Channel::new();
+/// Readings lost because the network task fell 16 periods behind (status `dropped`).
+pub static DROPPED: AtomicU32 = AtomicU32::new(0);
+pub static ONLINE: AtomicBool = AtomicBool::new(false);
+static STORE: Mutex<CriticalSectionRawMutex, Option<Store>> = Mutex::new(None);
+static RESET: AtomicU8 = AtomicU8::new(0);
+static SENSOR_BEAT: AtomicU32 = AtomicU32::new(0);
+static NET_BEAT: AtomicU32 = AtomicU32::new(0);
+static NET_DEAD: AtomicBool = AtomicBool::new(false);
+
+fn secs() -> u32 {
+    Instant::now().as_secs() as u32
+}
+
+pub fn sensor_beat() {
+    SENSOR_BEAT.store(secs(), Ordering::Relaxed);
+}
+
+pub fn reset_reason() -> ResetReason {
+    match RESET.load(Ordering::Relaxed) {
+        1 => ResetReason::Watchdog,
+        2 => ResetReason::Software,
+        3 => ResetReason::Pin,
+        4 => ResetReason::Brownout,
+        _ => ResetReason::PowerOn,
+    }
+}
+
+pub async fn with_store<R>(f: impl AsyncFnOnce(&mut Store) -> R) -> Option<R> {
+    let mut guard = STORE.lock().await;
+    match guard.as_mut() {
+        Some(s) => Some(f(s).await),
+        None => None,
+    }
+}
+
+/// The sequence number to continue with (kept in flash across resets).
+pub async fn next_seq() -> u32 {
+    with_store(async |s| s.seq().await).await.unwrap_or(0)
+}
+
+pub async fn save_seq(next: u32) {
+    with_store(async |s| s.save_seq(next).await).await;
+}
+
+/// Queue a reading for the network task; a full queue loses it (counted).
+pub fn report(r: Reading) {
+    if READINGS.try_send((r, Instant::now())).is_err() {
+        DROPPED.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Common start: storage, configuration, console and network tasks. Returns the
+/// configuration and the watchdog for [`supervise`].
+pub async fn start(spawner: &Spawner, b: Board, kind: Kind) -> (Config, board::Watchdog, board::Uart) {
+    RESET.store(
+        match b.reset {
+            ResetReason::PowerOn => 0,
+            ResetReason::Watchdog => 1,
+            ResetReason::Software => 2,
+            ResetReason::Pin => 3,
+            ResetReason::Brownout => 4,
+        },
+        Ordering::Relaxed,
+    );
+    let mut store = Store::new(b.config_flash, b.queue_flash).await;
+    let cfg = store.config().await.unwrap_or_default();
+    crate::log!(
+        "meili {} {} on {}: id {} reset {} queued {}",
+        kind_name(kind),
+        FW,
+        board::NAME,
+        cfg.id,
+        b.reset.as_str(),
+        store.queued
+    );
+    *STORE.lock().await = Some(store);
+    sensor_beat();
+    NET_BEAT.store(secs(), Ordering::Relaxed);
+    spawn(spawner, crate::console::run(b.console, cfg.clone()));
+    let modem = Modem::new(b.modem, b.modem_power, &cfg.apn);
+    spawn(spawner, net(modem, cfg.clone(), kind));
+    (cfg, b.watchdog, b.sensor)
+}
+
+/// Spawn a task that is spawned once at start (a failure is a build mistake: restart).
+pub fn spawn<S>(spawner: &Spawner, t: Result<embassy_executor::SpawnToken<S>, embassy_executor::SpawnError>) {
+    match t {
+        Ok(t) => spawner.spawn(t),
+        Err(_) => board::restart(),
+    }
+}
+
+pub fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::Noise => "noise",
+        Kind::Air => "air",
+        Kind::Toilet => "toilet",
+        Kind::Streetlight => "streetlight",
+    }
+}
+
+/// Feed the watchdog once a second while the sensor task (30 s) and the network task (180 s)
+/// show progress and the modem is not declared dead.
+pub async fn supervise(mut wd: board::Watchdog) -> ! {
+    loop {
+        let now = secs();
+        let sensor_ok = now.saturating_sub(SENSOR_BEAT.load(Ordering::Relaxed)) < 30;
+        let net_ok = now.saturating_sub(NET_BEAT.load(Ordering::Relaxed)) < 180;
+        if sensor_ok && net_ok && !NET_DEAD.load(Ordering::Relaxed) {
+            wd.feed();
+        }
+        Timer::after_secs(1).await;
+    }
+}
+
+/// The network clock: (UNIX seconds, the instant they were read).
+struct Clock(Option<(i64, Instant)>);
+
+impl Clock {
+    fn stamp(&self, at: Instant) -> Option<i64> {
+        let (unix, base) = self.0?;
+        let delta = if at >= base {
+            (at - base).as_secs() as i64
+        } else {
+            -((base - at).as_secs() as i64)
+        };
+        Some(unix + delta)
+    }
+}
+
+fn status_json(buf: &mut [u8], online: bool, rssi: Option<i16>, queued: u32) -> usize {
+    let mut s = Status {
+        v: 1,
+        online,
+        uptime_s: Some(secs()),
+        rssi_dbm: rssi,
+        buffered: Some(queued),
+        ..Status::default()
+    };
+    let mut fw = heapless::String::new();
+    let _ = fw.push_str(FW);
+    s.fw = Some(fw);
+    let mut reset = heapless::String::new();
+    let _ = reset.push_str(reset_reason().as_str());
+    s.reset = Some(reset);
+    encode_status(&s, buf).unwrap_or(0)
+}
+
+#[embassy_executor::task]
+async fn net(modem: Modem, cfg: Config, kind: Kind) {
+    let mut session = Session::new(modem);
+    let mut clock = Clock(None);
+    let mut online = false;
+    let mut backoff = Duration::from_secs(1);
+    let mut next_try = Instant::now();
+    let mut rng = u32::from_le_bytes([cfg.id.len() as u8, 0x5A, 0xA5, 0x3C]) ^ 0x9E37_79B9;
+    let mut json = [0u8; 320];
+    let mut batch = [0u8; 2048];
+    loop {
+        NET_BEAT.store(secs(), Ordering::Relaxed);
+        if clock.0.is_none() {
+            if let Some(t) = session.sock.unix_time().await {
+                clock.0 = Some((t, Instant::now()));
+                crate::log!("clock: {} (network time)", t);
+            }
+        }
+        if !online && Instant::now() >= next_try {
+            let rssi = session.sock.rssi_dbm().await;
+            let queued = with_store(async |s| s.queued).await.unwrap_or(0);
+            let n = status_json(&mut json, true, rssi, queued);
+            match session.connect(&cfg, kind_name(kind), &json[..n]).await {
+                Ok(()) => {
+                    crate::log!("mqtt: online as {} ({} queued)", cfg.id, queued);
+                    online = true;
+                    backoff = Duration::from_secs(1);
+                }
+                Err(SessionError::Net(NetError::Dead)) => {
+                    crate::log!("modem: dead after power cycles; letting the watchdog reset");
+                    NET_DEAD.store(true, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    session.sock.close().await;
+                    // Exponential backoff to 60 s with ±25 % jitter.
+                    rng ^= rng << 13;
+                    rng ^= rng >> 17;
+                    rng ^= rng << 5;
+                    let ms = backoff.as_millis();
+                    let jitter = u64::from(rng) % (ms / 2 + 1);
+                    next_try = Instant::now() + Duration::from_millis(ms - ms / 4 + jitter);
+                    crate::log!("mqtt: connect failed ({:?}); next try in {} ms", e, ms - ms / 4 + jitter);
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
+            }
+            ONLINE.store(online, Ordering::Relaxed);
+        }
+        // New readings: published at once when online, kept in flash otherwise.
+        while clock.0.is_some() {
+            let Ok((mut r, at)) = READINGS.try_receive() else {
+                break;
+            };
+            r.ts = clock.stamp(at).unwrap_or(0);
+            let Ok(n) = encode(&r, &mut json) else {
+                continue;
+            };
+            if online {
+                if let Err(e) = session.publish("telemetry", &json[..n], false).await {
+                    crate::log!("mqtt: publish failed ({:?}); keeping seq {}", e, r.seq);
+                    online = false;
+                }
+            }
+            if !online {
+                with_store(async |s| s.push(&json[..n]).await).await;
+            }
+        }
+        // Backlog: the oldest readings as arrays of up to 8, removed after their PUBACK.
+        if online {
+            let (n, k) = with_store(async |s| s.peek_batch(8, &mut batch).await)
+                .await
+                .unwrap_or((0, 0));
+            if k > 0 {
+                match session.publish("telemetry", &batch[..n], false).await {
+                    Ok(()) => {
+                        with_store(async |s| s.pop(k).await).await;
+                    }
+                    Err(e) => {
+                        crate::log!("mqtt: backlog publish failed ({:?})", e);
+                        online = false;
+                    }
+                }
+                continue;
+            }
+        }
+        if online {
+            if let Err(e) = session.idle(Duration::from_secs(1)).await {
+                crate::log!("mqtt: session ended ({:?})", e);
+                online = false;
+            }
+        } else {
+            select(READINGS.ready_to_receive(), Timer::after_millis(500)).await;
+        }
+        if !online && ONLINE.swap(false, Ordering::Relaxed) {
+            session.sock.close().await;
+        }
+    }
+}
