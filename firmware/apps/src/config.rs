@@ -78,7 +78,10 @@ impl Config {
                 Ok(())
             }
             "unit" => {
-                self.unit = u8::try_from(num(v)?).ok().filter(|u| (1..=247).contains(u)).ok_or("1 to 247")?;
+                self.unit = u8::try_from(num(v)?)
+                    .ok()
+                    .filter(|u| (1..=247).contains(u))
+                    .ok_or("1 to 247")?;
                 Ok(())
             }
             _ => Err("unknown key"),

@@ -15,7 +15,8 @@ fn pender(_context: *mut ()) {
 
 /// Run forever: `init` spawns the first task.
 pub fn run(init: impl FnOnce(Spawner)) -> ! {
-    let Some(executor) = cortex_m::singleton!(: raw::Executor = raw::Executor::new(core::ptr::null_mut()))
+    let Some(executor) =
+        cortex_m::singleton!(: raw::Executor = raw::Executor::new(core::ptr::null_mut()))
     else {
         cortex_m::peripheral::SCB::sys_reset()
     };

@@ -10,8 +10,8 @@
 
 pub mod board;
 pub mod config;
-pub mod executor;
 pub mod console;
+pub mod executor;
 pub mod modem;
 pub mod net;
 pub mod session;

@@ -294,7 +294,9 @@ impl Socket for Modem {
     async fn close(&mut self) {
         self.open = false;
         self.pending = false;
-        let _ = self.cmd("AT+QICLOSE=0", Duration::from_secs(10), |_| {}).await;
+        let _ = self
+            .cmd("AT+QICLOSE=0", Duration::from_secs(10), |_| {})
+            .await;
     }
 
     async fn rssi_dbm(&mut self) -> Option<i16> {

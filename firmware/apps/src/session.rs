@@ -89,7 +89,8 @@ impl<S: Socket> Session<S> {
         );
         self.sock.open(&cfg.broker_host, cfg.broker_port).await?;
         let will_topic = self.topic("status");
-        let login = (!cfg.username.is_empty()).then_some((cfg.username.as_str(), cfg.password.as_str()));
+        let login =
+            (!cfg.username.is_empty()).then_some((cfg.username.as_str(), cfg.password.as_str()));
         let mut buf = [0u8; 384];
         let n = mqtt::connect_with(
             &mut buf,
@@ -115,7 +116,10 @@ impl<S: Socket> Session<S> {
         let pid = self.next_pid();
         let n = mqtt::subscribe(&mut buf, &cmd, pid).ok_or(SessionError::Protocol)?;
         self.send(&buf[..n]).await?;
-        match self.wait(|p| matches!(p, Packet::SubAck { pid: x, .. } if *x == pid)).await? {
+        match self
+            .wait(|p| matches!(p, Packet::SubAck { pid: x, .. } if *x == pid))
+            .await?
+        {
             Some(c) if c < 0x80 => {}
             Some(c) => return Err(SessionError::Refused(c)),
             None => return Err(SessionError::Protocol),
@@ -124,13 +128,20 @@ impl<S: Socket> Session<S> {
     }
 
     /// QoS 1: returns once the broker's PUBACK arrived.
-    pub async fn publish(&mut self, leaf: &str, payload: &[u8], retain: bool) -> Result<(), SessionError> {
+    pub async fn publish(
+        &mut self,
+        leaf: &str,
+        payload: &[u8],
+        retain: bool,
+    ) -> Result<(), SessionError> {
         let topic = self.topic(leaf);
         let pid = self.next_pid();
         let mut buf = [0u8; 2304];
-        let n = mqtt::publish(&mut buf, &topic, payload, pid, retain).ok_or(SessionError::Protocol)?;
+        let n =
+            mqtt::publish(&mut buf, &topic, payload, pid, retain).ok_or(SessionError::Protocol)?;
         self.send(&buf[..n]).await?;
-        self.wait(|p| matches!(p, Packet::PubAck { pid: x } if *x == pid)).await?;
+        self.wait(|p| matches!(p, Packet::PubAck { pid: x } if *x == pid))
+            .await?;
         Ok(())
     }
 
@@ -152,7 +163,10 @@ impl<S: Socket> Session<S> {
 
     /// Read packets until `want` matches one (returning its code: CONNACK / SUBACK code, 0
     /// for others) or `ANSWER` passes.
-    async fn wait(&mut self, want: impl Fn(&Packet<'_>) -> bool) -> Result<Option<u8>, SessionError> {
+    async fn wait(
+        &mut self,
+        want: impl Fn(&Packet<'_>) -> bool,
+    ) -> Result<Option<u8>, SessionError> {
         let until = Instant::now() + ANSWER;
         let mut found = None;
         let mut check = |p: &Packet<'_>| {

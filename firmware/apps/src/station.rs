@@ -78,7 +78,11 @@ pub fn report(r: Reading) {
 
 /// Common start: storage, configuration, console and network tasks. Returns the
 /// configuration and the watchdog for [`supervise`].
-pub async fn start(spawner: &Spawner, b: Board, kind: Kind) -> (Config, board::Watchdog, board::Uart) {
+pub async fn start(
+    spawner: &Spawner,
+    b: Board,
+    kind: Kind,
+) -> (Config, board::Watchdog, board::Uart) {
     RESET.store(
         match b.reset {
             ResetReason::PowerOn => 0,
@@ -110,7 +114,10 @@ pub async fn start(spawner: &Spawner, b: Board, kind: Kind) -> (Config, board::W
 }
 
 /// Spawn a task that is spawned once at start (a failure is a build mistake: restart).
-pub fn spawn<S>(spawner: &Spawner, t: Result<embassy_executor::SpawnToken<S>, embassy_executor::SpawnError>) {
+pub fn spawn<S>(
+    spawner: &Spawner,
+    t: Result<embassy_executor::SpawnToken<S>, embassy_executor::SpawnError>,
+) {
     match t {
         Ok(t) => spawner.spawn(t),
         Err(_) => board::restart(),
@@ -214,7 +221,11 @@ async fn net(modem: Modem, cfg: Config, kind: Kind) {
                     let ms = backoff.as_millis();
                     let jitter = u64::from(rng) % (ms / 2 + 1);
                     next_try = Instant::now() + Duration::from_millis(ms - ms / 4 + jitter);
-                    crate::log!("mqtt: connect failed ({:?}); next try in {} ms", e, ms - ms / 4 + jitter);
+                    crate::log!(
+                        "mqtt: connect failed ({:?}); next try in {} ms",
+                        e,
+                        ms - ms / 4 + jitter
+                    );
                     backoff = (backoff * 2).min(Duration::from_secs(60));
                 }
             }

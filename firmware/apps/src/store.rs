@@ -26,8 +26,16 @@ pub struct Store {
 impl Store {
     pub async fn new(map_flash: Flash, queue_flash: Flash) -> Store {
         let mut s = Store {
-            map: MapStorage::new(map_flash, MapConfig::new(CONFIG_RANGE), Cache::new_uncached()),
-            queue: QueueStorage::new(queue_flash, QueueConfig::new(QUEUE_RANGE), Cache::new_uncached()),
+            map: MapStorage::new(
+                map_flash,
+                MapConfig::new(CONFIG_RANGE),
+                Cache::new_uncached(),
+            ),
+            queue: QueueStorage::new(
+                queue_flash,
+                QueueConfig::new(QUEUE_RANGE),
+                Cache::new_uncached(),
+            ),
             queued: 0,
             dropped: 0,
         };
@@ -52,12 +60,20 @@ impl Store {
             return false;
         };
         let mut buf = [0u8; 512];
-        self.map.store_item(&mut buf, &KEY_CONFIG, &&json[..n]).await.is_ok()
+        self.map
+            .store_item(&mut buf, &KEY_CONFIG, &&json[..n])
+            .await
+            .is_ok()
     }
 
     pub async fn seq(&mut self) -> u32 {
         let mut buf = [0u8; 32];
-        self.map.fetch_item::<u32>(&mut buf, &KEY_SEQ).await.ok().flatten().unwrap_or(0)
+        self.map
+            .fetch_item::<u32>(&mut buf, &KEY_SEQ)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0)
     }
 
     pub async fn save_seq(&mut self, next: u32) {

@@ -73,8 +73,8 @@ impl Uart {
         let base = UART_BASE[index];
         write(base, BAUDDIV, SYSCLK_HZ / baud);
         write(base, CTRL, 0b1011); // TX, RX, RX interrupt
-        // QEMU stops polling a port's input when bytes arrived while its receiver was off
-        // (before boot, or across a reset) and resumes on a read of DATA.
+                                   // QEMU stops polling a port's input when bytes arrived while its receiver was off
+                                   // (before boot, or across a reset) and resumes on a read of DATA.
         let _ = read(base, DATA);
         Uart { index }
     }
