@@ -1,27 +1,37 @@
 #!/usr/bin/env bash
-# Cross-build the no_std firmware for a Cortex-M4F (thumbv7em-none-eabihf). Only the host
-# target ships with rustup here and targets cannot be downloaded, so this uses Debian's
-# packaged compiler and library sources (rustc-web, rust-web-src) to build `core` itself,
-# links the device applications and prints their sizes (docs/firmware.md).
+# Cross-build the firmware for a Cortex-M4F (thumbv7em-none-eabihf): the no_std library, and
+# the device images (firmware/apps) for the emulated board (QEMU mps2-an386). Writes
+# target/firmware/<board>/<kind>.{elf,bin,hex} and prints flash/RAM per image (docs/firmware.md).
+# Uses rustup's target when it can be installed, else Debian's rustc-web + rust-web-src
+# (building `core` from source).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x /usr/bin/rustc ] || [ ! -d /usr/lib/rustlib/src/rust ]; then
-  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
-  echo "firmware-cross: installing rustc-web rust-web-src"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq rustc-web rust-web-src >/dev/null
-fi
 target_dir="$(realpath -m "${CARGO_TARGET_DIR:-target}")/cross"
-build=(--release --target thumbv7em-none-eabihf
-       -Zbuild-std=core,compiler_builtins -Zbuild-std-features=compiler-builtins-mem)
-RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="$target_dir" \
-  cargo build -p meili-firmware "${build[@]}"
-echo "firmware-cross: meili-firmware builds for thumbv7em-none-eabihf"
-# The four device applications, linked for an STM32F4 (firmware/apps/memory.x) with rustup's
-# rust-lld; their flash and static RAM must stay within 64 KiB / 16 KiB.
 lld="$(rustc --print sysroot)/lib/rustlib/x86_64-unknown-linux-gnu/bin/rust-lld"
-RUSTFLAGS="-C linker=$lld -C link-arg=-Tlink.x" RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1 \
-  CARGO_TARGET_DIR="$target_dir" \
-  cargo build --manifest-path firmware/apps/Cargo.toml "${build[@]}"
+build=(--release --target thumbv7em-none-eabihf)
+env_rustc=()
+if rustup target list --installed 2>/dev/null | grep -q thumbv7em-none-eabihf \
+   || rustup target add thumbv7em-none-eabihf >/dev/null 2>&1; then
+  echo "firmware-cross: rustup's thumbv7em-none-eabihf"
+else
+  if [ ! -x /usr/bin/rustc ] || [ ! -d /usr/lib/rustlib/src/rust ]; then
+    sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+    echo "firmware-cross: installing rustc-web rust-web-src"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq rustc-web rust-web-src >/dev/null
+  fi
+  build+=(-Zbuild-std=core,compiler_builtins -Zbuild-std-features=compiler-builtins-mem)
+  env_rustc=(RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1)
+fi
+env "${env_rustc[@]}" CARGO_TARGET_DIR="$target_dir" cargo build -q -p meili-firmware "${build[@]}"
+echo "firmware-cross: meili-firmware builds for thumbv7em-none-eabihf"
+env "${env_rustc[@]}" RUSTFLAGS="-C linker=$lld -C link-arg=-Tlink.x" CARGO_TARGET_DIR="$target_dir" \
+  cargo build -q --manifest-path firmware/apps/Cargo.toml --features board-qemu "${build[@]}"
 bin="$target_dir/thumbv7em-none-eabihf/release"
-python3 scripts/firmware-size.py "$bin/noise" "$bin/air" "$bin/toilet" "$bin/streetlight"
+out="$(realpath -m "${CARGO_TARGET_DIR:-target}")/firmware/qemu-mps2-an386"
+mkdir -p "$out"
+for kind in air noise toilet streetlight; do
+  python3 scripts/firmware-image.py "$bin/$kind" "$out/$kind"
+done
+echo "firmware-cross: images in $out (.elf .bin .hex)"
+python3 scripts/firmware-size.py "$out"/air.elf "$out"/noise.elf "$out"/toilet.elf "$out"/streetlight.elf

@@ -2,14 +2,15 @@
 """Flash and static RAM of ELF firmware images (from their section headers, via readelf).
 
 flash = .vector_table + .text + .rodata + .data (initial values); RAM = .data + .bss + .uninit.
-Prints a Markdown table and exits 1 if an image exceeds the budget (64 KiB flash, 16 KiB RAM).
+Prints a Markdown table and exits 1 if an image exceeds the budget (256 KiB flash, 96 KiB RAM
+including the stack, which cortex-m-rt places in the rest of RAM: see docs/firmware.md).
 """
 import subprocess
 import sys
 
 FLASH = {".vector_table", ".text", ".rodata", ".data"}
 RAM = {".data", ".bss", ".uninit"}
-BUDGET = (64 * 1024, 16 * 1024)
+BUDGET = (256 * 1024, 96 * 1024)
 
 ok = True
 print("| application | flash | static RAM |")
@@ -23,7 +24,7 @@ for path in sys.argv[1:]:
             name, size = parts[1], int(parts[5], 16)
             flash += size if name in FLASH else 0
             ram += size if name in RAM else 0
-    name = path.rsplit("/", 1)[-1]
+    name = path.rsplit("/", 1)[-1].removesuffix(".elf")
     print(f"| {name} | {flash:,} B ({flash / 1024:.1f} KiB) | {ram:,} B ({ram / 1024:.1f} KiB) |")
     ok &= flash <= BUDGET[0] and ram <= BUDGET[1]
 sys.exit(0 if ok else 1)

@@ -14,7 +14,7 @@ use meili_firmware_apps::standin::input;
 #[cortex_m_rt::entry]
 fn main() -> ! {
     let Some(offline) = cortex_m::singleton!(: Offline<64> = Offline::default()) else {
-        loop {}
+        cortex_m::peripheral::SCB::sys_reset()
     };
     let limits = Limits::default();
     // The lamp's own astronomical schedule (23.36 N 103.38 E, UTC+8), changed by `cmd`.

@@ -12,7 +12,7 @@ use meili_firmware_apps::standin::input;
 #[cortex_m_rt::entry]
 fn main() -> ! {
     let Some(offline) = cortex_m::singleton!(: Offline<64> = Offline::default()) else {
-        loop {}
+        cortex_m::peripheral::SCB::sys_reset()
     };
     let mut stalls = [Debounce::new(3); 8];
     let mut beam = BeamCounter::new(2);

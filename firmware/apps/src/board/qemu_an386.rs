@@ -290,7 +290,7 @@ fn check(offset: u32, len: usize, align: u32) -> Result<usize, FlashError> {
     if end > FLASH_SIZE as usize {
         return Err(FlashError(NorFlashErrorKind::OutOfBounds));
     }
-    if offset % align != 0 || len as u32 % align != 0 {
+    if !offset.is_multiple_of(align) || !(len as u32).is_multiple_of(align) {
         return Err(FlashError(NorFlashErrorKind::NotAligned));
     }
     Ok(FLASH_BASE + offset as usize)
