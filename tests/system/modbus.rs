@@ -205,14 +205,16 @@ fn twenty_slaves_share_one_rtu_line_and_a_dead_one_costs_only_its_timeout() {
         let ours = polls(u) - ours0[u as usize - 1];
         let served = theirs1.get(&u.to_string()).copied().unwrap_or(0) as f64
             - theirs0.get(&u.to_string()).copied().unwrap_or(0) as f64;
-        // One read per poll at 1 s: `elapsed` polls, within 5 %.
+        // One read per poll at 1 s despite the dead unit (its timeout costs 0.2 s of each
+        // second): at least 90 % of `elapsed` polls. The server counted each of them (its
+        // counts file is written every 0.2 s, so one read may not be in it yet).
         assert!(
-            (ours - elapsed).abs() <= 0.05 * elapsed,
+            ours >= 0.9 * elapsed && ours <= elapsed + 1.0,
             "unit {u}: {ours} polls in {elapsed:.1} s"
         );
         assert!(
-            (served - elapsed).abs() <= 0.05 * elapsed,
-            "unit {u}: server saw {served} reads in {elapsed:.1} s"
+            (served - ours).abs() <= 1.0,
+            "unit {u}: server saw {served} reads for {ours} polls"
         );
         assert_eq!(
             m.metric(
