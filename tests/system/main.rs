@@ -26,6 +26,8 @@ mod modbus;
 mod firmware_modbus;
 // The firmware's MQTT client against mosquitto (telemetry, cmd, last will).
 mod firmware_mqtt;
+// Issue 15: the real device image in QEMU.
+mod firmware_qemu;
 // `meilid simulate`: every kind, link outages and backlog uploads, accepted by a gateway.
 mod simulate;
 // Alerts through a webhook (signed), MQTT and a real Alertmanager; offline; restart.

@@ -113,7 +113,15 @@ impl Modem {
         let deadline = Instant::now() + wait;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let l = self.next_line(left).await?;
+            let l = match self.next_line(left).await {
+                Ok(l) => l,
+                Err(e) => {
+                    // No answer: the next attempt starts by waking the module.
+                    self.attached = false;
+                    self.open = false;
+                    return Err(e);
+                }
+            };
             match l {
                 Line::Ok => return Ok(()),
                 Line::Error | Line::CmeError(_) => return Err(NetError::Refused),
