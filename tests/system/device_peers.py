@@ -8,8 +8,8 @@ modem: a Quectel EC800N-style 4G module speaking the AT subset the firmware uses
   a real TCP peer (the broker on 127.0.0.1). A control file holds the link state:
   "up", "down" (the network closes the socket and refuses new ones) or "hung" (the module
   answers nothing). Events are appended to --events as lines.
-pms5003: a Plantower PMS5003 in active mode: a datasheet frame every second with fixed
-  values, and the 8-byte reply to each 7-byte command.
+pms5003: a Plantower PMS5003: a datasheet frame every second with fixed values (active mode),
+  or one per READ command (passive mode), and the 8-byte reply to each 7-byte command.
 """
 import argparse
 import datetime
@@ -172,32 +172,37 @@ def frame(pm_cf1, pm_atm, counts):
 
 
 def pms5003(uart):
+    """Active mode (a frame a second) until told PASSIVE (42 4D E1 00 00), then a frame per
+    READ (42 4D E2 ...); every command is answered with its 8-byte reply first."""
     f = frame((12, 36, 52), (10, 35, 50), (2000, 600, 120, 10, 3, 1))
-    uart.setblocking(False)
-    buf = b""
+    uart.settimeout(0.05)
+    buf, active, next_frame = b"", True, time.time()
     while True:
-        uart.sendall(f)
-        end = time.time() + 1.0
-        while time.time() < end:
-            try:
-                chunk = uart.recv(64)
-                if not chunk:
-                    return
-                buf += chunk
-            except BlockingIOError:
-                time.sleep(0.02)
-            while len(buf) >= 7:
-                i = buf.find(b"BM")
-                if i < 0:
-                    buf = b""
-                    break
-                cmd = buf[i:i + 7]
-                if len(cmd) < 7:
-                    buf = buf[i:]
-                    break
-                buf = buf[i + 7:]
-                body = b"BM" + bytes([0, 4, cmd[2], cmd[4]])
-                uart.sendall(body + struct.pack(">H", sum(body)))
+        if active and time.time() >= next_frame:
+            uart.sendall(f)
+            next_frame = time.time() + 1.0
+        try:
+            chunk = uart.recv(64)
+            if not chunk:
+                return
+            buf += chunk
+        except socket.timeout:
+            pass
+        while True:
+            i = buf.find(b"BM")
+            if i < 0:
+                buf = buf[-1:] if buf.endswith(b"B") else b""  # a header may be split
+                break
+            if len(buf) < i + 7:
+                buf = buf[i:]
+                break
+            cmd, buf = buf[i:i + 7], buf[i + 7:]
+            body = b"BM" + bytes([0, 4, cmd[2], cmd[4]])
+            uart.sendall(body + struct.pack(">H", sum(body)))
+            if cmd[2] == 0xE1:
+                active = cmd[4] == 1
+            elif cmd[2] == 0xE2:
+                uart.sendall(f)
 
 
 def main():

@@ -4,10 +4,10 @@
 //! and the console the test provisions the device on. Readings travel modem → mosquitto →
 //! meilid → InfluxDB; the modem emulator drops the link and then hangs.
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -53,8 +53,8 @@ impl Console {
         Console { stream, text }
     }
 
-    fn send(&mut self, line: &str) {
-        self.stream
+    fn send(&self, line: &str) {
+        (&self.stream)
             .write_all(format!("{line}\r").as_bytes())
             .unwrap();
         std::thread::sleep(Duration::from_millis(150));
@@ -75,6 +75,95 @@ impl Console {
 
     fn count(&self, what: &str) -> usize {
         self.text.lock().unwrap().matches(what).count()
+    }
+}
+
+fn peers() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/system/device_peers.py")
+}
+
+/// An image running in QEMU with its console and the modem emulator on its UARTs; `sensor`
+/// is the QEMU chardev of the sensor port (id `c2`).
+struct Device {
+    console: Console,
+    /// The modem emulator's link state file (`up`, `down`, `hung`).
+    control: PathBuf,
+    _qemu: Proc,
+    _modem: Proc,
+}
+
+impl Device {
+    fn boot(dir: &Path, kind: &str, sensor: &str) -> Device {
+        let (console_port, modem_port) = (free_port(), free_port());
+        let chardev = |id: &str, port: u16| {
+            format!("socket,id={id},host=127.0.0.1,port={port},server=on,wait=off")
+        };
+        let qemu = Proc::spawn(
+            "qemu-system-arm",
+            Command::new("qemu-system-arm")
+                .args([
+                    "-M",
+                    "mps2-an386",
+                    "-nographic",
+                    "-monitor",
+                    "none",
+                    "-kernel",
+                ])
+                .arg(image(kind))
+                .args(["-chardev", &chardev("c0", console_port)])
+                .args(["-chardev", &chardev("c1", modem_port)])
+                .args(["-chardev", sensor])
+                .args([
+                    "-serial",
+                    "chardev:c0",
+                    "-serial",
+                    "chardev:c1",
+                    "-serial",
+                    "chardev:c2",
+                ]),
+            &dir.join(format!("qemu-{kind}.log")),
+        );
+        let console = Console::connect(console_port);
+        let control = dir.join(format!("link-{kind}"));
+        std::fs::write(&control, "up").unwrap();
+        let modem = Proc::spawn(
+            "modem emulator",
+            Command::new("python3")
+                .arg(peers())
+                .args(["modem", "--port", &modem_port.to_string(), "--control"])
+                .arg(&control)
+                .arg("--events")
+                .arg(dir.join(format!("modem-events-{kind}"))),
+            &dir.join(format!("modem-{kind}.log")),
+        );
+        Device {
+            console,
+            control,
+            _qemu: qemu,
+            _modem: modem,
+        }
+    }
+
+    /// What a technician types: id, site, broker, a 2-second period, save, reboot; then wait
+    /// until the device is online with it.
+    fn provision(&self, id: &str, broker_port: u16, extra: &[&str]) {
+        self.console.wait_for("clock:", 30);
+        let mut lines = vec![
+            format!("set id {id}"),
+            "set site town".to_string(),
+            format!("set broker_port {broker_port}"),
+            "set period_s 2".to_string(),
+        ];
+        lines.extend(extra.iter().map(|s| s.to_string()));
+        lines.push("save".into());
+        for l in &lines {
+            self.console.send(l);
+        }
+        self.console.wait_for("save: ok", 10);
+        self.console.send("reboot");
+        self.console
+            .wait_for(&format!("id {id} reset software"), 20);
+        self.console.wait_for(&format!("mqtt: online as {id}"), 60);
     }
 }
 
@@ -102,7 +191,8 @@ fn stored(influx: &Influxd) -> Vec<(i64, i64, f64)> {
 
 #[test]
 fn air_station_image_in_qemu_reports_through_modem_broker_and_daemon() {
-    let mq = Mosquitto::start();
+    // Persistence: the daemon's session (and what is queued for it) survives the broker's restart.
+    let mut mq = Mosquitto::start_with(true);
     let influx = Influxd::start();
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
@@ -116,92 +206,42 @@ fn air_station_image_in_qemu_reports_through_modem_broker_and_daemon() {
     let _meilid = Meilid::start(dir.path(), &config);
 
     // The device's status topic, as an operator's subscriber sees it.
-    let mut sub = Command::new("mosquitto_sub")
-        .args([
+    let status_log = dir.path().join("status.log");
+    let _sub = Proc::spawn(
+        "mosquitto_sub",
+        Command::new("mosquitto_sub").args([
             "-p",
             &mq.port.to_string(),
             "-q",
             "1",
             "-t",
             "meili/v1/town/air/a0001/status",
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let status = Arc::new(Mutex::new(Vec::<String>::new()));
-    let (out, st) = (sub.stdout.take().unwrap(), status.clone());
-    std::thread::spawn(move || {
-        for l in std::io::BufReader::new(out).lines().map_while(Result::ok) {
-            st.lock().unwrap().push(l);
-        }
-    });
-
-    let (console_port, modem_port, sensor_port) = (free_port(), free_port(), free_port());
-    let chardev = |id: &str, port: u16| {
-        format!("socket,id={id},host=127.0.0.1,port={port},server=on,wait=off")
-    };
-    let _qemu = Proc::spawn(
-        "qemu-system-arm",
-        Command::new("qemu-system-arm")
-            .args([
-                "-M",
-                "mps2-an386",
-                "-nographic",
-                "-monitor",
-                "none",
-                "-kernel",
-            ])
-            .arg(image("air"))
-            .args(["-chardev", &chardev("c0", console_port)])
-            .args(["-chardev", &chardev("c1", modem_port)])
-            .args(["-chardev", &chardev("c2", sensor_port)])
-            .args([
-                "-serial",
-                "chardev:c0",
-                "-serial",
-                "chardev:c1",
-                "-serial",
-                "chardev:c2",
-            ]),
-        &dir.path().join("qemu.log"),
+        ]),
+        &status_log,
     );
-    let mut console = Console::connect(console_port);
-    let peers = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/system/device_peers.py");
-    let control = dir.path().join("link");
-    std::fs::write(&control, "up").unwrap();
-    let _modem = Proc::spawn(
-        "modem emulator",
-        Command::new("python3")
-            .arg(&peers)
-            .args(["modem", "--port", &modem_port.to_string(), "--control"])
-            .arg(&control)
-            .arg("--events")
-            .arg(dir.path().join("modem-events")),
-        &dir.path().join("modem.log"),
+    let status = || -> Vec<String> {
+        std::fs::read_to_string(&status_log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(str::to_string)
+            .collect()
+    };
+    let sensor_port = free_port();
+    let dev = Device::boot(
+        dir.path(),
+        "air",
+        &format!("socket,id=c2,host=127.0.0.1,port={sensor_port},server=on,wait=off"),
     );
     let _pms = Proc::spawn(
         "pms5003 emulator",
         Command::new("python3")
-            .arg(&peers)
+            .arg(peers())
             .args(["pms5003", "--port", &sensor_port.to_string()]),
         &dir.path().join("pms.log"),
     );
-
-    // A technician provisions the device on its console; the configuration survives the reboot.
-    console.wait_for("clock:", 30);
-    for c in [
-        "set id a0001",
-        "set site town",
-        &format!("set broker_port {}", mq.port),
-        "set period_s 2",
-        "save",
-    ] {
-        console.send(c);
-    }
-    console.wait_for("save: ok", 10);
-    console.send("reboot");
-    console.wait_for("id a0001 reset software", 20);
-    console.wait_for("mqtt: online as a0001", 60);
+    let (console, control) = (&dev.console, &dev.control);
+    dev.provision("a0001", mq.port, &[]);
 
     // Readings with the provisioned id and site, network time, PM2.5 as the sensor sent it.
     let rows = wait_until("3 readings", Duration::from_secs(60), || {
@@ -223,10 +263,10 @@ fn air_station_image_in_qemu_reports_through_modem_broker_and_daemon() {
     // The network drops the link for several periods: readings wait in the device's flash and
     // arrive as a backlog; the broker publishes the last will once.
     let before = rows.last().unwrap().0;
-    std::fs::write(&control, "down").unwrap();
+    std::fs::write(control, "down").unwrap();
     console.wait_for("socket closed by the network", 20);
     std::thread::sleep(Duration::from_secs(8));
-    std::fs::write(&control, "up").unwrap();
+    std::fs::write(control, "up").unwrap();
     let rows = wait_until("the backlog", Duration::from_secs(90), || {
         let r = stored(&influx);
         (r.last().is_some_and(|l| l.0 >= before + 6)).then_some(r)
@@ -239,7 +279,7 @@ fn air_station_image_in_qemu_reports_through_modem_broker_and_daemon() {
         "consecutive seq, nothing lost across the outage"
     );
     wait_until("online again", Duration::from_secs(30), || {
-        let s = status.lock().unwrap();
+        let s = status();
         (s.last().is_some_and(|l| l.contains("\"online\":true"))
             && s.iter().filter(|l| l.contains("\"online\":false")).count() == 1)
             .then_some(())
@@ -247,28 +287,129 @@ fn air_station_image_in_qemu_reports_through_modem_broker_and_daemon() {
 
     // A hung modem: the device power-cycles it, gives up, stops feeding the watchdog and is
     // reset; it comes back with its configuration and reports why it restarted.
-    std::fs::write(&control, "hung").unwrap();
+    std::fs::write(control, "hung").unwrap();
     console.wait_for("reset watchdog", 120);
     assert!(console.count("modem: silent, power cycle") >= 3);
-    std::fs::write(&control, "up").unwrap();
+    std::fs::write(control, "up").unwrap();
     wait_until(
         "status after the watchdog reset",
         Duration::from_secs(60),
         || {
-            let s = status.lock().unwrap();
+            let s = status();
             s.iter()
                 .any(|l| l.contains("\"online\":true") && l.contains("\"reset\":\"watchdog\""))
                 .then_some(())
         },
     );
-    let after = stored(&influx);
-    eprintln!(
-        "qemu air station: {} readings stored (seq {}..={}), status messages {:?}",
-        after.len(),
-        after[0].0,
-        after.last().unwrap().0,
-        status.lock().unwrap()
+    // What the device queued in flash while its modem hung survived the reset: every reading
+    // arrives, seq continuing across the reset.
+    let hung_at = console.text.lock().unwrap().matches("air: seq").count() as i64;
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    let after = loop {
+        let r = stored(&influx);
+        let contiguous = r.windows(2).all(|w| w[1].0 == w[0].0 + 1);
+        if contiguous && r.last().is_some_and(|l| l.0 >= hung_at) {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "seq after the reset (want 0..={hung_at} without gaps): {:?}\nconsole:\n{}",
+            r.iter().map(|x| (x.0, x.1)).collect::<Vec<_>>(),
+            console.text.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+
+    // The broker stops for a while: the device notices, keeps its readings, and is online
+    // again once the broker is back; nothing is lost.
+    let sessions = console.count("mqtt: online as a0001");
+    assert_eq!(mq.proc.stop(), Some(0));
+    std::thread::sleep(Duration::from_secs(8));
+    mq.start_again();
+    wait_until(
+        "online after the broker's restart",
+        Duration::from_secs(120),
+        || (console.count("mqtt: online as a0001") > sessions).then_some(()),
     );
-    let _ = sub.kill();
-    let _ = sub.wait();
+    let stopped_at = console.text.lock().unwrap().matches("air: seq").count() as i64;
+    let last = wait_until(
+        "everything after the broker's restart",
+        Duration::from_secs(90),
+        || {
+            let r = stored(&influx);
+            let contiguous = r.windows(2).all(|w| w[1].0 == w[0].0 + 1);
+            (contiguous && r.last().is_some_and(|l| l.0 >= stopped_at)).then_some(r)
+        },
+    );
+    eprintln!(
+        "qemu air station: {} readings before the hang, {} after the watchdog reset, {} in all \
+         (seq {}..={}, contiguous); status messages {:?}",
+        rows.len(),
+        after.len(),
+        last.len(),
+        last[0].0,
+        last.last().unwrap().0,
+        status()
+    );
+}
+
+/// The noise meter's image polls an RS-485 noise ×10 transmitter (pymodbus as the slave, on a
+/// pty pair that QEMU's sensor UART opens) and reports LAeq/LAmax/LAmin through the modem.
+#[test]
+fn noise_meter_image_in_qemu_polls_its_rs485_transmitter_and_reports() {
+    let mq = Mosquitto::start();
+    let influx = Influxd::start();
+    let dir = tempfile::tempdir().unwrap();
+    // 65.8 dB on unit 3 (DOMAIN.md §8.3: holding register 0 = dB × 10).
+    let rtu = ModbusServer::rtu(&serde_json::json!({"units": {"3": {"holding": {"0": 658}}}}));
+    let config = format!(
+        "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-qemu-noise\"\n\n\
+         [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\n\
+         [sinks.batch]\nmax_delay_ms = 200\n\n\
+         [[devices]]\nid = \"n0001\"\nsite = \"town\"\nkind = \"noise\"\nlat = 23.36\nlon = 103.37\nzone_class = \"2\"\narea_km2 = 0.5\n",
+        mq.url(),
+        influx.url()
+    );
+    let _meilid = Meilid::start(dir.path(), &config);
+    let sensor = format!("serial,id=c2,path={}", rtu.tty.display());
+    let dev = Device::boot(dir.path(), "noise", &sensor);
+    dev.provision("n0001", mq.port, &["set unit 3"]);
+    let rows = wait_until("4 noise readings", Duration::from_secs(60), || {
+        let v = influx.query(
+            "meili",
+            "SELECT seq, laeq, lamax, lamin FROM noise WHERE device = 'n0001' AND site = 'town'",
+        );
+        let rows: Vec<Vec<f64>> = v["results"][0]["series"][0]["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| (1..5).map(|i| r[i].as_f64().unwrap_or(f64::NAN)).collect())
+            .collect();
+        (rows.len() >= 4).then_some(rows)
+    });
+    for r in &rows {
+        for v in &r[1..] {
+            assert!(
+                (v - 65.8).abs() < 0.01,
+                "seq {}: {v} dB, the transmitter says 65.8",
+                r[0]
+            );
+        }
+    }
+    let seqs: Vec<f64> = rows.iter().map(|r| r[0]).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1.0),
+        "consecutive seq: {seqs:?}"
+    );
+    // The slave answered the device's polls, once a second.
+    let served = rtu.counts().get("3").copied().unwrap_or(0);
+    assert!(
+        served >= 2 * rows.len() as u64,
+        "{served} reads for {} readings",
+        rows.len()
+    );
+    eprintln!(
+        "qemu noise meter: {} readings, {served} reads served by pymodbus",
+        rows.len()
+    );
 }

@@ -66,19 +66,24 @@ impl Store {
             .is_ok()
     }
 
+    // The map's buffer must hold its largest item (the configuration): the map reads items
+    // while searching and moves them when a page fills, whatever key is asked for.
     pub async fn seq(&mut self) -> u32 {
-        let mut buf = [0u8; 32];
-        self.map
-            .fetch_item::<u32>(&mut buf, &KEY_SEQ)
-            .await
-            .ok()
-            .flatten()
-            .unwrap_or(0)
+        let mut buf = [0u8; 512];
+        match self.map.fetch_item::<u32>(&mut buf, &KEY_SEQ).await {
+            Ok(v) => v.unwrap_or(0),
+            Err(e) => {
+                crate::log!("flash: cannot read seq ({:?}); starting at 0", e);
+                0
+            }
+        }
     }
 
     pub async fn save_seq(&mut self, next: u32) {
-        let mut buf = [0u8; 32];
-        let _ = self.map.store_item(&mut buf, &KEY_SEQ, &next).await;
+        let mut buf = [0u8; 512];
+        if let Err(e) = self.map.store_item(&mut buf, &KEY_SEQ, &next).await {
+            crate::log!("flash: cannot save seq ({:?})", e);
+        }
     }
 
     /// Keep a reading for later; when the queue is full the oldest goes (counted).

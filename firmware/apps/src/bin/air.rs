@@ -1,11 +1,12 @@
-//! Air-quality station: PMS5003 frames from the sensor port (active mode, one a second) →
+//! Air-quality station: PMS5003 frames from the sensor port (passive mode: one requested each
+//! second, so the sensor talks only when asked) →
 //! mean PM2.5 / PM10 over the period → a reading, published by the station's network task
 //! (or kept in the flash queue while offline).
 #![no_std]
 #![no_main]
 
 use embassy_executor::Spawner;
-use embassy_time::{with_timeout, Duration, Instant};
+use embassy_time::{with_timeout, Duration, Instant, Timer};
 use embedded_io_async::{Read, Write};
 use meili_firmware::drivers::pms5003::{command, FrameParser};
 use meili_firmware::payload::Kind;
@@ -30,15 +31,23 @@ async fn app(spawner: Spawner) {
 
 #[embassy_executor::task]
 async fn sensor(mut uart: board::Uart, period_s: u32, offset: f32, mut seq: u32) {
-    let _ = uart.write(&command::ACTIVE).await;
+    let _ = uart.write(&command::PASSIVE).await;
     let mut parser = FrameParser::default();
     let period = Duration::from_secs(u64::from(period_s));
     let mut start = Instant::now();
     let (mut pm25, mut pm10, mut n) = (0f32, 0f32, 0u32);
     loop {
         station::sensor_beat();
-        let mut b = [0u8; 32];
-        if let Ok(Ok(k)) = with_timeout(Duration::from_secs(2), uart.read(&mut b)).await {
+        let _ = uart.write(&command::READ).await;
+        // The frame (and any command reply) within the second, then the next request.
+        let second = Instant::now() + Duration::from_secs(1);
+        let mut b = [0u8; 40];
+        while let Ok(Ok(k)) = with_timeout(
+            second.saturating_duration_since(Instant::now()),
+            uart.read(&mut b),
+        )
+        .await
+        {
             for &x in &b[..k] {
                 if let Some(f) = parser.push(x) {
                     pm25 += f32::from(f.pm_atm[1]);
@@ -47,6 +56,7 @@ async fn sensor(mut uart: board::Uart, period_s: u32, offset: f32, mut seq: u32)
                 }
             }
         }
+        Timer::at(second).await;
         if start.elapsed() >= period {
             start += period;
             let mut r = Reading::new(seq, 0, period_s);

@@ -81,13 +81,15 @@ impl Uart {
 
     fn on_rx(index: usize) {
         let base = UART_BASE[index];
+        // Clear first, then drain: a byte arriving after the last check raises the
+        // interrupt again instead of waiting unseen (which would stop the port for good).
+        write(base, INTCLEAR, 0b10);
         while read(base, STATE) & 0b10 != 0 {
             let b = read(base, DATA) as u8;
             if RX[index].try_write(&[b]).is_err() {
                 RX_OVERRUNS.fetch_add(1, Ordering::Relaxed);
             }
         }
-        write(base, INTCLEAR, 0b10);
     }
 
     /// Drop whatever was received and not yet read.
