@@ -73,6 +73,26 @@ impl Console {
         }
     }
 
+    /// The peak stack use the device reports on `status` (stack painting), in bytes.
+    fn stack_peak(&self) -> usize {
+        let before = self.count("stack_peak=");
+        self.send("status");
+        self.wait_for_count("stack_peak=", before + 1, 10);
+        let text = self.text.lock().unwrap();
+        let at = text.rfind("stack_peak=").unwrap() + "stack_peak=".len();
+        let digits: String = text[at..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().unwrap()
+    }
+
+    fn wait_for_count(&self, what: &str, n: usize, secs: u64) {
+        wait_until(&format!("{n} × {what}"), Duration::from_secs(secs), || {
+            (self.count(what) >= n).then_some(())
+        });
+    }
+
     fn count(&self, what: &str) -> usize {
         self.text.lock().unwrap().matches(what).count()
     }
@@ -341,6 +361,11 @@ fn air_station_image_in_qemu_reports_through_modem_broker_and_daemon() {
             (contiguous && r.last().is_some_and(|l| l.0 >= stopped_at)).then_some(r)
         },
     );
+    // Stack painting: the peak stack after all of the above, within the RAM budget with the
+    // image's static RAM (about 21 KiB).
+    let stack = console.stack_peak();
+    assert!(stack < 64 * 1024, "peak stack {stack} bytes");
+    eprintln!("qemu air station: peak stack {stack} bytes");
     eprintln!(
         "qemu air station: {} readings before the hang, {} after the watchdog reset, {} in all \
          (seq {}..={}, contiguous); status messages {:?}",
@@ -408,8 +433,10 @@ fn noise_meter_image_in_qemu_polls_its_rs485_transmitter_and_reports() {
         "{served} reads for {} readings",
         rows.len()
     );
+    let stack = dev.console.stack_peak();
+    assert!(stack < 64 * 1024, "peak stack {stack} bytes");
     eprintln!(
-        "qemu noise meter: {} readings, {served} reads served by pymodbus",
+        "qemu noise meter: {} readings, {served} reads served by pymodbus, peak stack {stack} bytes",
         rows.len()
     );
 }

@@ -102,11 +102,12 @@ async fn command(text: &str, cfg: &mut Config) -> bool {
                 .await
                 .unwrap_or((0, 0));
             crate::log!(
-                "status: online={} queued={} dropped={} reset={}",
+                "status: online={} queued={} dropped={} reset={} stack_peak={}",
                 station::ONLINE.load(Ordering::Relaxed),
                 queued,
                 dropped + station::DROPPED.load(Ordering::Relaxed),
-                station::reset_reason().as_str()
+                station::reset_reason().as_str(),
+                crate::stack::peak_bytes()
             );
         }
         (Some("reboot"), ..) => {

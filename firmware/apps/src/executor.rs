@@ -15,6 +15,7 @@ fn pender(_context: *mut ()) {
 
 /// Run forever: `init` spawns the first task.
 pub fn run(init: impl FnOnce(Spawner)) -> ! {
+    crate::stack::paint();
     let Some(executor) =
         cortex_m::singleton!(: raw::Executor = raw::Executor::new(core::ptr::null_mut()))
     else {

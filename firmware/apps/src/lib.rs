@@ -15,6 +15,7 @@ pub mod executor;
 pub mod modem;
 pub mod net;
 pub mod session;
+pub mod stack;
 pub mod standin;
 pub mod station;
 pub mod store;
