@@ -55,11 +55,12 @@ fn golden_batch_and_status() {
         uptime_s: Some(3600),
         rssi_dbm: Some(-67),
         buffered: Some(0),
+        reset: Some(heapless::String::try_from("watchdog").unwrap()),
     };
     let n = encode_status(&s, &mut buf).unwrap();
     assert_eq!(
         &buf[..n],
-        br#"{"v":1,"online":true,"fw":"1.2.0","uptime_s":3600,"rssi_dbm":-67,"buffered":0}"#
+        br#"{"v":1,"online":true,"fw":"1.2.0","uptime_s":3600,"rssi_dbm":-67,"buffered":0,"reset":"watchdog"}"#
     );
 }
 
