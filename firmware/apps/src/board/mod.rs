@@ -1,5 +1,4 @@
-//! The board: the only code that differs between the emulated and the product build (the
-//! product board's module, STM32F407 with embassy-stm32, is not written yet: docs/firmware.md). Each
+//! The board: the only code that differs between the emulated and the product build. Each
 //! board module provides the same names: `Board` (console, modem and sensor ports, flash,
 //! watchdog, reset reason, modem power key), `init`, `restart`, `CONFIG_RANGE`, `QUEUE_RANGE`.
 
@@ -7,6 +6,11 @@
 mod qemu_an386;
 #[cfg(feature = "board-qemu")]
 pub use qemu_an386::*;
+
+#[cfg(feature = "board-stm32f407")]
+mod stm32f407;
+#[cfg(feature = "board-stm32f407")]
+pub use stm32f407::*;
 
 /// Why the device last started (reported in its status message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

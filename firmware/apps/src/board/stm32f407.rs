@@ -1,0 +1,310 @@
+//! The product board: an STM32F407 core board (Cortex-M4F at 168 MHz from an 8 MHz crystal,
+//! 1 MiB flash, 192 KiB RAM) with a Quectel EC800N module, on embassy-stm32. Pin map:
+//! docs/firmware.md. Built, not yet run on hardware.
+//!
+//! | port | peripheral | pins |
+//! |---|---|---|
+//! | console | USART1 115200 | PA9 TX, PA10 RX |
+//! | 4G module | USART2 115200 | PA2 TX, PA3 RX; power key PB0 |
+//! | sensor: PMS5003 or RS-485 | USART3 9600 | PB10 TX, PB11 RX; RS-485 DE/RE PB14 |
+//!
+//! Flash: code in sectors 0–5 (256 KiB, memory-stm32f407.x); the offline queue in sectors
+//! 6–9 (512 KiB) and the configuration in sectors 10–11 (2 × 128 KiB).
+
+use core::cell::RefCell;
+
+use critical_section::Mutex;
+use embassy_stm32::flash::{Blocking, Flash as Stm32Flash};
+use embassy_stm32::gpio::{Level, Output, Speed};
+use embassy_stm32::peripherals::{IWDG, USART1, USART2, USART3};
+use embassy_stm32::time::Hertz;
+use embassy_stm32::usart::{BufferedInterruptHandler, BufferedUart, Config as UartConfig};
+use embassy_stm32::wdg::IndependentWatchdog;
+use embassy_stm32::{bind_interrupts, pac};
+use embedded_storage::nor_flash::{NorFlash as _, ReadNorFlash as _};
+use embedded_storage_async::nor_flash::{
+    ErrorType as FlashErrorType, MultiwriteNorFlash, NorFlash, NorFlashError, NorFlashErrorKind,
+    ReadNorFlash,
+};
+
+use super::ResetReason;
+
+pub const NAME: &str = "stm32f407";
+
+bind_interrupts!(struct Irqs {
+    USART1 => BufferedInterruptHandler<USART1>;
+    USART2 => BufferedInterruptHandler<USART2>;
+    USART3 => BufferedInterruptHandler<USART3>;
+});
+
+// ---------------------------------------------------------------- UARTs
+
+/// A buffered serial port; with `de`, an RS-485 transceiver driven while sending.
+pub struct Uart {
+    inner: BufferedUart<'static>,
+    de: Option<Output<'static>>,
+}
+
+impl Uart {
+    /// Drop whatever was received and not yet read.
+    pub fn clear(&mut self) {
+        let mut b = [0u8; 32];
+        while let Ok(true) = embedded_io::ReadReady::read_ready(&mut self.inner) {
+            if embedded_io::Read::read(&mut self.inner, &mut b).is_err() {
+                break;
+            }
+        }
+    }
+}
+
+impl embedded_io_async::ErrorType for Uart {
+    type Error = embassy_stm32::usart::Error;
+}
+
+impl embedded_io_async::Read for Uart {
+    async fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        self.inner.read(buf).await
+    }
+}
+
+impl embedded_io_async::Write for Uart {
+    async fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        let Some(de) = self.de.as_mut() else {
+            return self.inner.write(buf).await;
+        };
+        // RS-485: drive the line for the whole frame, release it once the last stop bit left.
+        de.set_high();
+        let r = async {
+            embedded_io_async::Write::write_all(&mut self.inner, buf).await?;
+            embedded_io_async::Write::flush(&mut self.inner).await
+        }
+        .await;
+        de.set_low();
+        r.map(|()| buf.len())
+    }
+    async fn flush(&mut self) -> Result<(), Self::Error> {
+        self.inner.flush().await
+    }
+}
+
+// ---------------------------------------------------------------- watchdog, reset reason
+
+pub struct Watchdog(IndependentWatchdog<'static, IWDG>);
+
+impl Watchdog {
+    pub fn feed(&mut self) {
+        self.0.pet();
+    }
+}
+
+fn take_reset_reason() -> ResetReason {
+    let csr = pac::RCC.csr().read();
+    let r = if csr.wdgrstf() || csr.wwdgrstf() {
+        ResetReason::Watchdog
+    } else if csr.sftrstf() {
+        ResetReason::Software
+    } else if csr.borrstf() {
+        ResetReason::Brownout
+    } else if csr.porrstf() {
+        ResetReason::PowerOn
+    } else {
+        ResetReason::Pin
+    };
+    pac::RCC.csr().modify(|w| w.set_rmvf(true));
+    r
+}
+
+pub fn restart() -> ! {
+    cortex_m::peripheral::SCB::sys_reset()
+}
+
+// ---------------------------------------------------------------- flash
+
+const QUEUE_START: u32 = 128 * 1024; // sector 6, as an offset in sectors 5–11
+pub const QUEUE_RANGE: core::ops::Range<u32> = QUEUE_START..QUEUE_START + 512 * 1024;
+pub const CONFIG_RANGE: core::ops::Range<u32> = QUEUE_RANGE.end..QUEUE_RANGE.end + 256 * 1024;
+
+static FLASH: Mutex<RefCell<Option<embassy_stm32::flash::Bank1Region3<'static, Blocking>>>> =
+    Mutex::new(RefCell::new(None));
+
+/// Sectors 5–11 (128 KiB each), shared by the configuration map and the offline queue.
+pub struct Flash;
+
+#[derive(Debug)]
+pub struct FlashError(NorFlashErrorKind);
+
+impl NorFlashError for FlashError {
+    fn kind(&self) -> NorFlashErrorKind {
+        self.0
+    }
+}
+
+impl FlashErrorType for Flash {
+    type Error = FlashError;
+}
+
+fn with_region<R>(
+    f: impl FnOnce(
+        &mut embassy_stm32::flash::Bank1Region3<'static, Blocking>,
+    ) -> Result<R, embassy_stm32::flash::Error>,
+) -> Result<R, FlashError> {
+    critical_section::with(|cs| match FLASH.borrow(cs).borrow_mut().as_mut() {
+        Some(r) => {
+            f(r).map_err(|e| FlashError(embedded_storage::nor_flash::NorFlashError::kind(&e)))
+        }
+        None => Err(FlashError(NorFlashErrorKind::Other)),
+    })
+}
+
+impl ReadNorFlash for Flash {
+    const READ_SIZE: usize = 1;
+    async fn read(&mut self, offset: u32, bytes: &mut [u8]) -> Result<(), FlashError> {
+        with_region(|r| r.read(offset, bytes))
+    }
+    fn capacity(&self) -> usize {
+        7 * 128 * 1024
+    }
+}
+
+impl NorFlash for Flash {
+    const WRITE_SIZE: usize = 4;
+    const ERASE_SIZE: usize = 128 * 1024;
+    // Programming and erasing stall the CPU (flash busy); an erase of a 128 KiB sector takes
+    // 1–2 s, so it happens only when a page of the queue or the map fills.
+    async fn erase(&mut self, from: u32, to: u32) -> Result<(), FlashError> {
+        with_region(|r| r.erase(from, to))
+    }
+    async fn write(&mut self, offset: u32, bytes: &[u8]) -> Result<(), FlashError> {
+        with_region(|r| r.write(offset, bytes))
+    }
+}
+
+// The F407's flash has no ECC: a programmed word may be programmed again to clear more bits,
+// which sequential-storage uses to mark items as taken from the queue.
+impl MultiwriteNorFlash for Flash {}
+
+// ---------------------------------------------------------------- the board
+
+/// The module's power key (PWRKEY, active high through a transistor).
+pub struct ModemPower(Output<'static>);
+
+impl ModemPower {
+    /// Quectel EC800N: PWRKEY held 0.7 s switches the module off; again, on.
+    pub async fn cycle(&mut self) {
+        for _ in 0..2 {
+            self.0.set_high();
+            embassy_time::Timer::after_millis(700).await;
+            self.0.set_low();
+            embassy_time::Timer::after_secs(3).await;
+        }
+    }
+}
+
+pub struct Board {
+    pub console: Uart,
+    pub modem: Uart,
+    pub sensor: Uart,
+    pub config_flash: Flash,
+    pub queue_flash: Flash,
+    pub watchdog: Watchdog,
+    pub reset: ResetReason,
+    pub modem_power: ModemPower,
+}
+
+fn uart_config(baud: u32) -> UartConfig {
+    let mut c = UartConfig::default();
+    c.baudrate = baud;
+    c
+}
+
+/// Bring the board up: clocks (168 MHz), ports, timebase, flash, watchdog (`watchdog_ms`).
+/// `rs485`: the sensor port drives a transceiver's DE/RE pin.
+pub fn init(sensor_baud: u32, watchdog_ms: u32) -> Board {
+    let reset = take_reset_reason();
+    let mut config = embassy_stm32::Config::default();
+    {
+        use embassy_stm32::rcc::*;
+        config.rcc.hse = Some(Hse {
+            freq: Hertz(8_000_000),
+            mode: HseMode::Oscillator,
+        });
+        config.rcc.pll_src = PllSource::HSE;
+        config.rcc.pll = Some(Pll {
+            prediv: PllPreDiv::DIV4,
+            mul: PllMul::MUL168,
+            divp: Some(PllPDiv::DIV2),
+            divq: Some(PllQDiv::DIV7),
+            divr: None,
+        });
+        config.rcc.ahb_pre = AHBPrescaler::DIV1;
+        config.rcc.apb1_pre = APBPrescaler::DIV4;
+        config.rcc.apb2_pre = APBPrescaler::DIV2;
+        config.rcc.sys = Sysclk::PLL1_P;
+    }
+    let p = embassy_stm32::init(config);
+    let mut wd = IndependentWatchdog::new(p.IWDG, watchdog_ms * 1000);
+    wd.unleash();
+    let region = Stm32Flash::new_blocking(p.FLASH)
+        .into_blocking_regions()
+        .bank1_region3;
+    critical_section::with(|cs| *FLASH.borrow(cs).borrow_mut() = Some(region));
+
+    // One 512-byte transmit and receive buffer per port, each its own static.
+    macro_rules! buffer {
+        () => {
+            match cortex_m::singleton!(: [u8; 512] = [0; 512]) {
+                Some(b) => b,
+                None => restart(),
+            }
+        };
+    }
+    let console = BufferedUart::new(
+        p.USART1,
+        p.PA10,
+        p.PA9,
+        buffer!(),
+        buffer!(),
+        Irqs,
+        uart_config(115_200),
+    );
+    let modem = BufferedUart::new(
+        p.USART2,
+        p.PA3,
+        p.PA2,
+        buffer!(),
+        buffer!(),
+        Irqs,
+        uart_config(115_200),
+    );
+    let sensor = BufferedUart::new(
+        p.USART3,
+        p.PB11,
+        p.PB10,
+        buffer!(),
+        buffer!(),
+        Irqs,
+        uart_config(sensor_baud),
+    );
+    let (Ok(console), Ok(modem), Ok(sensor)) = (console, modem, sensor) else {
+        restart()
+    };
+    Board {
+        console: Uart {
+            inner: console,
+            de: None,
+        },
+        modem: Uart {
+            inner: modem,
+            de: None,
+        },
+        sensor: Uart {
+            inner: sensor,
+            de: Some(Output::new(p.PB14, Level::Low, Speed::Medium)),
+        },
+        config_flash: Flash,
+        queue_flash: Flash,
+        watchdog: Watchdog(wd),
+        reset,
+        modem_power: ModemPower(Output::new(p.PB0, Level::Low, Speed::Low)),
+    }
+}
