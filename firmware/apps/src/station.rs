@@ -76,13 +76,17 @@ pub fn report(r: Reading) {
     }
 }
 
-/// Common start: storage, configuration, console and network tasks. Returns the
-/// configuration and the watchdog for [`supervise`].
-pub async fn start(
-    spawner: &Spawner,
-    b: Board,
-    kind: Kind,
-) -> (Config, board::Watchdog, board::Uart) {
+/// What the application keeps after [`start`].
+pub struct Parts {
+    pub cfg: Config,
+    /// For [`supervise`].
+    pub watchdog: board::Watchdog,
+    pub sensor: board::Uart,
+    pub climate: Option<board::I2c>,
+}
+
+/// Common start: storage, configuration, console and network tasks.
+pub async fn start(spawner: &Spawner, b: Board, kind: Kind) -> Parts {
     RESET.store(
         match b.reset {
             ResetReason::PowerOn => 0,
@@ -110,7 +114,12 @@ pub async fn start(
     spawn(spawner, crate::console::run(b.console, cfg.clone()));
     let modem = Modem::new(b.modem, b.modem_power, &cfg.apn);
     spawn(spawner, net(modem, cfg.clone(), kind));
-    (cfg, b.watchdog, b.sensor)
+    Parts {
+        cfg,
+        watchdog: b.watchdog,
+        sensor: b.sensor,
+        climate: b.climate,
+    }
 }
 
 /// Spawn a task that is spawned once at start (a failure is a build mistake: restart).

@@ -1,6 +1,7 @@
 //! Air-quality station: PMS5003 frames from the sensor port (passive mode: one requested each
 //! second, so the sensor talks only when asked) →
-//! mean PM2.5 / PM10 over the period → a reading, published by the station's network task
+//! mean PM2.5 / PM10 over the period, temperature and humidity from an SHT4x on I2C where the
+//! board has one → a reading, published by the station's network task
 //! (or kept in the flash queue while offline).
 #![no_std]
 #![no_main]
@@ -9,6 +10,7 @@ use embassy_executor::Spawner;
 use embassy_time::{with_timeout, Duration, Instant, Timer};
 use embedded_io_async::{Read, Write};
 use meili_firmware::drivers::pms5003::{command, FrameParser};
+use meili_firmware::drivers::sht4x::Sht4x;
 use meili_firmware::payload::Kind;
 use meili_firmware::Reading;
 use meili_firmware_apps::{board, log, station};
@@ -21,16 +23,35 @@ fn main() -> ! {
 #[embassy_executor::task]
 async fn app(spawner: Spawner) {
     let b = board::init(9600, 8_000);
-    let (cfg, watchdog, uart) = station::start(&spawner, b, Kind::Air).await;
+    let station::Parts {
+        cfg,
+        watchdog,
+        sensor: uart,
+        climate,
+    } = station::start(&spawner, b, Kind::Air).await;
     station::spawn(
         &spawner,
-        sensor(uart, cfg.period_s, cfg.offset, station::next_seq().await),
+        sensor(
+            uart,
+            climate,
+            cfg.period_s,
+            cfg.offset,
+            station::next_seq().await,
+        ),
     );
     station::supervise(watchdog).await
 }
 
 #[embassy_executor::task]
-async fn sensor(mut uart: board::Uart, period_s: u32, offset: f32, mut seq: u32) {
+async fn sensor(
+    mut uart: board::Uart,
+    climate: Option<board::I2c>,
+    period_s: u32,
+    offset: f32,
+    mut seq: u32,
+) {
+    // SHT4x at 0x44, where the board has the bus; a failed measurement leaves the fields out.
+    let mut sht = climate.map(|bus| Sht4x::new(bus, 0x44));
     let _ = uart.write(&command::PASSIVE).await;
     let mut parser = FrameParser::default();
     let period = Duration::from_secs(u64::from(period_s));
@@ -63,6 +84,9 @@ async fn sensor(mut uart: board::Uart, period_s: u32, offset: f32, mut seq: u32)
             if n > 0 {
                 r.pm2_5 = Some(pm25 / n as f32 + offset);
                 r.pm10 = Some(pm10 / n as f32);
+            }
+            if let Some(Ok(m)) = sht.as_mut().map(|s| s.measure(&mut embassy_time::Delay)) {
+                (r.temp_c, r.rh_pct) = (Some(m.temp_c), Some(m.rh_pct));
             }
             log!(
                 "air: seq {} pm2_5 {:?} from {} frames ({} rejected, {} replies)",

@@ -20,7 +20,12 @@ fn main() -> ! {
 #[embassy_executor::task]
 async fn app(spawner: Spawner) {
     let b = board::init(9600, 8_000);
-    let (cfg, watchdog, uart) = station::start(&spawner, b, Kind::Noise).await;
+    let station::Parts {
+        cfg,
+        watchdog,
+        sensor: uart,
+        ..
+    } = station::start(&spawner, b, Kind::Noise).await;
     station::spawn(
         &spawner,
         sensor(

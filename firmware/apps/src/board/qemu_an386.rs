@@ -339,8 +339,29 @@ impl MultiwriteNorFlash for Flash {}
 
 // ---------------------------------------------------------------- the board
 
+/// The emulated board has no I2C sensor: its climate bus is absent (`None`).
+pub struct NoBus;
+
+impl embedded_hal::i2c::ErrorType for NoBus {
+    type Error = embedded_hal::i2c::ErrorKind;
+}
+
+impl embedded_hal::i2c::I2c for NoBus {
+    fn transaction(
+        &mut self,
+        _: u8,
+        _: &mut [embedded_hal::i2c::Operation<'_>],
+    ) -> Result<(), Self::Error> {
+        Err(embedded_hal::i2c::ErrorKind::Other)
+    }
+}
+
+pub type I2c = NoBus;
+
 pub struct Board {
     pub console: Uart,
+    /// The SHT4x's I2C bus (air stations), where the board has one.
+    pub climate: Option<I2c>,
     pub modem: Uart,
     pub sensor: Uart,
     pub config_flash: Flash,
@@ -389,6 +410,7 @@ pub fn init(sensor_baud: u32, watchdog_ms: u32) -> Board {
     cp.SYST.enable_interrupt();
     let board = Board {
         console: Uart::new(0, 115_200),
+        climate: None,
         modem: Uart::new(1, 115_200),
         sensor: Uart::new(2, sensor_baud),
         config_flash: Flash,

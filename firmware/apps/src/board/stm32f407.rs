@@ -7,6 +7,7 @@
 //! | console | USART1 115200 | PA9 TX, PA10 RX |
 //! | 4G module | USART2 115200 | PA2 TX, PA3 RX; power key PB0 |
 //! | sensor: PMS5003 or RS-485 | USART3 9600 | PB10 TX, PB11 RX; RS-485 DE/RE PB14 |
+//! | SHT4x (air) | I2C1 100 kHz | PB6 SCL, PB7 SDA |
 //!
 //! Flash: code in sectors 0–5 (256 KiB, memory-stm32f407.x); the offline queue in sectors
 //! 6–9 (512 KiB) and the configuration in sectors 10–11 (2 × 128 KiB).
@@ -200,8 +201,14 @@ impl ModemPower {
     }
 }
 
+/// I2C1 (PB6 SCL, PB7 SDA, 100 kHz) for the SHT4x.
+pub type I2c =
+    embassy_stm32::i2c::I2c<'static, embassy_stm32::mode::Blocking, embassy_stm32::i2c::Master>;
+
 pub struct Board {
     pub console: Uart,
+    /// The SHT4x's I2C bus (air stations).
+    pub climate: Option<I2c>,
     pub modem: Uart,
     pub sensor: Uart,
     pub config_flash: Flash,
@@ -288,7 +295,11 @@ pub fn init(sensor_baud: u32, watchdog_ms: u32) -> Board {
     let (Ok(console), Ok(modem), Ok(sensor)) = (console, modem, sensor) else {
         restart()
     };
+    let mut i2c_config = embassy_stm32::i2c::Config::default();
+    i2c_config.frequency = Hertz(100_000);
+    let climate = I2c::new_blocking(p.I2C1, p.PB6, p.PB7, i2c_config);
     Board {
+        climate: Some(climate),
         console: Uart {
             inner: console,
             de: None,
