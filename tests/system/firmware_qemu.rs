@@ -187,6 +187,31 @@ impl Device {
     }
 }
 
+/// Wait until the stored readings run from the first `seq` to at least `made` without a gap;
+/// on timeout, fail with what is stored and the console.
+fn all_readings(
+    influx: &Influxd,
+    console: &Console,
+    made: i64,
+    after: &str,
+) -> Vec<(i64, i64, f64)> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let r = stored(influx);
+        let contiguous = r.windows(2).all(|w| w[1].0 == w[0].0 + 1);
+        if contiguous && r.last().is_some_and(|l| l.0 >= made) {
+            return r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "seq after {after} (want up to {made} without gaps): {:?}\nconsole:\n{}",
+            r.iter().map(|x| (x.0, x.1)).collect::<Vec<_>>(),
+            console.text.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// (seq, ts, pm2_5) of the device's stored readings, by seq.
 fn stored(influx: &Influxd) -> Vec<(i64, i64, f64)> {
     let v = influx.query(
@@ -332,22 +357,12 @@ fn air_station_image_in_qemu_reports_through_modem_broker_and_daemon() {
     );
     // What the device queued in flash while its modem hung survived the reset: every reading
     // arrives, seq continuing across the reset.
-    let hung_at = console.text.lock().unwrap().matches("air: seq").count() as i64;
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    let after = loop {
-        let r = stored(&influx);
-        let contiguous = r.windows(2).all(|w| w[1].0 == w[0].0 + 1);
-        if contiguous && r.last().is_some_and(|l| l.0 >= hung_at) {
-            break r;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "seq after the reset (want 0..={hung_at} without gaps): {:?}\nconsole:\n{}",
-            r.iter().map(|x| (x.0, x.1)).collect::<Vec<_>>(),
-            console.text.lock().unwrap()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let after = all_readings(
+        &influx,
+        console,
+        console.count("air: seq") as i64,
+        "the reset",
+    );
 
     // The broker stops for a while: the device notices, keeps its readings, and is online
     // again once the broker is back; nothing is lost.
@@ -360,15 +375,11 @@ fn air_station_image_in_qemu_reports_through_modem_broker_and_daemon() {
         Duration::from_secs(120),
         || (console.count("mqtt: online as a0001") > sessions).then_some(()),
     );
-    let stopped_at = console.text.lock().unwrap().matches("air: seq").count() as i64;
-    let last = wait_until(
-        "everything after the broker's restart",
-        Duration::from_secs(90),
-        || {
-            let r = stored(&influx);
-            let contiguous = r.windows(2).all(|w| w[1].0 == w[0].0 + 1);
-            (contiguous && r.last().is_some_and(|l| l.0 >= stopped_at)).then_some(r)
-        },
+    let last = all_readings(
+        &influx,
+        console,
+        console.count("air: seq") as i64,
+        "the broker's restart",
     );
     // Stack painting: the peak stack after all of the above, within the RAM budget with the
     // image's static RAM (about 21 KiB).

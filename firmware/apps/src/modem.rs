@@ -149,6 +149,24 @@ impl Modem {
         Err(NetError::Timeout)
     }
 
+    /// A query answered by one information line: what `pick` finds in it, if the command
+    /// succeeds.
+    async fn query<T>(
+        &mut self,
+        cmd: &str,
+        pick: impl Fn(&Line<'_>) -> Option<Option<T>>,
+    ) -> Option<T> {
+        let mut v = None;
+        self.cmd(cmd, SHORT, |l| {
+            if let Some(x) = pick(l) {
+                v = x;
+            }
+        })
+        .await
+        .ok()?;
+        v
+    }
+
     async fn attach(&mut self) -> Result<(), NetError> {
         self.wake().await?;
         let mut sim = false;
@@ -302,32 +320,22 @@ impl Socket for Modem {
     async fn close(&mut self) {
         self.open = false;
         self.pending = false;
-        let _ = self
-            .cmd("AT+QICLOSE=0", Duration::from_secs(10), |_| {})
-            .await;
+        let _ = self.cmd("AT+QICLOSE=0", SHORT, |_| {}).await;
     }
 
     async fn rssi_dbm(&mut self) -> Option<i16> {
-        let mut v = None;
-        self.cmd("AT+CSQ", SHORT, |l| {
-            if let Line::Csq(x) = l {
-                v = *x;
-            }
+        self.query("AT+CSQ", |l| match l {
+            Line::Csq(x) => Some(*x),
+            _ => None,
         })
         .await
-        .ok()?;
-        v
     }
 
     async fn unix_time(&mut self) -> Option<i64> {
-        let mut v = None;
-        self.cmd("AT+CCLK?", SHORT, |l| {
-            if let Line::Clock(x) = l {
-                v = *x;
-            }
+        self.query("AT+CCLK?", |l| match l {
+            Line::Clock(x) => Some(*x),
+            _ => None,
         })
         .await
-        .ok()?;
-        v
     }
 }

@@ -220,15 +220,19 @@ async fn net(modem: Modem, cfg: Config, kind: Kind) {
                 Err(SessionError::Net(NetError::Dead)) => {
                     crate::log!("modem: dead after power cycles; letting the watchdog reset");
                     NET_DEAD.store(true, Ordering::Relaxed);
-                    // Until the reset: every reading goes to flash, so the reset loses none.
+                    // Until the reset: every reading goes to flash, so the reset loses none
+                    // (without a clock they stay queued, as they would online).
+                    if clock.0.is_none() {
+                        core::future::pending::<()>().await;
+                    }
                     loop {
                         while let Ok((mut r, at)) = READINGS.try_receive() {
                             r.ts = clock.stamp(at).unwrap_or(0);
-                            if let (Some(_), Ok(n)) = (clock.0, encode(&r, &mut json)) {
+                            if let Ok(n) = encode(&r, &mut json) {
                                 with_store(async |s| s.push(&json[..n]).await).await;
                             }
                         }
-                        let _ = READINGS.ready_to_receive().await;
+                        READINGS.ready_to_receive().await;
                     }
                 }
                 Err(e) => {

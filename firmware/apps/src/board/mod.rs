@@ -12,6 +12,16 @@ mod stm32f407;
 #[cfg(feature = "board-stm32f407")]
 pub use stm32f407::*;
 
+/// A board's flash error: what went wrong, in embedded-storage's terms.
+#[derive(Debug)]
+pub struct FlashError(pub embedded_storage_async::nor_flash::NorFlashErrorKind);
+
+impl embedded_storage_async::nor_flash::NorFlashError for FlashError {
+    fn kind(&self) -> embedded_storage_async::nor_flash::NorFlashErrorKind {
+        self.0
+    }
+}
+
 /// Why the device last started (reported in its status message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResetReason {

@@ -27,11 +27,10 @@ use critical_section::Mutex;
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_sync::pipe::Pipe;
 use embedded_storage_async::nor_flash::{
-    ErrorType as FlashErrorType, MultiwriteNorFlash, NorFlash, NorFlashError, NorFlashErrorKind,
-    ReadNorFlash,
+    ErrorType as FlashErrorType, MultiwriteNorFlash, NorFlash, NorFlashErrorKind, ReadNorFlash,
 };
 
-use super::ResetReason;
+use super::{FlashError, ResetReason};
 
 pub const NAME: &str = "qemu-mps2-an386";
 const SYSCLK_HZ: u32 = 25_000_000;
@@ -273,15 +272,6 @@ pub const FLASH_SIZE: u32 = 64 * 1024;
 /// Configuration map: pages 0–1; offline queue: pages 2–15 (56 KiB).
 pub const CONFIG_RANGE: core::ops::Range<u32> = 0..8 * 1024;
 pub const QUEUE_RANGE: core::ops::Range<u32> = 8 * 1024..FLASH_SIZE;
-
-#[derive(Debug)]
-pub struct FlashError(NorFlashErrorKind);
-
-impl NorFlashError for FlashError {
-    fn kind(&self) -> NorFlashErrorKind {
-        self.0
-    }
-}
 
 impl FlashErrorType for Flash {
     type Error = FlashError;

@@ -24,11 +24,10 @@ use embassy_stm32::wdg::IndependentWatchdog;
 use embassy_stm32::{bind_interrupts, pac};
 use embedded_storage::nor_flash::{NorFlash as _, ReadNorFlash as _};
 use embedded_storage_async::nor_flash::{
-    ErrorType as FlashErrorType, MultiwriteNorFlash, NorFlash, NorFlashError, NorFlashErrorKind,
-    ReadNorFlash,
+    ErrorType as FlashErrorType, MultiwriteNorFlash, NorFlash, NorFlashErrorKind, ReadNorFlash,
 };
 
-use super::ResetReason;
+use super::{FlashError, ResetReason};
 
 pub const NAME: &str = "stm32f407";
 
@@ -130,15 +129,6 @@ static FLASH: Mutex<RefCell<Option<embassy_stm32::flash::Bank1Region3<'static, B
 
 /// Sectors 5–11 (128 KiB each), shared by the configuration map and the offline queue.
 pub struct Flash;
-
-#[derive(Debug)]
-pub struct FlashError(NorFlashErrorKind);
-
-impl NorFlashError for FlashError {
-    fn kind(&self) -> NorFlashErrorKind {
-        self.0
-    }
-}
 
 impl FlashErrorType for Flash {
     type Error = FlashError;
