@@ -124,9 +124,57 @@ pub fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// A UTC calendar time: (year, month 1–12, day 1–31, hour, minute, second, weekday 1 = Monday
+/// … 7 = Sunday), for setting a real-time clock.
+pub type Civil = (i64, u8, u8, u8, u8, u8, u8);
+
+/// The UTC calendar time of UNIX seconds `t` (inverse of [`days_from_civil`]).
+pub fn civil_from_unix(t: i64) -> Civil {
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    // 1970-01-01 was a Thursday (4).
+    let weekday = (days + 3).rem_euclid(7) + 1;
+    (
+        y,
+        m as u8,
+        d as u8,
+        (secs / 3600) as u8,
+        (secs / 60 % 60) as u8,
+        (secs % 60) as u8,
+        weekday as u8,
+    )
+}
+
+/// UNIX seconds of a UTC calendar time (the weekday is ignored).
+pub fn unix_from_civil(c: Civil) -> i64 {
+    days_from_civil(c.0, i64::from(c.1), i64::from(c.2)) * 86_400
+        + i64::from(c.3) * 3600
+        + i64::from(c.4) * 60
+        + i64::from(c.5)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn civil_round_trip_and_weekdays() {
+        // 2026-11-30 13:00:28 UTC was a Monday; 2024-02-29 a Thursday; 1970-01-01 a Thursday.
+        assert_eq!(civil_from_unix(1_796_043_628), (2026, 11, 30, 13, 0, 28, 1));
+        assert_eq!(civil_from_unix(1_709_164_800), (2024, 2, 29, 0, 0, 0, 4));
+        assert_eq!(civil_from_unix(0), (1970, 1, 1, 0, 0, 0, 4));
+        for t in (1_700_000_000i64..1_900_000_000).step_by(86_399 * 37) {
+            assert_eq!(unix_from_civil(civil_from_unix(t)), t);
+        }
+    }
 
     #[test]
     fn lines_from_the_application_note() {

@@ -234,9 +234,26 @@ impl LevelMeter {
     }
 }
 
+/// One sample of a 24-bit I2S microphone (ICS-43434 class) in a 32-bit slot, as the two
+/// 16-bit words a 16-bit I2S peripheral receives (most significant first), in full-scale
+/// units (±1.0).
+pub fn i2s24(hi: u16, lo: u16) -> f32 {
+    let word = ((u32::from(hi) << 16) | u32::from(lo)) as i32;
+    (word >> 8) as f32 / 8_388_608.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn i2s24_words() {
+        assert_eq!(i2s24(0x4000, 0x0000), 0.5);
+        assert_eq!(i2s24(0x8000, 0x0000), -1.0);
+        assert_eq!(i2s24(0xFFFF, 0xFF00), -1.0 / 8_388_608.0);
+        // The slot's low byte is padding.
+        assert_eq!(i2s24(0x0000, 0x01FF), 1.0 / 8_388_608.0);
+    }
 
     const FS: f32 = 48_000.0;
 
