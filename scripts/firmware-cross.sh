@@ -36,12 +36,12 @@ for kind in air noise toilet streetlight; do
 done
 # The product board: the same applications on embassy-stm32 (its own target dir: other features).
 env "${env_rustc[@]}" RUSTFLAGS="-C linker=$lld -C link-arg=-Tlink.x" CARGO_TARGET_DIR="$target_dir-stm32" \
-  cargo build -q --manifest-path firmware/apps/Cargo.toml --features board-stm32f407 --bin air --bin noise "${build[@]}"
-for kind in air noise; do
+  cargo build -q --manifest-path firmware/apps/Cargo.toml --features board-stm32f407 "${build[@]}"
+for kind in air noise toilet streetlight; do
   python3 scripts/firmware-image.py "$target_dir-stm32/thumbv7em-none-eabihf/release/$kind" "$out/stm32f407/$kind"
 done
 echo "firmware-cross: images in $out/{qemu-mps2-an386,stm32f407} (.elf .bin .hex)"
 echo "qemu-mps2-an386:"
 python3 scripts/firmware-size.py "$out"/qemu-mps2-an386/{air,noise,toilet,streetlight}.elf
 echo "stm32f407:"
-python3 scripts/firmware-size.py "$out"/stm32f407/{air,noise}.elf
+python3 scripts/firmware-size.py "$out"/stm32f407/{air,noise,toilet,streetlight}.elf

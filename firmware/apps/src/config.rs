@@ -5,6 +5,7 @@ use heapless::String;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Config {
     /// Device id (`n0001`), the client id and topic segment.
     pub id: String<24>,
@@ -22,6 +23,30 @@ pub struct Config {
     pub offset: f32,
     /// RS-485 unit of the noise transmitter.
     pub unit: u8,
+    /// Noise meters: the RS-485 transmitter (`rs485`) or the board's I2S microphone (`mic`).
+    pub noise_input: NoiseInput,
+    /// Toilets: NH3 and H2S cells, output at zero gas (V) and span (V per mg/m³).
+    pub nh3_zero_v: f32,
+    pub nh3_span_v: f32,
+    pub h2s_zero_v: f32,
+    pub h2s_span_v: f32,
+    /// Streetlights: the site for the astronomical clock, local time offset, the schedule
+    /// (minutes after sunset / sunrise), the dimming level, and the lamp meter's scales.
+    pub lat: f32,
+    pub lon: f32,
+    pub utc_offset_min: i32,
+    pub on_offset_min: i32,
+    pub off_offset_min: i32,
+    pub dim_pct: u8,
+    pub v_per_count: f32,
+    pub a_per_count: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NoiseInput {
+    Rs485,
+    Mic,
 }
 
 impl Default for Config {
@@ -42,7 +67,46 @@ impl Default for Config {
             period_s: 60,
             offset: 0.0,
             unit: 1,
+            noise_input: NoiseInput::Rs485,
+            // A typical 3-electrode cell behind a 0.6 V-biased transimpedance stage.
+            nh3_zero_v: 0.6,
+            nh3_span_v: 0.05,
+            h2s_zero_v: 0.6,
+            h2s_span_v: 0.2,
+            // Mengzi, Yunnan (23.36 N, 103.38 E), China Standard Time.
+            lat: 23.36,
+            lon: 103.38,
+            utc_offset_min: 480,
+            on_offset_min: 0,
+            off_offset_min: 0,
+            dim_pct: 100,
+            // 230 V mains through a 1:100 transformer and divider; a 1 A : 1 mA CT into 1 kΩ,
+            // both centred on 1.65 V of a 3.3 V 12-bit ADC.
+            v_per_count: 0.25,
+            a_per_count: 0.000_805,
         }
+    }
+}
+
+fn float(dst: &mut f32, v: &str, lo: f32, hi: f32) -> Result<(), &'static str> {
+    match v.parse::<f32>() {
+        Ok(x) if (lo..=hi).contains(&x) => {
+            *dst = x;
+            Ok(())
+        }
+        Ok(_) => Err("out of range"),
+        Err(_) => Err("not a number"),
+    }
+}
+
+fn int(dst: &mut i32, v: &str, lo: i32, hi: i32) -> Result<(), &'static str> {
+    match v.parse::<i32>() {
+        Ok(x) if (lo..=hi).contains(&x) => {
+            *dst = x;
+            Ok(())
+        }
+        Ok(_) => Err("out of range"),
+        Err(_) => Err("not a number"),
     }
 }
 
@@ -84,6 +148,32 @@ impl Config {
                     .ok_or("1 to 247")?;
                 Ok(())
             }
+            "noise_input" => {
+                self.noise_input = match v {
+                    "rs485" => NoiseInput::Rs485,
+                    "mic" => NoiseInput::Mic,
+                    _ => return Err("rs485 or mic"),
+                };
+                Ok(())
+            }
+            "nh3_zero_v" => float(&mut self.nh3_zero_v, v, 0.0, 3.3),
+            "nh3_span_v" => float(&mut self.nh3_span_v, v, 1e-4, 10.0),
+            "h2s_zero_v" => float(&mut self.h2s_zero_v, v, 0.0, 3.3),
+            "h2s_span_v" => float(&mut self.h2s_span_v, v, 1e-4, 10.0),
+            "lat" => float(&mut self.lat, v, -90.0, 90.0),
+            "lon" => float(&mut self.lon, v, -180.0, 180.0),
+            "utc_offset_min" => int(&mut self.utc_offset_min, v, -720, 840),
+            "on_offset_min" => int(&mut self.on_offset_min, v, -180, 180),
+            "off_offset_min" => int(&mut self.off_offset_min, v, -180, 180),
+            "dim_pct" => {
+                self.dim_pct = u8::try_from(num(v)?)
+                    .ok()
+                    .filter(|p| *p <= 100)
+                    .ok_or("0 to 100")?;
+                Ok(())
+            }
+            "v_per_count" => float(&mut self.v_per_count, v, 1e-6, 10.0),
+            "a_per_count" => float(&mut self.a_per_count, v, 1e-7, 1.0),
             _ => Err("unknown key"),
         }
     }

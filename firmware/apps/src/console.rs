@@ -88,6 +88,25 @@ async fn command(text: &str, cfg: &mut Config) -> bool {
                 cfg.offset,
                 cfg.unit
             );
+            crate::log!(
+                "config: noise_input={:?} nh3_zero_v={} nh3_span_v={} h2s_zero_v={} h2s_span_v={}",
+                cfg.noise_input,
+                cfg.nh3_zero_v,
+                cfg.nh3_span_v,
+                cfg.h2s_zero_v,
+                cfg.h2s_span_v
+            );
+            crate::log!(
+                "config: lat={} lon={} utc_offset_min={} on_offset_min={} off_offset_min={} dim_pct={} v_per_count={} a_per_count={}",
+                cfg.lat,
+                cfg.lon,
+                cfg.utc_offset_min,
+                cfg.on_offset_min,
+                cfg.off_offset_min,
+                cfg.dim_pct,
+                cfg.v_per_count,
+                cfg.a_per_count
+            );
         }
         (Some("set"), Some(k), Some(v)) => match cfg.set(k, v.trim()) {
             Ok(()) => crate::log!("set {}: ok (save, then reboot to apply)", k),

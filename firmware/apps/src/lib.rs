@@ -5,7 +5,6 @@
 //!   task, offline queue, watchdog supervisor;
 //! - `modem` (Quectel AT) behind `net::Socket`; `session`: the MQTT session over it;
 //! - `store`: flash (configuration map, offline queue); `config`; `console`;
-//! - `standin`: inputs of the images not yet ported to a board (toilet, streetlight).
 #![no_std]
 
 pub mod board;
@@ -16,7 +15,6 @@ pub mod modem;
 pub mod net;
 pub mod session;
 pub mod stack;
-pub mod standin;
 pub mod station;
 pub mod store;
 

@@ -214,6 +214,7 @@ impl<S: Socket> Session<S> {
                 Some(Packet::Publish { pid, payload, .. }) => {
                     self.commands += 1;
                     crate::log!("mqtt: command ({} bytes)", payload.len());
+                    crate::station::command(payload);
                     ack = pid;
                 }
                 Some(p) => matched |= stop(&p),

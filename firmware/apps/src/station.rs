@@ -34,6 +34,17 @@ static SENSOR_BEAT: AtomicU32 = AtomicU32::new(0);
 static NET_BEAT: AtomicU32 = AtomicU32::new(0);
 static NET_DEAD: AtomicBool = AtomicBool::new(false);
 
+/// The clock the net task keeps (UNIX seconds at an instant), for the applications.
+static CLOCK: embassy_sync::blocking_mutex::Mutex<
+    CriticalSectionRawMutex,
+    core::cell::Cell<Option<(i64, Instant)>>,
+> = embassy_sync::blocking_mutex::Mutex::new(core::cell::Cell::new(None));
+
+/// UNIX seconds now, once the RTC or the network gave the time.
+pub fn unix_now() -> Option<i64> {
+    Clock(CLOCK.lock(|c| c.get())).stamp(Instant::now())
+}
+
 fn secs() -> u32 {
     Instant::now().as_secs() as u32
 }
@@ -69,6 +80,24 @@ pub async fn save_seq(next: u32) {
     with_store(async |s| s.save_seq(next).await).await;
 }
 
+/// Commands received on the device's `cmd` topic, for the application (streetlight schedule).
+pub static COMMANDS: Channel<CriticalSectionRawMutex, heapless::Vec<u8, 256>, 2> = Channel::new();
+/// Commands not handed to the application: longer than 256 bytes, or two already waiting.
+pub static COMMANDS_DROPPED: AtomicU32 = AtomicU32::new(0);
+
+pub fn command(payload: &[u8]) {
+    let ok = heapless::Vec::from_slice(payload)
+        .ok()
+        .is_some_and(|v| COMMANDS.try_send(v).is_ok());
+    if !ok {
+        COMMANDS_DROPPED.fetch_add(1, Ordering::Relaxed);
+        crate::log!(
+            "cmd: dropped ({} bytes; 256 at most, 2 waiting)",
+            payload.len()
+        );
+    }
+}
+
 /// Queue a reading for the network task; a full queue loses it (counted).
 pub fn report(r: Reading) {
     if READINGS.try_send((r, Instant::now())).is_err() {
@@ -83,6 +112,9 @@ pub struct Parts {
     pub watchdog: board::Watchdog,
     pub sensor: board::Uart,
     pub climate: Option<board::I2c>,
+    pub toilet: Option<board::ToiletIo>,
+    pub lamp: Option<board::LampIo>,
+    pub mic: Option<board::MicPins>,
 }
 
 /// Common start: storage, configuration, console and network tasks.
@@ -113,12 +145,15 @@ pub async fn start(spawner: &Spawner, b: Board, kind: Kind) -> Parts {
     NET_BEAT.store(secs(), Ordering::Relaxed);
     spawn(spawner, crate::console::run(b.console, cfg.clone()));
     let modem = Modem::new(b.modem, b.modem_power, &cfg.apn);
-    spawn(spawner, net(modem, cfg.clone(), kind));
+    spawn(spawner, net(modem, b.rtc, cfg.clone(), kind));
     Parts {
         cfg,
         watchdog: b.watchdog,
         sensor: b.sensor,
         climate: b.climate,
+        toilet: b.toilet,
+        lamp: b.lamp,
+        mic: b.mic,
     }
 }
 
@@ -190,9 +225,20 @@ fn status_json(buf: &mut [u8], online: bool, rssi: Option<i16>, queued: u32) -> 
 }
 
 #[embassy_executor::task]
-async fn net(modem: Modem, cfg: Config, kind: Kind) {
+async fn net(modem: Modem, mut rtc: Option<board::Rtc>, cfg: Config, kind: Kind) {
     let mut session = Session::new(modem);
-    let mut clock = Clock(None);
+    // The RTC's calendar (kept on its battery) until the network's time is read once.
+    let mut clock = Clock(
+        rtc.as_ref()
+            .and_then(board::Rtc::now_unix)
+            .map(|t| (t, Instant::now())),
+    );
+    if let Some((t, _)) = clock.0 {
+        crate::log!("clock: {} (rtc)", t);
+        CLOCK.lock(|c| c.set(clock.0));
+    }
+    // Read again each day: the crystal drifts about 2 s a day (20 ppm).
+    let mut network_time: Option<Instant> = None;
     let mut online = false;
     let mut backoff = Duration::from_secs(1);
     let mut next_try = Instant::now();
@@ -201,9 +247,14 @@ async fn net(modem: Modem, cfg: Config, kind: Kind) {
     let mut batch = [0u8; 2048];
     loop {
         NET_BEAT.store(secs(), Ordering::Relaxed);
-        if clock.0.is_none() {
+        if network_time.is_none_or(|at| at.elapsed() > Duration::from_secs(86_400)) {
             if let Some(t) = session.sock.unix_time().await {
                 clock.0 = Some((t, Instant::now()));
+                network_time = Some(Instant::now());
+                CLOCK.lock(|c| c.set(clock.0));
+                if let Some(rtc) = rtc.as_mut() {
+                    rtc.set_unix(t);
+                }
                 crate::log!("clock: {} (network time)", t);
             }
         }

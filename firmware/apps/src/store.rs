@@ -13,6 +13,9 @@ use crate::config::Config;
 
 const KEY_CONFIG: u8 = 1;
 const KEY_SEQ: u8 = 2;
+/// The configuration's JSON at its longest: every string full and escaped, about 900 bytes.
+const CONFIG_JSON: usize = 1024;
+const MAP_BUF: usize = CONFIG_JSON + 64;
 
 pub struct Store {
     map: MapStorage<u8, Flash, NoCache<u8>>,
@@ -49,17 +52,17 @@ impl Store {
     }
 
     pub async fn config(&mut self) -> Option<Config> {
-        let mut buf = [0u8; 512];
+        let mut buf = [0u8; MAP_BUF];
         let bytes: &[u8] = self.map.fetch_item(&mut buf, &KEY_CONFIG).await.ok()??;
         serde_json_core::from_slice(bytes).ok().map(|(c, _)| c)
     }
 
     pub async fn save_config(&mut self, c: &Config) -> bool {
-        let mut json = [0u8; 400];
+        let mut json = [0u8; CONFIG_JSON];
         let Ok(n) = serde_json_core::to_slice(c, &mut json) else {
             return false;
         };
-        let mut buf = [0u8; 512];
+        let mut buf = [0u8; MAP_BUF];
         self.map
             .store_item(&mut buf, &KEY_CONFIG, &&json[..n])
             .await
@@ -69,7 +72,7 @@ impl Store {
     // The map's buffer must hold its largest item (the configuration): the map reads items
     // while searching and moves them when a page fills, whatever key is asked for.
     pub async fn seq(&mut self) -> u32 {
-        let mut buf = [0u8; 512];
+        let mut buf = [0u8; MAP_BUF];
         match self.map.fetch_item::<u32>(&mut buf, &KEY_SEQ).await {
             Ok(v) => v.unwrap_or(0),
             Err(e) => {
@@ -80,7 +83,7 @@ impl Store {
     }
 
     pub async fn save_seq(&mut self, next: u32) {
-        let mut buf = [0u8; 512];
+        let mut buf = [0u8; MAP_BUF];
         if let Err(e) = self.map.store_item(&mut buf, &KEY_SEQ, &next).await {
             crate::log!("flash: cannot save seq ({:?})", e);
         }

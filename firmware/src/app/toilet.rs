@@ -25,6 +25,11 @@ impl Debounce {
         }
     }
 
+    /// The debounced level.
+    pub fn level(&self) -> bool {
+        self.level
+    }
+
     /// Feed one raw sample; returns the debounced level and whether it just changed.
     pub fn sample(&mut self, raw: bool) -> (bool, bool) {
         self.unchanged = self.unchanged.saturating_add(1);

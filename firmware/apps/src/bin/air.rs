@@ -22,12 +22,13 @@ fn main() -> ! {
 
 #[embassy_executor::task]
 async fn app(spawner: Spawner) {
-    let b = board::init(9600, 8_000);
+    let b = board::init(Kind::Air, 9600, 8_000);
     let station::Parts {
         cfg,
         watchdog,
         sensor: uart,
         climate,
+        ..
     } = station::start(&spawner, b, Kind::Air).await;
     station::spawn(
         &spawner,

@@ -1,6 +1,10 @@
-//! Noise meter with an RS-485 noise transmitter (DOMAIN.md §8.3: Modbus RTU, holding register
-//! 0 = dB × 10): polled once a second as bus master → LAeq (energy mean), LAmax, LAmin over the
-//! period → a reading, published by the station's network task.
+//! Noise meter, on one of two inputs (`noise_input`):
+//! - `rs485`: a noise transmitter (DOMAIN.md §8.3: Modbus RTU, holding register 0 = dB × 10)
+//!   polled once a second as bus master → LAeq (energy mean), LAmax, LAmin over the period;
+//! - `mic`: the board's I2S MEMS microphone at 48 kHz by DMA → the A-weighted level meter
+//!   (LAeq, Fast LAmax/LAmin), on boards that have one.
+//!
+//! → a reading per period, published by the station's network task.
 #![no_std]
 #![no_main]
 
@@ -8,8 +12,10 @@ use embassy_executor::Spawner;
 use embassy_time::{with_timeout, Duration, Instant, Ticker};
 use embedded_io_async::{Read, Write};
 use meili_firmware::drivers::noise_x10::{parse_reply, request};
+use meili_firmware::drivers::sound::LevelMeter;
 use meili_firmware::payload::Kind;
 use meili_firmware::Reading;
+use meili_firmware_apps::config::NoiseInput;
 use meili_firmware_apps::{board, log, station};
 
 #[cortex_m_rt::entry]
@@ -19,22 +25,27 @@ fn main() -> ! {
 
 #[embassy_executor::task]
 async fn app(spawner: Spawner) {
-    let b = board::init(9600, 8_000);
+    let b = board::init(Kind::Noise, 9600, 8_000);
     let station::Parts {
         cfg,
         watchdog,
         sensor: uart,
+        mic,
         ..
     } = station::start(&spawner, b, Kind::Noise).await;
+    let seq = station::next_seq().await;
+    if cfg.noise_input == NoiseInput::Mic {
+        match mic.and_then(board::Mic::start) {
+            Some(m) => {
+                station::spawn(&spawner, microphone(m, cfg.period_s, cfg.offset, seq));
+                station::supervise(watchdog).await
+            }
+            None => log!("noise: this board has no microphone; using RS-485"),
+        }
+    }
     station::spawn(
         &spawner,
-        sensor(
-            uart,
-            cfg.unit,
-            cfg.period_s,
-            cfg.offset,
-            station::next_seq().await,
-        ),
+        sensor(uart, cfg.unit, cfg.period_s, cfg.offset, seq),
     );
     station::supervise(watchdog).await
 }
@@ -95,5 +106,50 @@ async fn sensor(mut uart: board::Uart, unit: u8, period_s: u32, offset: f32, mut
             (energy, n, max, min, failed) = (0.0, 0, f32::MIN, f32::MAX, 0);
         }
         ticker.next().await;
+    }
+}
+
+/// ICS-43434: 94 dB SPL reads −26 dBFS RMS, so a full-scale sine is 120 dB SPL and the level of
+/// a mean square of 1.0 is 123.01 dB (sound.rs); `offset` is the field calibration on top.
+const MIC_FULL_SCALE_DB: f32 = 123.01;
+
+#[embassy_executor::task]
+async fn microphone(mut mic: board::Mic, period_s: u32, offset: f32, mut seq: u32) {
+    let rate = board::MIC_RATE_HZ;
+    let mut meter = LevelMeter::new(rate as f32, MIC_FULL_SCALE_DB + offset);
+    let per_period = u64::from(period_s) * u64::from(rate);
+    let (mut samples, mut overruns) = (0u64, 0u32);
+    let mut block = [0f32; 128];
+    loop {
+        // The period is counted in samples: the microphone's clock is the meter's clock.
+        match mic.read(&mut block).await {
+            Ok(()) => {
+                for &x in &block {
+                    meter.push(x);
+                }
+                samples += block.len() as u64;
+            }
+            Err(()) => overruns += 1,
+        }
+        if samples % u64::from(rate) < block.len() as u64 {
+            station::sensor_beat();
+        }
+        if samples >= per_period {
+            samples -= per_period;
+            let mut r = Reading::new(seq, 0, period_s);
+            if let Some(l) = meter.finish() {
+                (r.laeq, r.lamax, r.lamin) = (Some(l.laeq), Some(l.lamax), Some(l.lamin));
+            }
+            log!(
+                "noise: seq {} laeq {:?} from the microphone ({} overruns)",
+                seq,
+                r.laeq,
+                overruns
+            );
+            station::report(r);
+            seq = seq.wrapping_add(1);
+            station::save_seq(seq).await;
+            overruns = 0;
+        }
     }
 }

@@ -1,57 +1,109 @@
-//! Streetlight controller: relay and dimming, lamp current/voltage → faults and day-burning →
-//! a reading per period → JSON payload published over MQTT (QoS 1, last will), kept in the
-//! offline buffer while the link is down.
+//! Streetlight controller: its own astronomical schedule (sunset/sunrise at the configured
+//! site, changed by `schedule`/`dim`/`time` commands) drives the relay and the dimming PWM;
+//! the lamp's voltage and current, sampled over five mains cycles every 10 s, give the real
+//! power, energy, lamp/driver/power faults and day-burning → a reading per period, published
+//! by the station's network task.
 #![no_std]
 #![no_main]
 
-use meili_firmware::app::offline::Offline;
+use embassy_executor::Spawner;
+use embassy_time::{Duration, Instant, Ticker};
 use meili_firmware::app::streetlight::{
-    day_burning, decode_command, faults, Electrical, Limits, Schedule,
+    day_burning, decode_command, electrical, faults, Lamp, Limits, MeterScale, Schedule,
 };
+use meili_firmware::payload::Kind;
 use meili_firmware::Reading;
-use meili_firmware_apps::standin::input;
+use meili_firmware_apps::config::Config;
+use meili_firmware_apps::{board, log, station};
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
-    let Some(offline) = cortex_m::singleton!(: Offline<64> = Offline::default()) else {
-        cortex_m::peripheral::SCB::sys_reset()
+    meili_firmware_apps::executor::run(|spawner| station::spawn(&spawner, app(spawner)))
+}
+
+#[embassy_executor::task]
+async fn app(spawner: Spawner) {
+    let b = board::init(Kind::Streetlight, 9600, 8_000);
+    let parts = station::start(&spawner, b, Kind::Streetlight).await;
+    let Some(io) = parts.lamp else {
+        log!("streetlight: this board has no lamp outputs");
+        board::restart()
     };
-    let limits = Limits::default();
-    // The lamp's own astronomical schedule (23.36 N 103.38 E, UTC+8), changed by `cmd`.
+    let seq = station::next_seq().await;
+    station::spawn(&spawner, control(io, parts.cfg, seq));
+    station::supervise(parts.watchdog).await
+}
+
+#[embassy_executor::task]
+async fn control(io: board::LampIo, cfg: Config, mut seq: u32) {
+    let mut lamp = Lamp::new(io.relay, io.dimmer);
+    let mut meter = io.meter;
     let mut schedule = Schedule {
-        lat: 23.36,
-        lon: 103.38,
-        utc_offset_s: 8 * 3600,
-        on_offset_min: 0,
-        off_offset_min: 0,
-        dim_pct: 100,
+        lat: f64::from(cfg.lat),
+        lon: f64::from(cfg.lon),
+        utc_offset_s: i64::from(cfg.utc_offset_min) * 60,
+        on_offset_min: cfg.on_offset_min,
+        off_offset_min: cfg.off_offset_min,
+        dim_pct: cfg.dim_pct,
         clock_skew_s: 0,
     };
-    let (mut seq, mut energy) = (0u32, 0.0f64);
+    let scale = MeterScale {
+        v_per_count: cfg.v_per_count,
+        a_per_count: cfg.a_per_count,
+    };
+    let limits = Limits::default();
+    let step = Duration::from_secs(10);
+    let mut ticker = Ticker::every(step);
+    let period = Duration::from_secs(u64::from(cfg.period_s));
+    let mut start = Instant::now();
+    let mut energy_wh = 0f64;
+    let mut samples = [(0u16, 0u16); 200];
     loop {
-        let clock = input(0i64);
-        if let Some(c) = decode_command(input(&[0u8; 96][..])) {
-            schedule.apply(&c, clock);
+        station::sensor_beat();
+        let now = station::unix_now();
+        while let Ok(c) = station::COMMANDS.try_receive() {
+            match decode_command(&c) {
+                Some(cmd) if schedule.apply(&cmd, now.unwrap_or(0)) => {
+                    log!("streetlight: command {} applied", cmd.op.as_str())
+                }
+                _ => log!("streetlight: command not understood ({} bytes)", c.len()),
+            }
         }
-        let relay = schedule.lit(clock);
-        let e = Electrical {
-            voltage_v: input(230.0),
-            current_a: input(0.4),
-            power_w: input(92.0),
+        // Without a clock (first start, no RTC, no network yet) the lamp stays lit: a dark
+        // street is worse than a lamp burning by day.
+        let lit = now.is_none_or(|t| schedule.lit(t));
+        let switched = lamp.set(lit, schedule.dim_pct).is_ok();
+        let measured = if meter.sample(&mut samples).await {
+            electrical(&samples, scale)
+        } else {
+            None
         };
-        energy += f64::from(e.power_w) * 300.0 / 3600.0;
-        let mut r = Reading::new(seq, input(0i64), 300);
-        seq = seq.wrapping_add(1);
-        r.lamp_on = Some(relay || day_burning(input(false), &e, &limits));
-        r.power_w = Some(e.power_w);
-        r.energy_wh = Some(energy);
-        let f = faults(relay, &e, &limits);
-        r.faults = (!f.is_empty()).then_some(f);
-        meili_firmware_apps::standin::report(
-            r,
-            offline,
-            "streetlight-01",
-            "meili/v1/town/streetlight/l01",
-        );
+        if let Some(e) = measured {
+            energy_wh += f64::from(e.power_w.max(0.0)) * step.as_secs() as f64 / 3600.0;
+        }
+        if start.elapsed() >= period {
+            start += period;
+            let mut r = Reading::new(seq, 0, cfg.period_s);
+            r.dim_pct = lit.then_some(f32::from(schedule.dim_pct));
+            r.energy_wh = Some(energy_wh);
+            if let Some(e) = measured {
+                r.lamp_on = Some(lit || day_burning(lit, &e, &limits));
+                (r.voltage_v, r.current_a, r.power_w) =
+                    (Some(e.voltage_v), Some(e.current_a), Some(e.power_w));
+                let f = faults(lit && switched, &e, &limits);
+                r.faults = (!f.is_empty()).then_some(f);
+            }
+            log!(
+                "streetlight: seq {} lit {} power {:?} W faults {:?}",
+                seq,
+                lit,
+                r.power_w,
+                r.faults
+            );
+            station::report(r);
+            seq = seq.wrapping_add(1);
+            station::save_seq(seq).await;
+        }
+        ticker.next().await;
     }
 }

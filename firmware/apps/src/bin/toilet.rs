@@ -1,38 +1,104 @@
-//! Smart toilet: debounced stall switches with a stuck check, the entry beam, odour cells →
-//! a reading per period → JSON payload published over MQTT (QoS 1, last will), kept in the
-//! offline buffer while the link is down.
+//! Smart toilet: eight stall switches, the entry beam and the open switch on EXTI inputs
+//! (sampled every 10 ms while they move, debounced, with a stuck check), NH3 and H2S cells on
+//! the ADC → a reading per period, published by the station's network task.
 #![no_std]
 #![no_main]
 
-use meili_firmware::app::offline::Offline;
+use embassy_executor::Spawner;
+use embassy_time::{with_timeout, Duration, Instant, Timer};
+use embedded_hal::digital::InputPin;
 use meili_firmware::app::toilet::{BeamCounter, Debounce};
+use meili_firmware::drivers::gas::{Calibration, GasChannel};
+use meili_firmware::payload::Kind;
 use meili_firmware::Reading;
-use meili_firmware_apps::standin::input;
+use meili_firmware_apps::config::Config;
+use meili_firmware_apps::{board, log, station};
 
 #[cortex_m_rt::entry]
 fn main() -> ! {
-    let Some(offline) = cortex_m::singleton!(: Offline<64> = Offline::default()) else {
-        cortex_m::peripheral::SCB::sys_reset()
+    meili_firmware_apps::executor::run(|spawner| station::spawn(&spawner, app(spawner)))
+}
+
+#[embassy_executor::task]
+async fn app(spawner: Spawner) {
+    let b = board::init(Kind::Toilet, 9600, 8_000);
+    let parts = station::start(&spawner, b, Kind::Toilet).await;
+    let Some(io) = parts.toilet else {
+        log!("toilet: this board has no toilet inputs");
+        board::restart()
     };
+    let seq = station::next_seq().await;
+    station::spawn(&spawner, sensor(io, parts.cfg, seq));
+    station::supervise(parts.watchdog).await
+}
+
+/// A stall whose switch has not moved for about a day (samples are ~1 s apart when idle) is
+/// reported out of service.
+const STUCK_AFTER: u32 = 86_400;
+
+fn cell(zero_v: f32, span_v: f32) -> Calibration {
+    Calibration {
+        vref: 3.3,
+        bits: 12,
+        zero_v,
+        span_v_per_mg_m3: span_v,
+    }
+}
+
+#[embassy_executor::task]
+async fn sensor(io: board::ToiletIo, cfg: Config, mut seq: u32) {
+    let board::ToiletIo {
+        mut inputs,
+        nh3,
+        h2s,
+    } = io;
+    let mut nh3 = GasChannel::new(nh3, cell(cfg.nh3_zero_v, cfg.nh3_span_v));
+    let mut h2s = GasChannel::new(h2s, cell(cfg.h2s_zero_v, cfg.h2s_span_v));
     let mut stalls = [Debounce::new(3); 8];
-    let mut beam = BeamCounter::new(2);
-    let mut seq = 0u32;
+    let mut beam = BeamCounter::new(3);
+    let mut open = Debounce::new(3);
+    let period = Duration::from_secs(u64::from(cfg.period_s));
+    let mut start = Instant::now();
+    let mut busy_until = Instant::now();
     loop {
-        let mut occupied = 0;
-        for _ in 0..600 {
-            occupied = 0;
-            for s in stalls.iter_mut() {
-                occupied += u16::from(s.sample(input(false)).0);
+        station::sensor_beat();
+        // Asleep until an edge (or a second); then sampled every 10 ms for 100 ms.
+        if Instant::now() >= busy_until {
+            if with_timeout(Duration::from_secs(1), inputs.changed())
+                .await
+                .is_ok()
+            {
+                busy_until = Instant::now() + Duration::from_millis(100);
             }
-            beam.sample(input(false));
+        } else {
+            Timer::after_millis(10).await;
         }
-        let stuck = stalls.iter().filter(|s| s.unchanged > 86_400).count();
-        let mut r = Reading::new(seq, input(0i64), 60);
-        seq = seq.wrapping_add(1);
-        r.stalls = Some(8 - stuck as u16);
-        r.occupied = Some(occupied);
+        for (pin, d) in inputs.stalls.iter_mut().zip(stalls.iter_mut()) {
+            d.sample(pin.is_high().unwrap_or(false));
+        }
+        beam.sample(InputPin::is_high(&mut inputs.beam).unwrap_or(false));
+        open.sample(InputPin::is_high(&mut inputs.open).unwrap_or(false));
+        if start.elapsed() < period {
+            continue;
+        }
+        start += period;
+        let in_service = stalls.iter().filter(|d| d.unchanged < STUCK_AFTER);
+        let mut r = Reading::new(seq, 0, cfg.period_s);
+        r.stalls = Some(in_service.clone().count() as u16);
+        r.occupied = Some(in_service.filter(|d| d.level()).count() as u16);
         r.entries = Some(beam.entries);
-        r.open = Some(input(true));
-        meili_firmware_apps::standin::report(r, offline, "toilet-01", "meili/v1/town/toilet/t01");
+        r.open = Some(open.level());
+        r.nh3 = nh3.read(16).ok();
+        r.h2s = h2s.read(16).ok();
+        log!(
+            "toilet: seq {} occupied {:?}/{:?} entries {}",
+            seq,
+            r.occupied,
+            r.stalls,
+            beam.entries
+        );
+        station::report(r);
+        seq = seq.wrapping_add(1);
+        station::save_seq(seq).await;
     }
 }

@@ -1,16 +1,25 @@
 //! The board: the only code that differs between the emulated and the product build. Each
 //! board module provides the same names: `Board` (console, modem and sensor ports, flash,
-//! watchdog, reset reason, modem power key), `init`, `restart`, `CONFIG_RANGE`, `QUEUE_RANGE`.
+//! watchdog, reset reason, modem power key, RTC, the kind's own inputs and outputs), `init`,
+//! `restart`, `CONFIG_RANGE`, `QUEUE_RANGE`; `*_io.rs` the kinds' pins.
 
 #[cfg(feature = "board-qemu")]
 mod qemu_an386;
 #[cfg(feature = "board-qemu")]
 pub use qemu_an386::*;
+#[cfg(feature = "board-qemu")]
+mod qemu_io;
+#[cfg(feature = "board-qemu")]
+pub use qemu_io::*;
 
 #[cfg(feature = "board-stm32f407")]
 mod stm32f407;
 #[cfg(feature = "board-stm32f407")]
 pub use stm32f407::*;
+#[cfg(feature = "board-stm32f407")]
+mod stm32f407_io;
+#[cfg(feature = "board-stm32f407")]
+pub use stm32f407_io::*;
 
 /// A board's flash error: what went wrong, in embedded-storage's terms.
 #[derive(Debug)]

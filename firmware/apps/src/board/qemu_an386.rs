@@ -71,9 +71,9 @@ impl Uart {
     fn new(index: usize, baud: u32) -> Uart {
         let base = UART_BASE[index];
         write(base, BAUDDIV, SYSCLK_HZ / baud);
-        write(base, CTRL, 0b1011); // TX, RX, RX interrupt
-                                   // QEMU stops polling a port's input when bytes arrived while its receiver was off
-                                   // (before boot, or across a reset) and resumes on a read of DATA.
+        // TX, RX, RX interrupt. QEMU stops polling a port's input when bytes arrived while its
+        // receiver was off (before boot, or across a reset) and resumes on a read of DATA.
+        write(base, CTRL, 0b1011);
         let _ = read(base, DATA);
         Uart { index }
     }
@@ -359,6 +359,11 @@ pub struct Board {
     pub watchdog: Watchdog,
     pub reset: ResetReason,
     pub modem_power: ModemPower,
+    pub rtc: Option<super::qemu_io::Rtc>,
+    /// The kind's own inputs and outputs (unwired in the emulator: qemu_io.rs).
+    pub toilet: Option<super::qemu_io::ToiletIo>,
+    pub lamp: Option<super::qemu_io::LampIo>,
+    pub mic: Option<super::qemu_io::MicPins>,
 }
 
 /// The modem's power key: a GPIO on the product board; not wired in the emulator.
@@ -386,8 +391,10 @@ fn erase_if_new() {
     }
 }
 
-/// Bring the board up: clocks, ports, timebase, watchdog (`watchdog_ms`).
-pub fn init(sensor_baud: u32, watchdog_ms: u32) -> Board {
+/// Bring the board up: clocks, ports, timebase, watchdog (`watchdog_ms`), and the inputs and
+/// outputs of `kind`.
+pub fn init(kind: meili_firmware::payload::Kind, sensor_baud: u32, watchdog_ms: u32) -> Board {
+    use meili_firmware::payload::Kind;
     let reset = take_reset_reason();
     erase_if_new();
     let Some(mut cp) = cortex_m::Peripherals::take() else {
@@ -408,6 +415,10 @@ pub fn init(sensor_baud: u32, watchdog_ms: u32) -> Board {
         watchdog: Watchdog::start(watchdog_ms),
         reset,
         modem_power: ModemPower,
+        rtc: None,
+        toilet: (kind == Kind::Toilet).then(super::qemu_io::toilet_io),
+        lamp: (kind == Kind::Streetlight).then(super::qemu_io::lamp_io),
+        mic: None,
     };
     for irq in [0, 2, 4] {
         // SAFETY: the handlers above are ready and only touch their own pipe.

@@ -15,26 +15,40 @@
 use core::cell::RefCell;
 
 use critical_section::Mutex;
+use embassy_stm32::adc::AdcChannel as _;
+use embassy_stm32::exti::ExtiInput;
 use embassy_stm32::flash::{Blocking, Flash as Stm32Flash};
 use embassy_stm32::gpio::{Level, Output, Speed};
 use embassy_stm32::peripherals::{IWDG, USART1, USART2, USART3};
 use embassy_stm32::time::Hertz;
 use embassy_stm32::usart::{BufferedInterruptHandler, BufferedUart, Config as UartConfig};
 use embassy_stm32::wdg::IndependentWatchdog;
-use embassy_stm32::{bind_interrupts, pac};
+use embassy_stm32::{bind_interrupts, exti, interrupt, pac};
 use embedded_storage::nor_flash::{NorFlash as _, ReadNorFlash as _};
 use embedded_storage_async::nor_flash::{
     ErrorType as FlashErrorType, MultiwriteNorFlash, NorFlash, NorFlashErrorKind, ReadNorFlash,
 };
 
+use meili_firmware::payload::Kind;
+
+use super::stm32f407_io::{
+    adc_init, AdcInput, LampIo, LampMeter, MicPins, Rtc, ToiletInputs, ToiletIo,
+};
 use super::{FlashError, ResetReason};
 
 pub const NAME: &str = "stm32f407";
 
-bind_interrupts!(struct Irqs {
+bind_interrupts!(pub(super) struct Irqs {
     USART1 => BufferedInterruptHandler<USART1>;
     USART2 => BufferedInterruptHandler<USART2>;
     USART3 => BufferedInterruptHandler<USART3>;
+    DMA1_STREAM3 => embassy_stm32::dma::InterruptHandler<embassy_stm32::peripherals::DMA1_CH3>;
+    EXTI0 => exti::InterruptHandler<interrupt::typelevel::EXTI0>;
+    EXTI1 => exti::InterruptHandler<interrupt::typelevel::EXTI1>;
+    EXTI2 => exti::InterruptHandler<interrupt::typelevel::EXTI2>;
+    EXTI3 => exti::InterruptHandler<interrupt::typelevel::EXTI3>;
+    EXTI4 => exti::InterruptHandler<interrupt::typelevel::EXTI4>;
+    EXTI9_5 => exti::InterruptHandler<interrupt::typelevel::EXTI9_5>;
 });
 
 // ---------------------------------------------------------------- UARTs
@@ -206,6 +220,11 @@ pub struct Board {
     pub watchdog: Watchdog,
     pub reset: ResetReason,
     pub modem_power: ModemPower,
+    pub rtc: Option<Rtc>,
+    /// The kind's own inputs and outputs (docs/firmware.md, stm32f407_io.rs).
+    pub toilet: Option<ToiletIo>,
+    pub lamp: Option<LampIo>,
+    pub mic: Option<MicPins>,
 }
 
 fn uart_config(baud: u32) -> UartConfig {
@@ -214,9 +233,9 @@ fn uart_config(baud: u32) -> UartConfig {
     c
 }
 
-/// Bring the board up: clocks (168 MHz), ports, timebase, flash, watchdog (`watchdog_ms`).
-/// `rs485`: the sensor port drives a transceiver's DE/RE pin.
-pub fn init(sensor_baud: u32, watchdog_ms: u32) -> Board {
+/// Bring the board up: clocks (168 MHz; I2S 76.8 MHz; RTC on the LSE crystal), ports,
+/// timebase, flash, watchdog (`watchdog_ms`), and the inputs and outputs of `kind`.
+pub fn init(kind: Kind, sensor_baud: u32, watchdog_ms: u32) -> Board {
     let reset = take_reset_reason();
     let mut config = embassy_stm32::Config::default();
     {
@@ -237,6 +256,15 @@ pub fn init(sensor_baud: u32, watchdog_ms: u32) -> Board {
         config.rcc.apb1_pre = APBPrescaler::DIV4;
         config.rcc.apb2_pre = APBPrescaler::DIV2;
         config.rcc.sys = Sysclk::PLL1_P;
+        // I2S clock: 2 MHz × 192 / 5 = 76.8 MHz = 48 kHz × 64 bits × 25 exactly.
+        config.rcc.plli2s = Some(Pll {
+            prediv: PllPreDiv::DIV4,
+            mul: PllMul::MUL192,
+            divp: None,
+            divq: None,
+            divr: Some(PllRDiv::DIV5),
+        });
+        config.rcc.ls = LsConfig::default_lse();
     }
     let p = embassy_stm32::init(config);
     let mut wd = IndependentWatchdog::new(p.IWDG, watchdog_ms * 1000);
@@ -288,7 +316,71 @@ pub fn init(sensor_baud: u32, watchdog_ms: u32) -> Board {
     let mut i2c_config = embassy_stm32::i2c::Config::default();
     i2c_config.frequency = Hertz(100_000);
     let climate = I2c::new_blocking(p.I2C1, p.PB6, p.PB7, i2c_config);
+    let (rtc, provider) =
+        embassy_stm32::rtc::Rtc::new(p.RTC, embassy_stm32::rtc::RtcConfig::default());
+    let (mut toilet, mut lamp, mut mic) = (None, None, None);
+    match kind {
+        Kind::Toilet => {
+            use embassy_stm32::gpio::Pull::Down;
+            adc_init(p.ADC1);
+            toilet = Some(ToiletIo {
+                inputs: ToiletInputs {
+                    stalls: [
+                        ExtiInput::new(p.PD0, p.EXTI0, Down, Irqs),
+                        ExtiInput::new(p.PD1, p.EXTI1, Down, Irqs),
+                        ExtiInput::new(p.PD2, p.EXTI2, Down, Irqs),
+                        ExtiInput::new(p.PD3, p.EXTI3, Down, Irqs),
+                        ExtiInput::new(p.PD4, p.EXTI4, Down, Irqs),
+                        ExtiInput::new(p.PD5, p.EXTI5, Down, Irqs),
+                        ExtiInput::new(p.PD6, p.EXTI6, Down, Irqs),
+                        ExtiInput::new(p.PD7, p.EXTI7, Down, Irqs),
+                    ],
+                    beam: ExtiInput::new(p.PD8, p.EXTI8, Down, Irqs),
+                    open: ExtiInput::new(p.PD9, p.EXTI9, Down, Irqs),
+                },
+                nh3: AdcInput::new(p.PA0.degrade_adc()),
+                h2s: AdcInput::new(p.PA1.degrade_adc()),
+            });
+        }
+        Kind::Streetlight => {
+            use embassy_stm32::timer::simple_pwm::{PwmPin, SimplePwm};
+            adc_init(p.ADC1);
+            let pwm = SimplePwm::new(
+                p.TIM3,
+                Some(PwmPin::new(p.PA6, super::stm32f407_io::PWM_OUTPUT)),
+                None,
+                None,
+                None,
+                super::stm32f407_io::PWM_HZ,
+                Default::default(),
+            );
+            let mut dimmer = pwm.split().ch1;
+            dimmer.enable();
+            lamp = Some(LampIo {
+                relay: Output::new(p.PC0, Level::Low, Speed::Low),
+                dimmer,
+                meter: LampMeter {
+                    voltage: AdcInput::new(p.PA4.degrade_adc()),
+                    current: AdcInput::new(p.PA5.degrade_adc()),
+                },
+            });
+        }
+        Kind::Noise => {
+            mic = Some(MicPins {
+                spi: p.SPI2,
+                sd: p.PB15,
+                ws: p.PB12,
+                ck: p.PB13,
+                dma: p.DMA1_CH3,
+            });
+        }
+        Kind::Air => {}
+    }
     Board {
+        rtc: Some(Rtc(rtc, provider)),
+        toilet,
+        lamp,
+        mic,
         climate: Some(climate),
         console: Uart {
             inner: console,
