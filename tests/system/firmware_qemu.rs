@@ -2,7 +2,8 @@
 //! scripts/firmware-cross.sh) boots on an emulated Cortex-M4 (QEMU mps2-an386). Its UARTs are
 //! wired to host peers: a 4G-modem emulator bridging to the real mosquitto, a PMS5003 emulator,
 //! and the console the test provisions the device on. Readings travel modem → mosquitto →
-//! meilid → InfluxDB; the modem emulator drops the link and then hangs.
+//! meilid → InfluxDB; the modem emulator drops the link and then hangs. The noise meter polls
+//! pymodbus over RS-485; the streetlight logs in with its own broker account and obeys `cmd`.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -458,5 +459,98 @@ fn noise_meter_image_in_qemu_polls_its_rs485_transmitter_and_reports() {
     eprintln!(
         "qemu noise meter: {} readings, {served} reads served by pymodbus, peak stack {stack} bytes",
         rows.len()
+    );
+}
+
+/// The streetlight's image logs in to a broker that admits no anonymous client, with its own
+/// account, follows its astronomical schedule, and applies a `dim` command sent to its `cmd`
+/// topic by an independent client (mosquitto_pub). The emulated board's lamp meter is unwired:
+/// 0 V, so every reading carries `power_failure`.
+#[test]
+fn streetlight_image_in_qemu_logs_in_and_obeys_cmd() {
+    let mq = Mosquitto::start_with_users(&[("meilid", "s3cret"), ("l0001", "lamp-pw")]);
+    let influx = Influxd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-qemu-lamp\"\nusername = \"meilid\"\npassword = \"s3cret\"\n\n\
+         [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\n\
+         [sinks.batch]\nmax_delay_ms = 200\n\n\
+         [[devices]]\nid = \"l0001\"\nsite = \"town\"\nkind = \"streetlight\"\nlat = 0.0\nlon = 0.0\nroad_class = \"main\"\n",
+        mq.url(),
+        influx.url()
+    );
+    let _meilid = Meilid::start(dir.path(), &config);
+    let dev = Device::boot(dir.path(), "streetlight", "null,id=c2");
+    // A site where it is now local midnight (on the equator: nights of 12 h), so the schedule
+    // lights the lamp whatever the hour the test runs.
+    let utc_h = (unix_now() % 86_400) as f64 / 3600.0;
+    let lon = {
+        let l = (12.0 - utc_h) * 15.0 + 180.0;
+        (l + 180.0).rem_euclid(360.0) - 180.0
+    };
+    let offset_min = ((lon / 15.0).round() * 60.0) as i64;
+    dev.provision(
+        "l0001",
+        mq.port,
+        &[
+            "set username l0001",
+            "set password lamp-pw",
+            "set lat 0",
+            &format!("set lon {lon:.2}"),
+            &format!("set utc_offset_min {offset_min}"),
+        ],
+    );
+    let rows = |min_seq: f64| {
+        let v = influx.query(
+            "meili",
+            "SELECT seq, lamp_on, dim_pct, voltage_v, fault FROM streetlight WHERE device = 'l0001'",
+        );
+        v["results"][0]["series"][0]["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|r| r[1].as_f64().unwrap_or(-1.0) >= min_seq)
+            .cloned()
+            .collect::<Vec<serde_json::Value>>()
+    };
+    let lit = wait_until("2 streetlight readings", Duration::from_secs(60), || {
+        let r = rows(0.0);
+        (r.len() >= 2).then_some(r)
+    });
+    for r in &lit {
+        assert_eq!(r[2], serde_json::json!(true), "lit at local midnight: {r}");
+        assert_eq!(r[3].as_f64(), Some(100.0), "full power by default: {r}");
+        assert_eq!(r[4].as_f64(), Some(0.0), "the unwired meter reads 0 V: {r}");
+        // `fault` is a bit mask (docs): lamp 1, driver 2, power 4, comm 8.
+        assert_eq!(r[5].as_i64(), Some(4), "0 V is a power failure: {r}");
+    }
+    let last = lit.iter().filter_map(|r| r[1].as_f64()).fold(0.0, f64::max);
+    // An operator's client (not the daemon) sends the command.
+    let st = Command::new("mosquitto_pub")
+        .args([
+            "-p",
+            &mq.port.to_string(),
+            "-u",
+            "meilid",
+            "-P",
+            "s3cret",
+            "-q",
+            "1",
+        ])
+        .args(["-t", "meili/v1/town/streetlight/l0001/cmd"])
+        .args(["-m", r#"{"v":1,"id":"c1","op":"dim","dim_pct":40}"#])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    dev.console.wait_for("streetlight: command dim applied", 30);
+    let dimmed = wait_until("a dimmed reading", Duration::from_secs(60), || {
+        rows(last + 1.0)
+            .into_iter()
+            .find(|r| r[3].as_f64() == Some(40.0))
+    });
+    eprintln!(
+        "qemu streetlight: {} readings lit at lon {lon:.2}, dimmed to 40 % from seq {}",
+        lit.len(),
+        dimmed[1]
     );
 }

@@ -149,6 +149,35 @@ impl Mosquitto {
         Mosquitto { port, proc, dir }
     }
 
+    /// A broker that admits only these users (mosquitto_passwd file, no anonymous clients).
+    pub fn start_with_users(users: &[(&str, &str)]) -> Mosquitto {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let passwd = dir.path().join("passwd");
+        std::fs::write(&passwd, "").unwrap();
+        for (user, pw) in users {
+            let st = Command::new("mosquitto_passwd")
+                .arg("-b")
+                .arg(&passwd)
+                .args([user, pw])
+                .status()
+                .unwrap();
+            assert!(st.success(), "mosquitto_passwd {user}");
+        }
+        // As root, mosquitto drops to user "mosquitto", which cannot read a private temp dir.
+        std::fs::write(
+            dir.path().join("mosquitto.conf"),
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n\
+                 persistence false\nuser root\n",
+                passwd.display()
+            ),
+        )
+        .unwrap();
+        let proc = Mosquitto::spawn(dir.path(), port);
+        Mosquitto { port, proc, dir }
+    }
+
     fn spawn(dir: &Path, port: u16) -> Proc {
         let n = std::fs::read_dir(dir).map(|d| d.count()).unwrap_or(0);
         let proc = Proc::spawn(
