@@ -548,8 +548,10 @@ fn streetlight_image_in_qemu_logs_in_and_obeys_cmd() {
             .into_iter()
             .find(|r| r[3].as_f64() == Some(40.0))
     });
+    let stack = dev.console.stack_peak();
+    assert!(stack < 64 * 1024, "peak stack {stack} bytes");
     eprintln!(
-        "qemu streetlight: {} readings lit at lon {lon:.2}, dimmed to 40 % from seq {}",
+        "qemu streetlight: {} readings lit at lon {lon:.2}, dimmed to 40 % from seq {}, peak stack {stack} bytes",
         lit.len(),
         dimmed[1]
     );
