@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use meili_firmware::modbus::{f32_words, request_len, respond, respond_tcp, InputBank};
+use meili_firmware::modbus::maps::input_registers;
+use meili_firmware::modbus::{request_len, respond, respond_tcp, InputBank};
+use meili_firmware::payload::Kind;
 use meili_firmware::Reading;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -41,10 +43,9 @@ pub async fn run_meter(
             period.as_secs().max(1) as u32,
             &mut r,
         );
+        let regs = input_registers(Kind::Noise, &r).0;
         let mut words = [0u16; 6];
-        for (i, v) in [r.laeq, r.lamax, r.lamin].into_iter().enumerate() {
-            words[2 * i..2 * i + 2].copy_from_slice(&f32_words(v.unwrap_or(0.0)));
-        }
+        words.copy_from_slice(&regs[..6]);
         bank.lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(unit, words);

@@ -229,5 +229,7 @@ pub fn f32_words(v: f32) -> [u16; 2] {
     [(b >> 16) as u16, b as u16]
 }
 
+pub mod maps;
+
 #[cfg(test)]
 mod tests;

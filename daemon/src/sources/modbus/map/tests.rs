@@ -194,3 +194,81 @@ mod fuzz {
         }
     }
 }
+
+/// The firmware's register maps (what a Meili device answers over RS-485) and the gateway's
+/// map files (configs/modbus/meili-*.toml) agree on every field: a reading encoded by the
+/// firmware decodes to the same values with the file.
+#[test]
+fn firmware_registers_match_the_map_files() {
+    use meili_firmware::modbus::maps::input_registers;
+    use meili_firmware::payload::{Fault, Kind};
+    use meili_firmware::Reading;
+    let mut r = Reading::new(7, 0, 60);
+    (r.laeq, r.lamax, r.lamin) = (Some(55.3), Some(71.2), Some(40.5));
+    (r.pm2_5, r.pm10, r.temp_c, r.rh_pct) = (Some(35.0), Some(61.5), Some(-4.25), Some(80.0));
+    (r.stalls, r.occupied, r.entries, r.open) = (Some(8), Some(3), Some(70_123), Some(true));
+    (r.nh3, r.h2s) = (Some(0.75), Some(0.02));
+    (r.lamp_on, r.dim_pct, r.voltage_v, r.current_a) =
+        (Some(true), Some(40.0), Some(229.7), Some(0.412));
+    (r.power_w, r.energy_wh) = (Some(92.5), Some(123_456.0));
+    r.faults = Some(heapless::Vec::from_slice(&[Fault::DriverFailure]).unwrap());
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/modbus");
+    let expected: &[(&str, f64)] = &[
+        ("laeq", 55.3),
+        ("lamax", 71.2),
+        ("lamin", 40.5),
+        ("pm2_5", 35.0),
+        ("pm10", 61.5),
+        ("temp_c", -4.25),
+        ("rh_pct", 80.0),
+        ("stalls", 8.0),
+        ("occupied", 3.0),
+        ("entries", 70_123.0),
+        ("open", 1.0),
+        ("nh3", 0.75),
+        ("h2s", 0.02),
+        ("lamp_on", 1.0),
+        ("dim_pct", 40.0),
+        ("voltage_v", 229.7),
+        ("current_a", 0.412),
+        ("power_w", 92.5),
+        ("energy_wh", 123_456.0),
+        ("fault", 2.0),
+    ];
+    for (kind, file) in [
+        (Kind::Noise, "meili-noise.toml"),
+        (Kind::Air, "meili-air.toml"),
+        (Kind::Toilet, "meili-toilet.toml"),
+        (Kind::Streetlight, "meili-streetlight.toml"),
+    ] {
+        let map = RegisterMap::load(&dir.join(file)).unwrap();
+        let bank = input_registers(kind, &r);
+        assert!(!map.fields.is_empty());
+        for f in &map.fields {
+            let f = f.get_ref();
+            assert_eq!(f.function, Function::Input, "{file} {}", f.field);
+            let got = match decode(f, 0, &bank.0) {
+                Some(Value::Number(x)) => x,
+                Some(Value::Bool(b)) => f64::from(u8::from(b)),
+                None => panic!("{file} {}: no value", f.field),
+            };
+            let want = expected
+                .iter()
+                .find(|(n, _)| *n == f.field)
+                .unwrap_or_else(|| panic!("{file}: field {} not in this test", f.field))
+                .1;
+            assert!(
+                (got - want).abs() < 1e-4 * want.abs().max(1.0),
+                "{file} {}: {got} decoded, {want} encoded",
+                f.field
+            );
+        }
+    }
+    // A reading without values decodes to nothing the gateway would record as a number.
+    let empty = input_registers(Kind::Noise, &Reading::new(0, 0, 60));
+    let noise = RegisterMap::load(&dir.join("meili-noise.toml")).unwrap();
+    assert!(noise
+        .fields
+        .iter()
+        .all(|f| decode(f.get_ref(), 0, &empty.0).is_none()));
+}
