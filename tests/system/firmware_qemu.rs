@@ -115,6 +115,11 @@ struct Device {
 
 impl Device {
     fn boot(dir: &Path, kind: &str, sensor: &str) -> Device {
+        Device::boot_with_bus(dir, kind, sensor, None)
+    }
+
+    /// `bus`: the QEMU chardev of the field-bus port (id `c3`), for the Modbus RTU slave.
+    fn boot_with_bus(dir: &Path, kind: &str, sensor: &str, bus: Option<&str>) -> Device {
         let (console_port, modem_port) = (free_port(), free_port());
         let chardev = |id: &str, port: u16| {
             format!("socket,id={id},host=127.0.0.1,port={port},server=on,wait=off")
@@ -141,7 +146,11 @@ impl Device {
                     "chardev:c1",
                     "-serial",
                     "chardev:c2",
-                ]),
+                ])
+                .args(
+                    bus.map(|b| vec!["-chardev", b, "-serial", "chardev:c3"])
+                        .unwrap_or_default(),
+                ),
             &dir.join(format!("qemu-{kind}.log")),
         );
         let console = Console::connect(console_port);
@@ -168,23 +177,29 @@ impl Device {
     /// What a technician types: id, site, broker, a 2-second period, save, reboot; then wait
     /// until the device is online with it.
     fn provision(&self, id: &str, broker_port: u16, extra: &[&str]) {
+        let mut lines = vec![format!("set broker_port {broker_port}")];
+        lines.extend(extra.iter().map(|s| s.to_string()));
+        self.configure(id, &lines, &format!("mqtt: online as {id}"));
+    }
+
+    /// Set id, site, a 2-second period and `lines`, save, reboot, and wait for `ready`.
+    fn configure(&self, id: &str, lines: &[String], ready: &str) {
         self.console.wait_for("clock:", 30);
-        let mut lines = vec![
+        let mut all = vec![
             format!("set id {id}"),
             "set site town".to_string(),
-            format!("set broker_port {broker_port}"),
             "set period_s 2".to_string(),
         ];
-        lines.extend(extra.iter().map(|s| s.to_string()));
-        lines.push("save".into());
-        for l in &lines {
+        all.extend(lines.iter().cloned());
+        all.push("save".into());
+        for l in &all {
             self.console.send(l);
         }
         self.console.wait_for("save: ok", 10);
         self.console.send("reboot");
         self.console
             .wait_for(&format!("id {id} reset software"), 20);
-        self.console.wait_for(&format!("mqtt: online as {id}"), 60);
+        self.console.wait_for(ready, 60);
     }
 }
 
@@ -554,5 +569,97 @@ fn streetlight_image_in_qemu_logs_in_and_obeys_cmd() {
         "qemu streetlight: {} readings lit at lon {lon:.2}, dimmed to 40 % from seq {}, peak stack {stack} bytes",
         lit.len(),
         dimmed[1]
+    );
+}
+
+/// The noise meter's image without a broker, as a Modbus RTU slave on its field bus: meilid
+/// polls it over a serial line (a socat pty pair on QEMU's fourth UART) with the map file
+/// configs/modbus/meili-noise.toml, while the device polls its own RS-485 transmitter
+/// (pymodbus) on the sensor port.
+#[test]
+fn noise_meter_image_in_qemu_answers_the_gateways_modbus_polls() {
+    let mq = Mosquitto::start();
+    let influx = Influxd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let rtu = ModbusServer::rtu(&serde_json::json!({"units": {"3": {"holding": {"0": 712}}}}));
+    let (_socat, device_end, gateway_end) = pty_pair(dir.path(), "bus-device", "bus-gateway");
+    let map = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/modbus/meili-noise.toml");
+    let config = format!(
+        "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-qemu-rtu\"\n\n\
+         [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\n\
+         [sinks.batch]\nmax_delay_ms = 200\n\n\
+         [[devices]]\nid = \"n0005\"\nsite = \"town\"\nkind = \"noise\"\nlat = 23.36\nlon = 103.37\nzone_class = \"2\"\n\
+         modbus = {{ rtu = \"{}\", baud = 19200, unit = 5, map = \"{}\", interval_secs = 1 }}\n",
+        mq.url(),
+        influx.url(),
+        gateway_end.display(),
+        map.display()
+    );
+    let dev = Device::boot_with_bus(
+        dir.path(),
+        "noise",
+        &format!("serial,id=c2,path={}", rtu.tty.display()),
+        Some(&format!("serial,id=c3,path={}", device_end.display())),
+    );
+    dev.configure(
+        "n0005",
+        &[
+            "set unit 3".into(),
+            "set modbus_unit 5".into(),
+            "set modbus_baud 19200".into(),
+            "set broker_host off".into(),
+        ],
+        "rtu: unit 5 at 19200 baud",
+    );
+    dev.console.wait_for("mqtt: off", 5);
+    let meilid = Meilid::start(dir.path(), &config);
+    // 71.2 dB from the transmitter → the device's level meter → its input registers (f32) →
+    // meilid's poll → InfluxDB.
+    let rows = wait_until("5 polled readings", Duration::from_secs(60), || {
+        let v = influx.query(
+            "meili",
+            "SELECT laeq, lamax, lamin FROM noise WHERE device = 'n0005'",
+        );
+        let rows: Vec<Vec<f64>> = v["results"][0]["series"][0]["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| (1..4).map(|i| r[i].as_f64().unwrap_or(f64::NAN)).collect())
+            .collect();
+        (rows.len() >= 5).then_some(rows)
+    });
+    for r in &rows {
+        for v in r {
+            assert!(
+                (v - 71.2).abs() < 0.01,
+                "{v} dB polled, the transmitter says 71.2"
+            );
+        }
+    }
+    let bus = format!("bus=\"rtu://{}@19200\"", gateway_end.display());
+    let labels = format!("device=\"town/n0005\",{bus}");
+    let polls = meilid
+        .metric("meili_modbus_polls_total", &labels)
+        .unwrap_or(0.0);
+    let failed = meilid
+        .metric("meili_modbus_polls_failed_total", &labels)
+        .unwrap_or(0.0);
+    assert_eq!(failed, 0.0, "{polls} polls, {failed} failed");
+    dev.console.send("status");
+    dev.console.wait_for("rtu_answered=", 5);
+    let status = dev.console.text.lock().unwrap().clone();
+    let answered: u64 = status
+        .rsplit("rtu_answered=")
+        .next()
+        .and_then(|t| t.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        answered as f64 >= polls && polls >= 5.0,
+        "the device answered {answered} of meilid's {polls} polls"
+    );
+    eprintln!(
+        "qemu noise meter as RTU slave: {} readings polled by meilid, {polls} polls, {answered} answered by the image",
+        rows.len()
     );
 }

@@ -11,6 +11,7 @@ pub struct Config {
     pub id: String<24>,
     /// Site (`town`), the topic's first segment after `meili/v1`.
     pub site: String<24>,
+    /// Empty: MQTT off.
     pub broker_host: String<64>,
     pub broker_port: u16,
     pub username: String<32>,
@@ -40,6 +41,9 @@ pub struct Config {
     pub dim_pct: u8,
     pub v_per_count: f32,
     pub a_per_count: f32,
+    /// Answer Modbus RTU on the field bus as this unit (0: off).
+    pub modbus_unit: u8,
+    pub modbus_baud: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -84,6 +88,8 @@ impl Default for Config {
             // both centred on 1.65 V of a 3.3 V 12-bit ADC.
             v_per_count: 0.25,
             a_per_count: 0.000_805,
+            modbus_unit: 0,
+            modbus_baud: 9600,
         }
     }
 }
@@ -122,6 +128,11 @@ impl Config {
         match key {
             "id" => put(&mut self.id, v),
             "site" => put(&mut self.site, v),
+            // `off`: no MQTT (a device only polled over Modbus RTU).
+            "broker_host" if v == "off" => {
+                self.broker_host.clear();
+                Ok(())
+            }
             "broker_host" => put(&mut self.broker_host, v),
             "broker_port" => {
                 self.broker_port = u16::try_from(num(v)?).map_err(|_| "out of range")?;
@@ -172,6 +183,20 @@ impl Config {
                     .ok_or("0 to 100")?;
                 Ok(())
             }
+            "modbus_unit" => {
+                self.modbus_unit = u8::try_from(num(v)?)
+                    .ok()
+                    .filter(|u| *u <= 247)
+                    .ok_or("0 (off) to 247")?;
+                Ok(())
+            }
+            "modbus_baud" => match num(v)? {
+                b @ (1200 | 2400 | 4800 | 9600 | 19_200 | 38_400 | 57_600 | 115_200) => {
+                    self.modbus_baud = b;
+                    Ok(())
+                }
+                _ => Err("1200 to 115200, a standard rate"),
+            },
             "v_per_count" => float(&mut self.v_per_count, v, 1e-6, 10.0),
             "a_per_count" => float(&mut self.a_per_count, v, 1e-7, 1.0),
             _ => Err("unknown key"),

@@ -107,6 +107,11 @@ async fn command(text: &str, cfg: &mut Config) -> bool {
                 cfg.v_per_count,
                 cfg.a_per_count
             );
+            crate::log!(
+                "config: modbus_unit={} modbus_baud={}",
+                cfg.modbus_unit,
+                cfg.modbus_baud
+            );
         }
         (Some("set"), Some(k), Some(v)) => match cfg.set(k, v.trim()) {
             Ok(()) => crate::log!("set {}: ok (save, then reboot to apply)", k),
@@ -121,12 +126,14 @@ async fn command(text: &str, cfg: &mut Config) -> bool {
                 .await
                 .unwrap_or((0, 0));
             crate::log!(
-                "status: online={} queued={} dropped={} reset={} stack_peak={}",
+                "status: online={} queued={} dropped={} reset={} stack_peak={} rtu_answered={} rtu_ignored={}",
                 station::ONLINE.load(Ordering::Relaxed),
                 queued,
                 dropped + station::DROPPED.load(Ordering::Relaxed),
                 station::reset_reason().as_str(),
-                crate::stack::peak_bytes()
+                crate::stack::peak_bytes(),
+                crate::rtu::ANSWERED.load(Ordering::Relaxed),
+                crate::rtu::IGNORED.load(Ordering::Relaxed)
             );
         }
         (Some("reboot"), ..) => {

@@ -4,6 +4,7 @@
 //! - `station`: what every image runs besides its sensor: configuration, console, network
 //!   task, offline queue, watchdog supervisor;
 //! - `modem` (Quectel AT) behind `net::Socket`; `session`: the MQTT session over it;
+//! - `rtu`: the Modbus RTU slave on the field bus, for gateways that poll;
 //! - `store`: flash (configuration map, offline queue); `config`; `console`;
 #![no_std]
 
@@ -13,6 +14,7 @@ pub mod console;
 pub mod executor;
 pub mod modem;
 pub mod net;
+pub mod rtu;
 pub mod session;
 pub mod stack;
 pub mod station;

@@ -28,6 +28,8 @@ pub static READINGS: Channel<CriticalSectionRawMutex, (Reading, Instant), 16> = 
 /// Readings lost because the network task fell 16 periods behind (status `dropped`).
 pub static DROPPED: AtomicU32 = AtomicU32::new(0);
 pub static ONLINE: AtomicBool = AtomicBool::new(false);
+/// Off when the device has no broker (`broker_host off`: polled over Modbus RTU only).
+static MQTT_ON: AtomicBool = AtomicBool::new(true);
 static STORE: Mutex<CriticalSectionRawMutex, Option<Store>> = Mutex::new(None);
 static RESET: AtomicU8 = AtomicU8::new(0);
 static SENSOR_BEAT: AtomicU32 = AtomicU32::new(0);
@@ -98,9 +100,11 @@ pub fn command(payload: &[u8]) {
     }
 }
 
-/// Queue a reading for the network task; a full queue loses it (counted).
+/// Serve a reading on the field bus and queue it for the network task; a full queue loses it
+/// (counted).
 pub fn report(r: Reading) {
-    if READINGS.try_send((r, Instant::now())).is_err() {
+    crate::rtu::update(&r);
+    if MQTT_ON.load(Ordering::Relaxed) && READINGS.try_send((r, Instant::now())).is_err() {
         DROPPED.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -144,8 +148,19 @@ pub async fn start(spawner: &Spawner, b: Board, kind: Kind) -> Parts {
     sensor_beat();
     NET_BEAT.store(secs(), Ordering::Relaxed);
     spawn(spawner, crate::console::run(b.console, cfg.clone()));
-    let modem = Modem::new(b.modem, b.modem_power, &cfg.apn);
-    spawn(spawner, net(modem, b.rtc, cfg.clone(), kind));
+    if cfg.modbus_unit != 0 {
+        spawn(
+            spawner,
+            crate::rtu::run(b.bus, kind, cfg.modbus_unit, cfg.modbus_baud),
+        );
+    }
+    if cfg.broker_host.is_empty() {
+        MQTT_ON.store(false, Ordering::Relaxed);
+        crate::log!("mqtt: off (no broker_host)");
+    } else {
+        let modem = Modem::new(b.modem, b.modem_power, &cfg.apn);
+        spawn(spawner, net(modem, b.rtc, cfg.clone(), kind));
+    }
     Parts {
         cfg,
         watchdog: b.watchdog,
@@ -183,7 +198,8 @@ pub async fn supervise(mut wd: board::Watchdog) -> ! {
     loop {
         let now = secs();
         let sensor_ok = now.saturating_sub(SENSOR_BEAT.load(Ordering::Relaxed)) < 30;
-        let net_ok = now.saturating_sub(NET_BEAT.load(Ordering::Relaxed)) < 180;
+        let net_ok = !MQTT_ON.load(Ordering::Relaxed)
+            || now.saturating_sub(NET_BEAT.load(Ordering::Relaxed)) < 180;
         if sensor_ok && net_ok && !NET_DEAD.load(Ordering::Relaxed) {
             wd.feed();
         }

@@ -39,11 +39,15 @@ pub fn input_registers(kind: Kind, r: &Reading) -> InputBank<WORDS> {
         Kind::Streetlight => {
             f32_at(5, r.power_w);
             w[0] = r.lamp_on.map_or(u16::MAX, u16::from);
-            w[1] = r.dim_pct.map_or(u16::MAX, |p| libm::roundf(p).clamp(0.0, 100.0) as u16);
+            w[1] = r
+                .dim_pct
+                .map_or(u16::MAX, |p| libm::roundf(p).clamp(0.0, 100.0) as u16);
             w[2] = u16::from(r.fault_bits());
             w[3] = scaled(r.voltage_v, 10.0);
             w[4] = scaled(r.current_a, 1000.0);
-            let e = r.energy_wh.map_or(u32::MAX, |e| libm::round(e).clamp(0.0, 4.0e9) as u32);
+            let e = r
+                .energy_wh
+                .map_or(u32::MAX, |e| libm::round(e).clamp(0.0, 4.0e9) as u32);
             w[7..9].copy_from_slice(&[(e >> 16) as u16, e as u16]);
         }
     }

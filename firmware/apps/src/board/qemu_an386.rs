@@ -9,7 +9,8 @@
 //! |---|---|---|---|
 //! | console (logs, provisioning) | UART0 | 1st | USART1 |
 //! | 4G modem (AT commands) | UART1 | 2nd | USART2 |
-//! | sensor (PMS5003 / RS-485) | UART2 | 3rd | USART3 / USART6 |
+//! | sensor (PMS5003 / RS-485) | UART2 | 3rd | USART3 |
+//! | field bus (Modbus RTU slave) | UART3 | 4th | USART6 |
 //!
 //! Flash is emulated in SSRAM1 above the image (NOR semantics: erase to 0xFF, programming
 //! only clears bits), so it survives a watchdog reset but not the end of the QEMU process.
@@ -37,14 +38,15 @@ const SYSCLK_HZ: u32 = 25_000_000;
 
 // ---------------------------------------------------------------- UARTs
 
-const UART_BASE: [usize; 3] = [0x4000_4000, 0x4000_5000, 0x4000_6000];
+const UART_BASE: [usize; 4] = [0x4000_4000, 0x4000_5000, 0x4000_6000, 0x4000_7000];
 const DATA: usize = 0x00;
 const STATE: usize = 0x04;
 const CTRL: usize = 0x08;
 const INTCLEAR: usize = 0x0C;
 const BAUDDIV: usize = 0x10;
 
-static RX: [Pipe<CriticalSectionRawMutex, 512>; 3] = [Pipe::new(), Pipe::new(), Pipe::new()];
+static RX: [Pipe<CriticalSectionRawMutex, 512>; 4] =
+    [Pipe::new(), Pipe::new(), Pipe::new(), Pipe::new()];
 /// Bytes lost because a receive buffer was full (reported in the device status).
 pub static RX_OVERRUNS: AtomicU32 = AtomicU32::new(0);
 
@@ -95,6 +97,10 @@ impl Uart {
     pub fn clear(&mut self) {
         RX[self.index].clear();
     }
+
+    pub fn set_baud(&mut self, baud: u32) {
+        write(UART_BASE[self.index], BAUDDIV, SYSCLK_HZ / baud.max(300));
+    }
 }
 
 impl embedded_io_async::ErrorType for Uart {
@@ -144,9 +150,13 @@ extern "C" fn uart1_rx() {
 extern "C" fn uart2_rx() {
     Uart::on_rx(2);
 }
+extern "C" fn uart3_rx() {
+    Uart::on_rx(3);
+}
 extern "C" fn unused() {}
 
-/// The vector table's 32 external interrupts (AN386: UART0 RX = 0, UART1 RX = 2, UART2 RX = 4).
+/// The vector table's 32 external interrupts (AN386: UART0 RX = 0, UART1 RX = 2, UART2 RX = 4,
+/// UART3 RX = 18).
 #[link_section = ".vector_table.interrupts"]
 #[no_mangle]
 #[used]
@@ -155,6 +165,7 @@ static __INTERRUPTS: [extern "C" fn(); 32] = {
     v[0] = uart0_rx;
     v[2] = uart1_rx;
     v[4] = uart2_rx;
+    v[18] = uart3_rx;
     v
 };
 
@@ -354,6 +365,8 @@ pub struct Board {
     pub climate: Option<I2c>,
     pub modem: Uart,
     pub sensor: Uart,
+    /// The field bus (RS-485): the Modbus RTU slave's port.
+    pub bus: Uart,
     pub config_flash: Flash,
     pub queue_flash: Flash,
     pub watchdog: Watchdog,
@@ -410,6 +423,7 @@ pub fn init(kind: meili_firmware::payload::Kind, sensor_baud: u32, watchdog_ms: 
         climate: None,
         modem: Uart::new(1, 115_200),
         sensor: Uart::new(2, sensor_baud),
+        bus: Uart::new(3, 9600),
         config_flash: Flash,
         queue_flash: Flash,
         watchdog: Watchdog::start(watchdog_ms),
@@ -420,7 +434,7 @@ pub fn init(kind: meili_firmware::payload::Kind, sensor_baud: u32, watchdog_ms: 
         lamp: (kind == Kind::Streetlight).then(super::qemu_io::lamp_io),
         mic: None,
     };
-    for irq in [0, 2, 4] {
+    for irq in [0, 2, 4, 18] {
         // SAFETY: the handlers above are ready and only touch their own pipe.
         unsafe { cortex_m::peripheral::NVIC::unmask(Irq(irq)) };
     }

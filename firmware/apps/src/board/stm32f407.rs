@@ -8,6 +8,7 @@
 //! | 4G module | USART2 115200 | PA2 TX, PA3 RX; power key PB0 |
 //! | sensor: PMS5003 or RS-485 | USART3 9600 | PB10 TX, PB11 RX; RS-485 DE/RE PB14 |
 //! | SHT4x (air) | I2C1 100 kHz | PB6 SCL, PB7 SDA |
+//! | field bus: RS-485 Modbus RTU slave | USART6 | PC6 TX, PC7 RX; DE/RE PC8 |
 //!
 //! Flash: code in sectors 0–5 (256 KiB, memory-stm32f407.x); the offline queue in sectors
 //! 6–9 (512 KiB) and the configuration in sectors 10–11 (2 × 128 KiB).
@@ -19,7 +20,7 @@ use embassy_stm32::adc::AdcChannel as _;
 use embassy_stm32::exti::ExtiInput;
 use embassy_stm32::flash::{Blocking, Flash as Stm32Flash};
 use embassy_stm32::gpio::{Level, Output, Speed};
-use embassy_stm32::peripherals::{IWDG, USART1, USART2, USART3};
+use embassy_stm32::peripherals::{IWDG, USART1, USART2, USART3, USART6};
 use embassy_stm32::time::Hertz;
 use embassy_stm32::usart::{BufferedInterruptHandler, BufferedUart, Config as UartConfig};
 use embassy_stm32::wdg::IndependentWatchdog;
@@ -42,6 +43,7 @@ bind_interrupts!(pub(super) struct Irqs {
     USART1 => BufferedInterruptHandler<USART1>;
     USART2 => BufferedInterruptHandler<USART2>;
     USART3 => BufferedInterruptHandler<USART3>;
+    USART6 => BufferedInterruptHandler<USART6>;
     DMA1_STREAM3 => embassy_stm32::dma::InterruptHandler<embassy_stm32::peripherals::DMA1_CH3>;
     EXTI0 => exti::InterruptHandler<interrupt::typelevel::EXTI0>;
     EXTI1 => exti::InterruptHandler<interrupt::typelevel::EXTI1>;
@@ -60,6 +62,10 @@ pub struct Uart {
 }
 
 impl Uart {
+    pub fn set_baud(&mut self, baud: u32) {
+        let _ = self.inner.set_baudrate(baud);
+    }
+
     /// Drop whatever was received and not yet read.
     pub fn clear(&mut self) {
         let mut b = [0u8; 32];
@@ -215,6 +221,8 @@ pub struct Board {
     pub climate: Option<I2c>,
     pub modem: Uart,
     pub sensor: Uart,
+    /// The field bus (RS-485): the Modbus RTU slave's port.
+    pub bus: Uart,
     pub config_flash: Flash,
     pub queue_flash: Flash,
     pub watchdog: Watchdog,
@@ -310,7 +318,16 @@ pub fn init(kind: Kind, sensor_baud: u32, watchdog_ms: u32) -> Board {
         Irqs,
         uart_config(sensor_baud),
     );
-    let (Ok(console), Ok(modem), Ok(sensor)) = (console, modem, sensor) else {
+    let bus = BufferedUart::new(
+        p.USART6,
+        p.PC7,
+        p.PC6,
+        buffer!(),
+        buffer!(),
+        Irqs,
+        uart_config(9600),
+    );
+    let (Ok(console), Ok(modem), Ok(sensor), Ok(bus)) = (console, modem, sensor, bus) else {
         restart()
     };
     let mut i2c_config = embassy_stm32::i2c::Config::default();
@@ -393,6 +410,10 @@ pub fn init(kind: Kind, sensor_baud: u32, watchdog_ms: u32) -> Board {
         sensor: Uart {
             inner: sensor,
             de: Some(Output::new(p.PB14, Level::Low, Speed::Medium)),
+        },
+        bus: Uart {
+            inner: bus,
+            de: Some(Output::new(p.PC8, Level::Low, Speed::Medium)),
         },
         config_flash: Flash,
         queue_flash: Flash,
