@@ -10,6 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 pub mod alerts;
+pub mod http;
 mod limits;
 pub mod standards;
 
@@ -50,6 +51,9 @@ impl fmt::Debug for Secret {
 pub struct Config {
     #[serde(default)]
     pub daemon: DaemonConfig,
+    /// Authentication and limits of the HTTP listeners (`[http]`).
+    #[serde(default)]
+    pub http: http::HttpConfig,
     pub mqtt: Option<MqttConfig>,
     #[serde(default)]
     pub validate: ValidateConfig,
@@ -90,6 +94,10 @@ pub struct DaemonConfig {
     pub data_dir: PathBuf,
     #[serde(default = "default_http_listen")]
     pub http_listen: SocketAddr,
+    /// A second listener serving only the public read-only endpoints (the toilet feed),
+    /// without authentication.
+    #[serde(default)]
+    pub public_listen: Option<SocketAddr>,
     #[serde(default = "default_timezone")]
     pub timezone: String,
     /// Grace period for flushing sinks on SIGINT/SIGTERM.
@@ -144,6 +152,7 @@ impl Default for DaemonConfig {
         DaemonConfig {
             data_dir: default_data_dir(),
             http_listen: default_http_listen(),
+            public_listen: None,
             timezone: default_timezone(),
             shutdown_timeout_secs: default_shutdown_timeout_secs(),
             ingest_queue_messages: default_ingest_queue_messages(),

@@ -39,6 +39,8 @@ pub enum DaemonError {
     },
     #[error("alerts: {0}")]
     Alerts(#[from] crate::sinks::alerts::ChannelError),
+    #[error(transparent)]
+    Auth(#[from] crate::http::auth::AuthError),
     #[error("HTTP listener on {addr}: {source}")]
     Http {
         addr: std::net::SocketAddr,
@@ -61,6 +63,10 @@ pub struct Shared {
     pub alerts_changed: Arc<tokio::sync::Notify>,
     /// What the web page and API need from the configuration.
     pub view: Arc<crate::http::View>,
+    /// Who may use the HTTP API (tokens, sessions, Host allow-list).
+    pub auth: Arc<crate::http::auth::Auth>,
+    /// The HTTP listeners' counters.
+    pub http: Arc<crate::http::server::HttpMetrics>,
 }
 
 /// A running daemon.
@@ -211,7 +217,16 @@ impl Daemon {
             alerts: alert_store,
             alerts_changed,
             view: Arc::new(crate::http::View::from_config(&config)),
+            auth: Arc::new(crate::http::auth::Auth::from_config(
+                &config.http,
+                config.daemon.http_listen,
+            )?),
+            http: Arc::default(),
         };
+        if config.http.insecure_no_auth && !config.daemon.http_listen.ip().is_loopback() {
+            tracing::warn!(listen = %config.daemon.http_listen,
+                "http.insecure_no_auth: the API, page and metrics are open to anyone who reaches this address.");
+        }
 
         let http_stop = CancellationToken::new();
         let listener = tokio::net::TcpListener::bind(config.daemon.http_listen)
@@ -224,11 +239,29 @@ impl Daemon {
             addr: config.daemon.http_listen,
             source,
         })?;
+        let limits = crate::http::server::Limits::from_config(&config.http);
         tokio::spawn(crate::http::serve(
             listener,
-            shared.clone(),
+            crate::http::router(shared.clone()),
+            limits,
+            Arc::clone(&shared.http),
+            false,
             http_stop.clone(),
         ));
+        if let Some(addr) = config.daemon.public_listen {
+            let public = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| DaemonError::Http { addr, source })?;
+            tracing::info!(listen = %addr, "Public HTTP listener (toilet feed only).");
+            tokio::spawn(crate::http::serve(
+                public,
+                crate::http::public_router(shared.clone()),
+                limits,
+                Arc::clone(&shared.http),
+                true,
+                http_stop.clone(),
+            ));
+        }
 
         let sources_stop = CancellationToken::new();
         let ctl = SinkControl {

@@ -23,6 +23,9 @@ pub struct AlertsConfig {
     pub outbox_max: usize,
     /// How often the evaluation state is saved with its buffer position.
     pub checkpoint_interval_secs: u64,
+    /// Runtime silences (`POST /api/v1/silences`) kept at once, and their longest duration.
+    pub max_silences: usize,
+    pub max_silence_days: u64,
 }
 
 impl Default for AlertsConfig {
@@ -37,6 +40,8 @@ impl Default for AlertsConfig {
             recent_kept: 200,
             outbox_max: 10_000,
             checkpoint_interval_secs: 10,
+            max_silences: 100,
+            max_silence_days: 7,
         }
     }
 }
@@ -196,6 +201,11 @@ const fn default_true() -> bool {
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SilenceConfig {
+    /// Runtime silences: the id `DELETE /api/v1/silences/{id}` takes, and who added it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub created_by: String,
     #[serde(default)]
     pub sites: Vec<String>,
     #[serde(default)]

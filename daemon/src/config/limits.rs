@@ -109,6 +109,7 @@ pub fn problems(c: &Config) -> Vec<Problem> {
             }
         }
     }
+    http(o, c);
     let v = &c.validate;
     if v.max_future_secs < 0 || v.max_future_secs as u64 > 366 * DAY_SECS {
         o.push((
@@ -222,4 +223,99 @@ pub fn problems(c: &Config) -> Vec<Problem> {
         }
     }
     out
+}
+
+/// `[http]` and the listeners: a non-loopback listener needs tokens (or an explicit
+/// `insecure_no_auth`); tokens are well formed and named once.
+fn http(o: &mut Vec<Problem>, c: &Config) {
+    let h = &c.http;
+    range(
+        o,
+        "http.max_connections",
+        h.max_connections as u64,
+        1,
+        65_535,
+    );
+    range(
+        o,
+        "http.max_connections_per_client",
+        h.max_connections_per_client as u64,
+        1,
+        h.max_connections.max(1) as u64,
+    );
+    range(
+        o,
+        "http.header_read_timeout_secs",
+        h.header_read_timeout_secs,
+        1,
+        300,
+    );
+    range(
+        o,
+        "http.connection_max_secs",
+        h.connection_max_secs,
+        10,
+        DAY_SECS,
+    );
+    range(o, "http.session_hours", h.session_hours, 1, 720);
+    let listen = c.daemon.http_listen;
+    if !listen.ip().is_loopback() && h.tokens.is_empty() && !h.insecure_no_auth {
+        o.push((
+            "daemon.http_listen".into(),
+            format!(
+                "{listen} is reachable from other machines: add [[http.tokens]], bind 127.0.0.1, \
+                 or set http.insecure_no_auth = true to serve the API and page to anyone"
+            ),
+        ));
+    }
+    if c.daemon.public_listen == Some(listen) {
+        o.push((
+            "daemon.public_listen".into(),
+            "must differ from daemon.http_listen".into(),
+        ));
+    }
+    for (i, host) in h.allowed_hosts.iter().enumerate() {
+        if host.is_empty()
+            || !host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b))
+        {
+            o.push((
+                format!("http.allowed_hosts[{i}]"),
+                format!("{host:?} is not a host name"),
+            ));
+        }
+    }
+    let mut names = std::collections::HashSet::new();
+    for (i, t) in h.tokens.iter().enumerate() {
+        let key = |k: &str| format!("http.tokens[{i}].{k}");
+        if t.name.is_empty() || !names.insert(t.name.as_str()) {
+            o.push((key("name"), format!("{:?}: empty or used twice", t.name)));
+        }
+        match (&t.sha256, &t.token_file) {
+            (Some(hash), None) => {
+                if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    o.push((key("sha256"), "must be 64 hex digits (meilid token)".into()));
+                }
+            }
+            (None, Some(path)) => match std::fs::read_to_string(path) {
+                Ok(tok) if tok.trim_end().len() >= 16 => {}
+                Ok(_) => o.push((
+                    key("token_file"),
+                    "the token must have at least 16 characters".into(),
+                )),
+                Err(e) => o.push((
+                    key("token_file"),
+                    format!("cannot read {}: {e}", path.display()),
+                )),
+            },
+            _ => o.push((
+                key("sha256"),
+                "give sha256 or token_file (one of them)".into(),
+            )),
+        }
+    }
+    let a = &c.alerts;
+    range(o, "alerts.max_silences", a.max_silences as u64, 1, 10_000);
+    range(o, "alerts.max_silence_days", a.max_silence_days, 1, 366);
 }

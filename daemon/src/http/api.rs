@@ -26,6 +26,8 @@ pub struct View {
     pub toilet_hours: String,
     pub prefix: String,
     pub maps: BTreeMap<PathBuf, Arc<RegisterMap>>,
+    pub max_silences: usize,
+    pub max_silence_days: u64,
 }
 
 impl View {
@@ -40,6 +42,8 @@ impl View {
                 .trim_end_matches('/')
                 .to_string(),
             maps: c.modbus_maps.clone(),
+            max_silences: c.alerts.max_silences,
+            max_silence_days: c.alerts.max_silence_days,
         }
     }
 

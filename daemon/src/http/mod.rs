@@ -1,8 +1,13 @@
 //! HTTP: `GET /` (the technician's web page), `GET /health` (JSON), `GET /metrics`
-//! (Prometheus text), and the API of CONTRACT §5 (docs/api.md).
+//! (Prometheus text), and the API of CONTRACT §5 (docs/api.md), behind `auth` (tokens, login
+//! session, Host check) and `server` (connection limits and timeouts); the public listener
+//! serves only the toilet feed. Silences: `silences.rs`.
 
 mod api;
+pub mod auth;
 mod page;
+pub mod server;
+mod silences;
 
 pub use api::View;
 
@@ -11,34 +16,55 @@ use std::sync::atomic::Ordering::Relaxed;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use tokio_util::sync::CancellationToken;
 
 use crate::topology::Shared;
 
+/// Request bodies larger than this are refused (413).
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// The main listener: everything, behind the guard.
 pub fn router(shared: Shared) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .route("/", get(page::index))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/devices", get(api::devices))
         .route("/api/v1/devices/{site}/{id}", get(api::device))
         .route("/api/v1/compliance", get(api::compliance))
         .route("/api/v1/toilets.geojson", get(api::toilets))
-        .route("/api/v1/silences", post(add_silence))
+        .route("/api/v1/silences", post(silences::add))
+        .route("/api/v1/silences/{id}", delete(silences::remove))
+        .layer(axum::middleware::from_fn_with_state(
+            shared.clone(),
+            auth::guard,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(shared)
 }
 
-pub async fn serve(listener: tokio::net::TcpListener, shared: Shared, stop: CancellationToken) {
-    let app = router(shared);
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(stop.cancelled_owned())
-        .await
-    {
-        tracing::error!(error = %e, "HTTP server failed.");
-    }
+/// The public listener: the read-only public feed, nothing else, no authentication.
+pub fn public_router(shared: Shared) -> Router {
+    Router::new()
+        .route("/api/v1/toilets.geojson", get(api::toilets))
+        .layer(axum::extract::DefaultBodyLimit::max(1024))
+        .with_state(shared)
+}
+
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: server::Limits,
+    metrics: std::sync::Arc<server::HttpMetrics>,
+    public: bool,
+    stop: CancellationToken,
+) {
+    server::serve(listener, app, limits, metrics, public, stop).await
 }
 
 /// `ok` (200); `degraded` (200: a database unreachable, readings kept in the buffer; MQTT
@@ -120,10 +146,11 @@ async fn health(State(s): State<Shared>) -> impl IntoResponse {
 }
 
 async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        s.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], {
+        let mut out = s.metrics.render();
+        s.http.render(&mut out);
+        out
+    })
 }
 
 /// Active alerts (with whether a silence holds them back), recently resolved ones, what each
@@ -156,83 +183,4 @@ async fn alerts(State(s): State<Shared>) -> impl IntoResponse {
         "silences": st.silences,
         "configured": true,
     }))
-}
-
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewSilence {
-    #[serde(default)]
-    sites: Vec<String>,
-    #[serde(default)]
-    devices: Vec<String>,
-    #[serde(default)]
-    rules: Vec<String>,
-    /// From now for this long, unless `starts` and `ends` are given.
-    duration_mins: Option<u32>,
-    starts: Option<String>,
-    ends: Option<String>,
-    #[serde(default)]
-    comment: String,
-}
-
-/// A technician's maintenance window: matching alerts are tracked but not delivered.
-async fn add_silence(
-    State(s): State<Shared>,
-    Json(n): Json<NewSilence>,
-) -> Result<Json<crate::config::alerts::SilenceConfig>, (axum::http::StatusCode, String)> {
-    use axum::http::StatusCode;
-    let Some(store) = &s.alerts else {
-        return Err((
-            StatusCode::NOT_FOUND,
-            "no [[alerts.rules]] configured".into(),
-        ));
-    };
-    let now = jiff::Timestamp::now();
-    let parse = |t: &str| {
-        t.parse::<jiff::Timestamp>().map_err(|_| {
-            (
-                StatusCode::BAD_REQUEST,
-                format!("{t:?} is not an RFC 3339 time"),
-            )
-        })
-    };
-    let (starts, ends) = match (&n.starts, &n.ends, n.duration_mins) {
-        (Some(a), Some(b), None) => (parse(a)?, parse(b)?),
-        (None, None, Some(m)) if m > 0 => (
-            now,
-            now.checked_add(jiff::SignedDuration::from_mins(i64::from(m)))
-                .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?,
-        ),
-        _ => {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                "give duration_mins, or starts and ends".into(),
-            ))
-        }
-    };
-    if ends <= starts {
-        return Err((StatusCode::BAD_REQUEST, "ends must be after starts".into()));
-    }
-    if n.sites.is_empty() && n.devices.is_empty() && n.rules.is_empty() {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "name sites, devices or rules: a silence of everything is a config change".into(),
-        ));
-    }
-    let silence = crate::config::alerts::SilenceConfig {
-        sites: n.sites,
-        devices: n.devices,
-        rules: n.rules,
-        starts: starts.to_string(),
-        ends: ends.to_string(),
-        comment: n.comment,
-    };
-    tracing::info!(?silence, "Silence added.");
-    store
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .silences
-        .push(silence.clone());
-    s.alerts_changed.notify_one();
-    Ok(Json(silence))
 }

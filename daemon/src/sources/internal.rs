@@ -197,6 +197,11 @@ mod tests {
             alerts: None,
             alerts_changed: Arc::default(),
             view: Arc::new(crate::http::View::from_config(&config)),
+            auth: Arc::new(
+                crate::http::auth::Auth::from_config(&config.http, config.daemon.http_listen)
+                    .unwrap(),
+            ),
+            http: Arc::default(),
         }
     }
 
