@@ -24,6 +24,7 @@
 //! - [`demo`]: `meilid demo` — embedded broker, simulated fleet, live table; and
 //!   `meilid simulate`.
 
+pub mod broker;
 pub mod buffer;
 pub mod calc;
 pub mod config;
@@ -31,6 +32,7 @@ pub mod demo;
 pub mod event;
 pub mod http;
 pub mod metrics;
+pub mod redact;
 pub mod registry;
 pub mod replay;
 pub mod sinks;

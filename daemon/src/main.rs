@@ -57,6 +57,24 @@ enum Command {
     },
     /// Validate a configuration file; every error names file, line and key.
     CheckConfig { file: PathBuf },
+    /// Device identities at the broker: mosquitto password file, ACL (each device writes only
+    /// its own topics), per-device passwords for provisioning, listener settings.
+    BrokerConfig {
+        #[arg(long)]
+        config: PathBuf,
+        /// Directory to write passwd, acl, device-passwords.csv, mosquitto-meili.conf into.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// A new HTTP bearer token: prints the token (give it to its holder) and the
+    /// `[[http.tokens]]` entry with its SHA-256 (put it in the configuration).
+    Token {
+        #[arg(long)]
+        name: String,
+        /// read, write or admin.
+        #[arg(long, default_value = "read")]
+        scope: String,
+    },
     /// Simulated devices of every kind against any MQTT broker (load and soak tests).
     Simulate {
         /// Broker address, host:port (IP).
@@ -410,6 +428,8 @@ fn main() -> ExitCode {
             format,
         } => report(replay(&config, &input, format)),
         Command::Calc { what } => report(calc(what)),
+        Command::BrokerConfig { config, out } => report(broker_config(&config, &out)),
+        Command::Token { name, scope } => report(token(&name, &scope)),
         Command::Modbus { what } => report(modbus(what)),
         command => {
             init_logging(cli.log_format);
@@ -759,6 +779,8 @@ fn run_async(command: Command) -> anyhow::Result<()> {
                 println!("simulate: {published} readings published, {dropped} dropped by full offline buffers");
             }
             Command::CheckConfig { .. }
+            | Command::BrokerConfig { .. }
+            | Command::Token { .. }
             | Command::Replay { .. }
             | Command::Calc { .. }
             | Command::Modbus { .. } => {
@@ -807,5 +829,29 @@ async fn alerts_test(config: &config::Config) -> anyhow::Result<()> {
     if failed > 0 {
         anyhow::bail!("{failed} channel(s) failed");
     }
+    Ok(())
+}
+
+/// `meilid broker-config`.
+fn broker_config(config: &std::path::Path, out: &std::path::Path) -> anyhow::Result<()> {
+    let config = config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let w = meili_daemon::broker::generate(&config, out)?;
+    println!(
+        "broker-config: {} devices ({} new passwords) in {}: passwd, acl, device-passwords.csv (private), mosquitto-meili.conf",
+        w.devices,
+        w.new_passwords,
+        w.dir.display()
+    );
+    Ok(())
+}
+
+/// `meilid token`.
+fn token(name: &str, scope: &str) -> anyhow::Result<()> {
+    if !matches!(scope, "read" | "write" | "admin") {
+        anyhow::bail!("--scope: read, write or admin");
+    }
+    let (token, hash) = meili_daemon::http::auth::new_token()?;
+    println!("token (give it to {name}; it is not stored): {token}\n");
+    println!("[[http.tokens]]\nname = \"{name}\"\nscope = \"{scope}\"\nsha256 = \"{hash}\"");
     Ok(())
 }

@@ -230,6 +230,8 @@ pub struct WebhookConfig {
     pub secret_file: Option<PathBuf>,
     #[serde(default = "default_timeout_ms")]
     pub timeout_ms: u64,
+    /// A CA (PEM) trusted besides the public roots, for an https:// URL.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,6 +258,8 @@ pub struct AlertmanagerConfig {
     pub timeout_ms: u64,
     /// `generatorURL` of each alert (default: this daemon's web page).
     pub generator_url: Option<String>,
+    /// A CA (PEM) trusted besides the public roots, for an https:// URL.
+    pub ca_file: Option<PathBuf>,
 }
 
 const fn default_timeout_ms() -> u64 {
@@ -373,6 +377,12 @@ impl AlertsConfig {
                     format!("{:?} is not an http(s) URL", w.url),
                 );
             }
+            if w.ca_file.is_some() && !w.url.starts_with("https://") {
+                err(
+                    format!("alerts.webhooks[{i}].ca_file"),
+                    "a CA is for an https:// URL; this one would be plaintext".into(),
+                );
+            }
             if w.secret.is_some() && w.secret_file.is_some() {
                 err(
                     format!("alerts.webhooks[{i}].secret_file"),
@@ -381,6 +391,12 @@ impl AlertsConfig {
             }
         }
         if let Some(a) = &self.alertmanager {
+            if a.ca_file.is_some() && !a.url.starts_with("https://") {
+                err(
+                    "alerts.alertmanager.ca_file".into(),
+                    "a CA is for an https:// URL; this one would be plaintext".into(),
+                );
+            }
             if !matches!(url::Url::parse(&a.url), Ok(u) if matches!(u.scheme(), "http" | "https")) {
                 err(
                     "alerts.alertmanager.url".into(),

@@ -303,7 +303,7 @@ impl MqttSource {
         let mut backoff = Duration::from_millis(100);
         let max_backoff = Duration::from_millis(self.config.reconnect_max_backoff_ms.max(100));
         let mut raised = false;
-        tracing::info!(url = %self.config.url, client_id = %self.config.client_id, "MQTT source starting.");
+        tracing::info!(url = %crate::redact::url(&self.config.url), client_id = %self.config.client_id, "MQTT source starting.");
         loop {
             client.flush_acks(&mut pending_acks);
             tokio::select! {

@@ -14,7 +14,8 @@ pub struct Config {
     /// Empty: MQTT off.
     pub broker_host: String<64>,
     pub broker_port: u16,
-    pub username: String<32>,
+    /// The device's broker account (`meilid broker-config`: `{site}/{device}`).
+    pub username: String<64>,
     pub password: String<64>,
     /// The SIM's access point name.
     pub apn: String<32>,

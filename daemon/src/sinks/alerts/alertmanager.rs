@@ -20,10 +20,7 @@ pub struct Alertmanager {
 
 impl Alertmanager {
     pub fn new(c: &AlertmanagerConfig, generator: String) -> Result<Alertmanager, ChannelError> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(c.timeout_ms.max(100)))
-            .build()
-            .map_err(|e| ChannelError::Config(format!("alertmanager client: {e}")))?;
+        let http = super::http_client("alertmanager", c.timeout_ms, c.ca_file.as_deref())?;
         Ok(Alertmanager {
             url: format!("{}/api/v2/alerts", c.url.trim_end_matches('/')),
             generator,
@@ -78,7 +75,13 @@ impl Alertmanager {
             .body(serde_json::to_vec(&body).unwrap_or_default())
             .send()
             .await
-            .map_err(|e| ChannelError::Delivery(format!("POST {}: {e}", self.url)))?;
+            .map_err(|e| {
+                ChannelError::Delivery(format!(
+                    "POST {}: {}",
+                    crate::redact::url(self.url.as_str()),
+                    crate::redact::http_error(e)
+                ))
+            })?;
         if resp.status().is_success() {
             Ok(())
         } else {
@@ -86,7 +89,7 @@ impl Alertmanager {
             let text = resp.text().await.unwrap_or_default();
             Err(ChannelError::Delivery(format!(
                 "POST {}: HTTP {status}: {}",
-                self.url,
+                crate::redact::url(&self.url),
                 text.trim()
             )))
         }

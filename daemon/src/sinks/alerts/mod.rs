@@ -19,6 +19,26 @@ use crate::config::Config;
 use crate::event::Alert;
 use crate::transforms::alert::store::Store;
 
+/// An HTTP client for a channel: `timeout_ms`, and `ca_file` trusted besides the public roots
+/// (https:// URLs are always verified).
+pub fn http_client(
+    what: &str,
+    timeout_ms: u64,
+    ca_file: Option<&std::path::Path>,
+) -> Result<reqwest::Client, ChannelError> {
+    let mut b =
+        reqwest::Client::builder().timeout(std::time::Duration::from_millis(timeout_ms.max(100)));
+    if let Some(path) = ca_file {
+        let pem = std::fs::read(path)
+            .map_err(|e| ChannelError::Config(format!("{what} ca_file {}: {e}", path.display())))?;
+        let ca = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| ChannelError::Config(format!("{what} ca_file {}: {e}", path.display())))?;
+        b = b.add_root_certificate(ca);
+    }
+    b.build()
+        .map_err(|e| ChannelError::Config(format!("{what} client: {e}")))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ChannelError {
     #[error("{0}")]

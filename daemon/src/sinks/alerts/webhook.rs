@@ -1,8 +1,6 @@
 //! HTTP webhook: the CONTRACT §6 object as a JSON POST, signed with HMAC-SHA256 over the raw
 //! body in `X-Meili-Signature: sha256=<hex>` when a secret is configured.
 
-use std::time::Duration;
-
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -36,10 +34,7 @@ impl Webhook {
     pub fn new(c: &WebhookConfig) -> Result<Webhook, ChannelError> {
         let secret = resolve_secret(c.secret.as_ref(), c.secret_file.as_deref())
             .map_err(|e| ChannelError::Config(format!("webhook secret_file: {e}")))?;
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(c.timeout_ms.max(100)))
-            .build()
-            .map_err(|e| ChannelError::Config(format!("webhook client: {e}")))?;
+        let http = super::http_client("webhook", c.timeout_ms, c.ca_file.as_deref())?;
         Ok(Webhook {
             url: c.url.clone(),
             secret,
@@ -57,17 +52,19 @@ impl Webhook {
         if let Some(s) = &self.secret {
             req = req.header("x-meili-signature", signature(s, &body));
         }
-        let resp = req
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| ChannelError::Delivery(format!("POST {}: {e}", self.url)))?;
+        let resp = req.body(body).send().await.map_err(|e| {
+            ChannelError::Delivery(format!(
+                "POST {}: {}",
+                crate::redact::url(self.url.as_str()),
+                crate::redact::http_error(e)
+            ))
+        })?;
         if resp.status().is_success() {
             Ok(())
         } else {
             Err(ChannelError::Delivery(format!(
                 "POST {}: HTTP {}",
-                self.url,
+                crate::redact::url(&self.url),
                 resp.status()
             )))
         }

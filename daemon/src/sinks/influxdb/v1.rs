@@ -19,7 +19,8 @@ pub struct V1Writer {
 
 impl V1Writer {
     pub fn new(c: &InfluxdbV1Config) -> Result<V1Writer, String> {
-        let base = reqwest::Url::parse(&c.url).map_err(|e| format!("url {:?}: {e}", c.url))?;
+        let base = reqwest::Url::parse(&c.url)
+            .map_err(|e| format!("url {}: {e}", crate::redact::url(&c.url)))?;
         let mut write_url = base.join("write").map_err(|e| e.to_string())?;
         write_url
             .query_pairs_mut()
@@ -82,7 +83,7 @@ impl V1Writer {
         };
         req.send()
             .await
-            .map_err(|e| WriteError::Retryable(e.to_string()))
+            .map_err(|e| WriteError::Retryable(crate::redact::http_error(e)))
     }
 
     async fn create(&self) -> Result<(), WriteError> {

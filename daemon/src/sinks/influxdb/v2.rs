@@ -20,7 +20,8 @@ pub struct V2Writer {
 impl V2Writer {
     pub fn new(c: &InfluxdbV2Config) -> Result<V2Writer, String> {
         // `influxdb2::Client::new` panics on a bad URL: check it first.
-        let url = reqwest::Url::parse(&c.url).map_err(|e| format!("url {:?}: {e}", c.url))?;
+        let url = reqwest::Url::parse(&c.url)
+            .map_err(|e| format!("url {}: {e}", crate::redact::url(&c.url)))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(format!("url {:?} is not http(s)", c.url));
         }
@@ -53,7 +54,7 @@ impl V2Writer {
             ))),
             Ok(Ok(())) => Ok(()),
             Ok(Err(RequestError::Http { status, text })) => Err(classify(status.as_u16(), &text)),
-            Ok(Err(e)) => Err(WriteError::Retryable(e.to_string())),
+            Ok(Err(e)) => Err(WriteError::Retryable(crate::redact::text(&e.to_string()))),
         }
     }
 }

@@ -1,0 +1,72 @@
+//! Secrets out of logs, errors, `/health` and Debug output: a URL's password and every query
+//! value (webhook tokens such as `?access_token=`, InfluxDB's `p=`) become `***`.
+
+/// `url` with its password and query values replaced by `***` (unparsable input: `***`).
+pub fn url(s: &str) -> String {
+    let Ok(mut u) = url::Url::parse(s) else {
+        return "***".into();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    let keys: Vec<String> = u.query_pairs().map(|(k, _)| k.into_owned()).collect();
+    if !keys.is_empty() {
+        let mut q = u.query_pairs_mut();
+        q.clear();
+        for k in &keys {
+            q.append_pair(k, "***");
+        }
+    }
+    // `***` is percent-encoded in the query; show it plainly.
+    u.to_string().replace("%2A%2A%2A", "***")
+}
+
+/// `text` with every URL in it redacted (error messages of libraries that quote URLs).
+pub fn text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = ["http://", "https://", "mqtt://", "mqtts://"]
+        .iter()
+        .filter_map(|p| rest.find(p))
+        .min()
+    {
+        out.push_str(&rest[..i]);
+        let end = rest[i..]
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>' | ','))
+            .map_or(rest.len(), |n| i + n);
+        out.push_str(&url(&rest[i..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// An HTTP client error without the URL it carries (which may hold a token).
+pub fn http_error(e: reqwest::Error) -> String {
+    e.without_url().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_and_query_values_go() {
+        assert_eq!(
+            super::url("https://oapi.dingtalk.com/robot/send?access_token=abc123&x=1"),
+            "https://oapi.dingtalk.com/robot/send?access_token=***&x=***"
+        );
+        assert_eq!(
+            super::url("http://alice:s3cret@127.0.0.1:9093/"),
+            "http://alice:***@127.0.0.1:9093/"
+        );
+        assert_eq!(super::url("mqtt://u:p@host:1883"), "mqtt://u:***@host:1883");
+        assert_eq!(
+            super::url("http://127.0.0.1:8086"),
+            "http://127.0.0.1:8086/"
+        );
+        assert_eq!(super::url("not a url"), "***");
+        assert_eq!(
+            super::text("error sending request for url (http://u:pw@h:8086/api/v2/write?org=o&token=t): refused"),
+            "error sending request for url (http://u:***@h:8086/api/v2/write?org=***&token=***): refused"
+        );
+    }
+}
