@@ -28,6 +28,8 @@ mod firmware_modbus;
 mod firmware_mqtt;
 // Issue 15: the real device image in QEMU.
 mod firmware_qemu;
+// Issue 16: tokens, scopes, Host, silences, slowloris, secrets, TLS settings, broker ACLs.
+mod security;
 // `meilid simulate`: every kind, link outages and backlog uploads, accepted by a gateway.
 mod simulate;
 // Alerts through a webhook (signed), MQTT and a real Alertmanager; offline; restart.

@@ -475,6 +475,8 @@ pub struct Meilid {
     pub http: u16,
     pub proc: Proc,
     pub config: PathBuf,
+    /// A bearer token for the helpers' requests (daemons with `[[http.tokens]]`).
+    pub token: Option<String>,
 }
 
 impl Meilid {
@@ -498,7 +500,12 @@ impl Meilid {
         let config = dir.join("meilid.toml");
         std::fs::write(&config, Meilid::daemon_section(dir, http) + config_body).unwrap();
         let proc = Meilid::spawn_proc(dir, &config);
-        let m = Meilid { http, proc, config };
+        let m = Meilid {
+            http,
+            proc,
+            config,
+            token: None,
+        };
         wait_until("meilid http", Duration::from_secs(20), || m.metrics());
         m
     }
@@ -530,7 +537,12 @@ impl Meilid {
 
     fn start_with(dir: &Path, config: PathBuf, http: u16) -> Meilid {
         let proc = Meilid::spawn_proc(dir, &config);
-        let m = Meilid { http, proc, config };
+        let m = Meilid {
+            http,
+            proc,
+            config,
+            token: None,
+        };
         wait_until("meilid subscribed", Duration::from_secs(20), || {
             (m.metric("meili_mqtt_subscriptions_total", "")? >= 2.0).then_some(())
         });
@@ -561,13 +573,57 @@ impl Meilid {
         let (config, http) = (stopped.config.clone(), stopped.http);
         drop(stopped);
         let proc = Meilid::spawn_proc(dir, &config);
-        let m = Meilid { http, proc, config };
+        let m = Meilid {
+            http,
+            proc,
+            config,
+            token: None,
+        };
         wait_until("meilid http", Duration::from_secs(20), || m.metrics());
         m
     }
 
     pub fn metrics(&self) -> Option<String> {
-        http_get(&format!("http://127.0.0.1:{}/metrics", self.http)).map(|(_, b)| b)
+        let url = format!("http://127.0.0.1:{}/metrics", self.http);
+        match &self.token {
+            None => http_get(&url).map(|(_, b)| b),
+            Some(t) => {
+                let auth = format!("Bearer {t}");
+                http_request("GET", &url, &[("authorization", &auth)], None, None)
+                    .filter(|r| r.status == 200)
+                    .map(|r| r.body)
+            }
+        }
+    }
+
+    /// Start with a bearer token the helpers use (the configuration must accept it).
+    pub fn start_with_token(dir: &Path, config_body: &str, token: &str) -> Meilid {
+        Meilid::start_with_daemon_token(dir, "", config_body, token)
+    }
+
+    /// [`Meilid::start_with_token`] with more `[daemon]` keys.
+    pub fn start_with_daemon_token(
+        dir: &Path,
+        daemon_keys: &str,
+        config_body: &str,
+        token: &str,
+    ) -> Meilid {
+        let http = free_port();
+        let config = dir.join("meilid.toml");
+        let daemon =
+            Meilid::daemon_section(dir, http).trim_end().to_string() + "\n" + daemon_keys + "\n\n";
+        std::fs::write(&config, daemon + config_body).unwrap();
+        let proc = Meilid::spawn_proc(dir, &config);
+        let m = Meilid {
+            http,
+            proc,
+            config,
+            token: Some(token.to_string()),
+        };
+        wait_until("meilid subscribed", Duration::from_secs(20), || {
+            (m.metric("meili_mqtt_subscriptions_total", "")? >= 2.0).then_some(())
+        });
+        m
     }
 
     /// Value of the sample `name{labels}` (labels as rendered, e.g. `reason="bad_topic"`).
@@ -1002,5 +1058,65 @@ pub fn http_post(url: &str, body: Vec<u8>, form: bool) -> Option<(u16, String)> 
         let r = req.send().await.ok()?;
         let status = r.status().as_u16();
         Some((status, r.text().await.ok()?))
+    })
+}
+
+/// An HTTP answer: status, headers (lower-case names), body.
+#[derive(Debug)]
+pub struct HttpReply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl HttpReply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One request with headers and an optional body, from `local` (a loopback source address)
+/// when given; redirects are not followed. `None` when the connection failed.
+pub fn http_request(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<Vec<u8>>,
+    local: Option<std::net::IpAddr>,
+) -> Option<HttpReply> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .local_address(local)
+            .build()
+            .ok()?;
+        let mut req = client
+            .request(reqwest::Method::from_bytes(method.as_bytes()).ok()?, url)
+            .timeout(Duration::from_secs(15));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let r = req.send().await.ok()?;
+        let status = r.status().as_u16();
+        let headers = r
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_string(), v.to_str().unwrap_or("").to_string()))
+            .collect();
+        Some(HttpReply {
+            status,
+            headers,
+            body: r.text().await.ok()?,
+        })
     })
 }
