@@ -445,13 +445,12 @@ fn socket2_connect(from: Ipv4Addr, port: u16) -> Option<TcpStream> {
         let c = s.connect((Ipv4Addr::LOCALHOST, port).into()).await.ok()?;
         c.into_std().ok()
     })
-    .map(|s| {
+    .inspect(|s| {
         let _ = s.set_nonblocking(false);
-        s
     })
 }
 
-/// 2,000 readings with `seq` from `first`, published by mosquitto_pub (QoS 1).
+/// `n` readings with `seq` from `first`, published by mosquitto_pub (QoS 1).
 fn publish_readings(mq: &Mosquitto, device: &str, first: u64, n: u64) {
     let now = unix_now();
     let lines: Vec<String> = (first..first + n)
