@@ -28,6 +28,41 @@ impl Secret {
     }
 }
 
+/// A URL that may carry a password or a token: its `Debug` and `Display` are redacted
+/// (`redact::url`); the connection code reads it through `Deref`.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct SecretUrl(String);
+
+impl SecretUrl {
+    pub fn new(s: impl Into<String>) -> SecretUrl {
+        SecretUrl(s.into())
+    }
+    /// The URL itself, for connecting (never for logs).
+    pub fn to_string_unredacted(&self) -> String {
+        self.0.clone()
+    }
+}
+
+impl std::ops::Deref for SecretUrl {
+    type Target = String;
+    fn deref(&self) -> &String {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", crate::redact::url(&self.0))
+    }
+}
+
+impl fmt::Display for SecretUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&crate::redact::url(&self.0))
+    }
+}
+
 /// The secret given inline, or else the contents of its file (trailing whitespace removed).
 pub fn resolve_secret(
     inline: Option<&Secret>,
@@ -177,7 +212,7 @@ pub enum MqttProtocol {
 #[serde(deny_unknown_fields)]
 pub struct MqttConfig {
     /// `mqtt://host:port` or `mqtts://host:port` (TLS).
-    pub url: String,
+    pub url: SecretUrl,
     pub client_id: String,
     #[serde(default)]
     pub protocol: MqttProtocol,
@@ -347,7 +382,7 @@ impl Default for BatchConfig {
 #[serde(deny_unknown_fields)]
 pub struct InfluxdbV2Config {
     pub name: Option<String>,
-    pub url: String,
+    pub url: SecretUrl,
     pub org: String,
     pub bucket: String,
     pub token: Option<Secret>,
@@ -362,7 +397,7 @@ pub struct InfluxdbV2Config {
 #[serde(deny_unknown_fields)]
 pub struct InfluxdbV1Config {
     pub name: Option<String>,
-    pub url: String,
+    pub url: SecretUrl,
     pub database: String,
     pub retention_policy: Option<String>,
     pub username: Option<String>,
@@ -813,7 +848,10 @@ impl Config {
                     main,
                     0,
                     "mqtt.url".into(),
-                    format!("{:?} is not mqtt://host:port or mqtts://host:port", m.url),
+                    format!(
+                        "{} is not mqtt://host:port or mqtts://host:port",
+                        crate::redact::url(&m.url)
+                    ),
                 ),
             }
             if m.client_id.is_empty() || m.client_id.len() > 64 {
@@ -945,7 +983,7 @@ impl Config {
                         main,
                         line,
                         format!("{key}.url"),
-                        format!("{url:?} is not an http(s) URL"),
+                        format!("{} is not an http(s) URL", crate::redact::url(url)),
                     ),
                 }
             }

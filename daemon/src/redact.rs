@@ -4,7 +4,12 @@
 /// `url` with its password and query values replaced by `***` (unparsable input: `***`).
 pub fn url(s: &str) -> String {
     let Ok(mut u) = url::Url::parse(s) else {
-        return "***".into();
+        // Not a URL: shown as typed unless it could carry credentials or a token.
+        return if s.contains(['@', '?', ':']) && s.contains(['@', '?']) {
+            "***".into()
+        } else {
+            s.into()
+        };
     };
     if u.password().is_some() {
         let _ = u.set_password(Some("***"));
@@ -63,7 +68,8 @@ mod tests {
             super::url("http://127.0.0.1:8086"),
             "http://127.0.0.1:8086/"
         );
-        assert_eq!(super::url("not a url"), "***");
+        assert_eq!(super::url("not a url"), "not a url");
+        assert_eq!(super::url("htp//u:pw@host"), "***");
         assert_eq!(
             super::text("error sending request for url (http://u:pw@h:8086/api/v2/write?org=o&token=t): refused"),
             "error sending request for url (http://u:***@h:8086/api/v2/write?org=***&token=***): refused"

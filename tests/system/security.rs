@@ -570,3 +570,128 @@ fn slowloris_and_many_clients_leave_ingest_and_health_intact() {
     assert!(answered > 0);
     eprintln!("security: slowloris 600 idle connections ({refused} refused at once, all closed), 200 clients answered {answered} of 1,000 requests; 4,000 of 4,000 readings accepted");
 }
+
+/// Every secret of the configuration (the daemon's MQTT password, a database URL's password,
+/// a webhook's `access_token`, an Alertmanager URL's password) stays out of a trace-level
+/// log, `/health`, the alerts API and check-config's messages, while the channels and the
+/// database fail and are retried (so their errors are logged).
+#[test]
+fn secrets_stay_out_of_trace_logs_health_and_errors() {
+    let mq = Mosquitto::start_with_users(&[("meilid", "MARK-mqtt-password"), ("dev", "devpw")]);
+    let dir = tempfile::tempdir().unwrap();
+    let closed = free_port(); // nothing listens here
+    let config = format!(
+        "[[http.tokens]]\nname = \"ops\"\nscope = \"read\"\nsha256 = \"{}\"\n\n\
+         [mqtt]\nurl = \"{}\"\nclient_id = \"meilid-secrets\"\nusername = \"meilid\"\npassword = \"MARK-mqtt-password\"\n\n\
+         [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"http://bob:MARK-db-password@127.0.0.1:{closed}\"\ndatabase = \"meili\"\n\n\
+         {}\
+         [alerts]\nevaluate_interval_ms = 200\n\n\
+         [[alerts.rules]]\nname = \"offline\"\ntype = \"offline\"\nseverity = \"critical\"\nmissed_periods = 1\n\n\
+         [[alerts.webhooks]]\nname = \"centre\"\nurl = \"http://127.0.0.1:{closed}/robot/send?access_token=MARK-hook-token\"\n\n\
+         [alerts.alertmanager]\nurl = \"http://alice:MARK-am-password@127.0.0.1:{closed}\"\n",
+        hash(READER),
+        mq.url(),
+        noise_device("o01", 1)
+    );
+    let http = free_port();
+    let path = dir.path().join("meilid.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[daemon]\ndata_dir = \"{}\"\nhttp_listen = \"127.0.0.1:{http}\"\n\n{config}",
+            dir.path().join("data").display()
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("meilid-trace.log");
+    let _p = Proc::spawn(
+        "meilid",
+        Command::new(env!("CARGO_BIN_EXE_meilid"))
+            .args(["run", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "trace"),
+        &log,
+    );
+    let auth = bearer(READER);
+    let get = |p: &str| {
+        http_request(
+            "GET",
+            &format!("http://127.0.0.1:{http}{p}"),
+            &[("authorization", &auth)],
+            None,
+            None,
+        )
+    };
+    // A reading for the database (which is down), then the device falls silent: the alert
+    // fires and both channels fail.
+    wait_until("meilid subscribed", Duration::from_secs(20), || {
+        let m = get("/metrics")?.body;
+        m.contains("meili_mqtt_subscriptions_total 2").then_some(())
+    });
+    let now = unix_now();
+    let st = Command::new("mosquitto_pub")
+        .args([
+            "-p",
+            &mq.port.to_string(),
+            "-u",
+            "dev",
+            "-P",
+            "devpw",
+            "-q",
+            "1",
+        ])
+        .args(["-t", "meili/v1/town/noise/o01/telemetry"])
+        .args([
+            "-m",
+            &format!(r#"{{"v":1,"seq":0,"ts":{now},"period_s":1,"laeq":55.0}}"#),
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    wait_until("the channels failed", Duration::from_secs(60), || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        (text.contains("Alert not delivered")
+            && text.matches("channel=centre").count() >= 1
+            && text.contains("channel=alertmanager"))
+        .then_some(())
+    });
+    let health = get("/health").unwrap().body;
+    let alerts = get("/api/v1/alerts").unwrap().body;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains(" TRACE ") && text.contains(" DEBUG "),
+        "a trace-level log:\n{text}"
+    );
+    for (what, body) in [
+        ("log", &text),
+        ("/health", &health),
+        ("/api/v1/alerts", &alerts),
+    ] {
+        assert!(
+            !body.contains("MARK-"),
+            "{what} shows a secret:\n{}",
+            body.lines()
+                .filter(|l| l.contains("MARK-"))
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    // The redacted forms are there: the failures are reported, without the secrets.
+    assert!(
+        text.contains("access_token=***"),
+        "the webhook's failure is logged, redacted"
+    );
+    // check-config quotes URLs only redacted.
+    let (ok, out) = check_config(
+        dir.path(),
+        "bad.toml",
+        &format!(
+            "{}[[alerts.rules]]\nname = \"offline\"\ntype = \"offline\"\nseverity = \"critical\"\nmissed_periods = 1\n\n\
+             [[alerts.webhooks]]\nurl = \"ftp://u:MARK-ftp@host/x?token=MARK-tok\"\n",
+            noise_device("o01", 1)
+        ),
+    );
+    assert!(!ok && out.contains("alerts.webhooks[0].url"), "{out}");
+    assert!(!out.contains("MARK-"), "{out}");
+}

@@ -224,7 +224,7 @@ pub struct SilenceConfig {
 pub struct WebhookConfig {
     /// Name in metrics and the outbox (default `webhook<N>`).
     pub name: Option<String>,
-    pub url: String,
+    pub url: super::SecretUrl,
     /// HMAC-SHA256 key for the `X-Meili-Signature` header.
     pub secret: Option<Secret>,
     pub secret_file: Option<PathBuf>,
@@ -238,7 +238,7 @@ pub struct WebhookConfig {
 #[serde(deny_unknown_fields)]
 pub struct AlertMqttConfig {
     /// Broker; default: the `[mqtt]` broker (same credentials and TLS).
-    pub url: Option<String>,
+    pub url: Option<super::SecretUrl>,
     /// Default: `{mqtt.client_id}-alerts`.
     pub client_id: Option<String>,
     #[serde(default = "default_timeout_ms")]
@@ -249,7 +249,7 @@ pub struct AlertMqttConfig {
 #[serde(deny_unknown_fields)]
 pub struct AlertmanagerConfig {
     /// Base URL, e.g. `http://127.0.0.1:9093`.
-    pub url: String,
+    pub url: super::SecretUrl,
     /// Firing alerts are re-posted this often (Alertmanager resolves alerts it stops hearing
     /// about); their `endsAt` is 4 intervals ahead.
     #[serde(default = "default_resend_secs")]
@@ -374,7 +374,7 @@ impl AlertsConfig {
             if !matches!(url::Url::parse(&w.url), Ok(u) if matches!(u.scheme(), "http" | "https")) {
                 err(
                     format!("alerts.webhooks[{i}].url"),
-                    format!("{:?} is not an http(s) URL", w.url),
+                    format!("{} is not an http(s) URL", crate::redact::url(&w.url)),
                 );
             }
             if w.ca_file.is_some() && !w.url.starts_with("https://") {
@@ -400,7 +400,7 @@ impl AlertsConfig {
             if !matches!(url::Url::parse(&a.url), Ok(u) if matches!(u.scheme(), "http" | "https")) {
                 err(
                     "alerts.alertmanager.url".into(),
-                    format!("{:?} is not an http(s) URL", a.url),
+                    format!("{} is not an http(s) URL", crate::redact::url(&a.url)),
                 );
             }
         }

@@ -104,7 +104,7 @@ pub fn problems(c: &Config) -> Vec<Problem> {
             if !tls_url && m.tls.is_some() {
                 o.push((
                     "mqtt.tls".into(),
-                    format!("[mqtt.tls] is given but {:?} is not mqtts:// (the connection would be plaintext)", m.url),
+                    format!("[mqtt.tls] is given but {} is not mqtts:// (the connection would be plaintext)", crate::redact::url(&m.url)),
                 ));
             }
         }

@@ -80,7 +80,7 @@ pub async fn run(
     config.daemon.data_dir = opts.data_dir.clone();
     config.daemon.http_listen = opts.http_listen;
     config.mqtt = Some(MqttConfig {
-        url: format!("mqtt://{v4}"),
+        url: crate::config::SecretUrl::new(format!("mqtt://{v4}")),
         client_id: "meilid-demo".into(),
         protocol: MqttProtocol::V311,
         username: None,

@@ -200,10 +200,10 @@ impl MqttSource {
 
     fn connect(&self) -> Result<Client, MqttError> {
         let c = &self.config;
-        let url = url::Url::parse(&c.url).map_err(|_| MqttError::Url(c.url.clone()))?;
+        let url = url::Url::parse(&c.url).map_err(|_| MqttError::Url(c.url.to_string()))?;
         let host = url
             .host_str()
-            .ok_or_else(|| MqttError::Url(c.url.clone()))?
+            .ok_or_else(|| MqttError::Url(c.url.to_string()))?
             .to_string();
         let tls = matches!(url.scheme(), "mqtts" | "ssl");
         let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });

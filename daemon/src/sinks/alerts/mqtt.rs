@@ -26,11 +26,13 @@ impl MqttChannel {
     ) -> Result<MqttChannel, ChannelError> {
         let url = c
             .url
-            .as_deref()
+            .as_ref()
+            .map(|u| u.as_str())
             .or(main.map(|m| m.url.as_str()))
             .ok_or_else(|| ChannelError::Config("[alerts.mqtt] needs url or [mqtt]".into()))?;
-        let u = url::Url::parse(url)
-            .map_err(|_| ChannelError::Config(format!("invalid MQTT url {url:?}")))?;
+        let u = url::Url::parse(url).map_err(|_| {
+            ChannelError::Config(format!("invalid MQTT url {}", crate::redact::url(url)))
+        })?;
         let host = u
             .host_str()
             .ok_or_else(|| ChannelError::Config(format!("invalid MQTT url {url:?}")))?;

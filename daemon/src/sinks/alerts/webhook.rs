@@ -36,7 +36,7 @@ impl Webhook {
             .map_err(|e| ChannelError::Config(format!("webhook secret_file: {e}")))?;
         let http = super::http_client("webhook", c.timeout_ms, c.ca_file.as_deref())?;
         Ok(Webhook {
-            url: c.url.clone(),
+            url: c.url.to_string_unredacted(),
             secret,
             http,
         })
