@@ -695,3 +695,152 @@ fn secrets_stay_out_of_trace_logs_health_and_errors() {
     assert!(!ok && out.contains("alerts.webhooks[0].url"), "{out}");
     assert!(!out.contains("MARK-"), "{out}");
 }
+
+/// `meilid broker-config` against a real mosquitto: each device's account writes only its own
+/// topics (device A cannot publish as device B: the broker drops it, nothing reaches the
+/// database), a client without credentials or with a wrong password is refused, and the
+/// daemon's own account reads everything. A second run keeps the issued passwords.
+#[test]
+fn broker_config_binds_each_device_to_its_topics() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let influx = Influxd::start();
+    let port = free_port();
+    let gateway = |extra: &str| {
+        format!(
+            "[mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\nclient_id = \"meilid-acl\"\nusername = \"meilid\"\npassword = \"daemon-pw-123\"\n\n\
+             [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\n[sinks.batch]\nmax_delay_ms = 200\n\n\
+             {}{}{extra}",
+            influx.url(),
+            noise_device("a01", 60),
+            noise_device("b01", 60)
+        )
+    };
+    std::fs::write(d.join("gateway.toml"), gateway("")).unwrap();
+    let out = d.join("broker");
+    let run = || {
+        run_ok(
+            Command::new(env!("CARGO_BIN_EXE_meilid"))
+                .args(["broker-config", "--config"])
+                .arg(d.join("gateway.toml"))
+                .arg("--out")
+                .arg(&out),
+        )
+    };
+    let printed = run();
+    assert!(printed.contains("2 devices (2 new passwords)"), "{printed}");
+    let csv = std::fs::read_to_string(out.join("device-passwords.csv")).unwrap();
+    let password = |user: &str| -> String {
+        csv.lines()
+            .find(|l| l.split(',').nth(3) == Some(user))
+            .and_then(|l| l.split(',').nth(4))
+            .unwrap()
+            .to_string()
+    };
+    let (pa, pb) = (password("town/a01"), password("town/b01"));
+    assert_ne!(pa, pb);
+    assert!(pa.len() >= 20);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out.join("passwd"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o077, 0, "passwd is private");
+    }
+    let passwd = std::fs::read_to_string(out.join("passwd")).unwrap();
+    assert!(!passwd.contains(&pa) && passwd.contains("town/a01:$7$101$"));
+    // A second run (a device added) keeps the passwords devices were provisioned with.
+    std::fs::write(d.join("gateway.toml"), gateway(&noise_device("c01", 60))).unwrap();
+    let printed = run();
+    assert!(printed.contains("3 devices (1 new passwords)"), "{printed}");
+    let csv2 = std::fs::read_to_string(out.join("device-passwords.csv")).unwrap();
+    assert!(csv2.contains(&format!("town/a01,{pa}")) && csv2.contains(&format!("town/b01,{pb}")));
+
+    // The real broker with the generated files.
+    std::fs::write(
+        d.join("mosquitto.conf"),
+        format!(
+            "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {0}/passwd\nacl_file {0}/acl\npersistence false\nuser root\n",
+            out.display()
+        ),
+    )
+    .unwrap();
+    let _mq = Proc::spawn(
+        "mosquitto",
+        Command::new("mosquitto")
+            .arg("-c")
+            .arg(d.join("mosquitto.conf")),
+        &d.join("mosquitto.log"),
+    );
+    wait_until("mosquitto", Duration::from_secs(10), || {
+        TcpStream::connect(("127.0.0.1", port)).ok()
+    });
+    let m = Meilid::start(d, &gateway(&noise_device("c01", 60)));
+    let publish = |user: Option<(&str, &str)>, device: &str, seq: u64| {
+        let mut c = Command::new("mosquitto_pub");
+        c.args(["-p", &port.to_string(), "-q", "1", "-V", "mqttv5"]);
+        if let Some((u, p)) = user {
+            c.args(["-u", u, "-P", p, "-i", u]);
+        }
+        c.args(["-t", &format!("meili/v1/town/noise/{device}/telemetry")]);
+        c.args([
+            "-m",
+            &format!(
+                r#"{{"v":1,"seq":{seq},"ts":{},"period_s":60,"laeq":55.0}}"#,
+                unix_now()
+            ),
+        ]);
+        let o = c.output().unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    // Device A as itself: lands.
+    let (ok, err) = publish(Some(("town/a01", &pa)), "a01", 1);
+    assert!(ok, "{err}");
+    // Device A as device B: the broker refuses the publish (MQTT 5: not authorised).
+    // (mosquitto_pub reports the refused PUBACK on stderr and still exits 0.)
+    let (_, err) = publish(Some(("town/a01", &pa)), "b01", 2);
+    assert!(
+        err.contains("Not authorized"),
+        "A publishing as B must be refused: {err}"
+    );
+    // No credentials, a wrong password: the connection is refused.
+    let (ok, err) = publish(None, "a01", 3);
+    assert!(!ok && err.to_lowercase().contains("not authori"), "{err}");
+    let (ok, err) = publish(Some(("town/a01", "wrong-password")), "a01", 4);
+    assert!(!ok, "{err}");
+    // Device B as itself: lands (the daemon's account reads every device).
+    let (ok, err) = publish(Some(("town/b01", &pb)), "b01", 5);
+    assert!(ok, "{err}");
+    let rows = wait_until("two readings", Duration::from_secs(30), || {
+        let v = influx.query("meili", "SELECT seq, device FROM noise");
+        let rows: Vec<(i64, String)> = v["results"][0]["series"][0]["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| (r[1].as_i64().unwrap(), r[2].as_str().unwrap().to_string()))
+            .collect();
+        (rows.len() >= 2).then_some(rows)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let v = influx.query("meili", "SELECT seq, device FROM noise");
+    let all: Vec<(i64, String)> = v["results"][0]["series"][0]["values"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| (r[1].as_i64().unwrap(), r[2].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        all,
+        vec![(1, "a01".to_string()), (5, "b01".to_string())],
+        "only each device's own readings (first seen {rows:?})"
+    );
+    assert_eq!(
+        m.metric("meili_readings_accepted_total", "kind=\"noise\""),
+        Some(2.0)
+    );
+}
