@@ -79,6 +79,18 @@ pub async fn run(
 
     config.daemon.data_dir = opts.data_dir.clone();
     config.daemon.http_listen = opts.http_listen;
+    // Reachable from other machines: the page needs a token; one is made for this run.
+    let mut token_note = String::new();
+    if !opts.http_listen.ip().is_loopback() && config.http.tokens.is_empty() {
+        let (token, hash) = crate::http::auth::new_token().map_err(DemoError::Broker)?;
+        config.http.tokens.push(crate::config::http::TokenConfig {
+            name: "demo".into(),
+            scope: crate::config::http::Scope::Admin,
+            sha256: Some(hash),
+            token_file: None,
+        });
+        token_note = format!("\nmeilid demo: the page is open to the network; sign in with this run's token {token}");
+    }
     config.mqtt = Some(MqttConfig {
         url: crate::config::SecretUrl::new(format!("mqtt://{v4}")),
         client_id: "meilid-demo".into(),
@@ -98,7 +110,7 @@ pub async fn run(
     let devices: Vec<_> = config.devices.iter().map(|d| d.get_ref().clone()).collect();
     let daemon = Daemon::start(config).await?;
     println!(
-        "meilid demo: broker mqtt://{v4} (MQTT 5 on port {v5_port}), web page http://{0}/ (metrics http://{0}/metrics), store {1}",
+        "meilid demo: broker mqtt://{v4} (MQTT 5 on port {v5_port}), web page http://{0}/ (metrics http://{0}/metrics), store {1}{token_note}",
         daemon.http_addr,
         opts.data_dir.join("store").display()
     );
