@@ -89,7 +89,9 @@ pub async fn run(
             sha256: Some(hash),
             token_file: None,
         });
-        token_note = format!("\nmeilid demo: the page is open to the network; sign in with this run's token {token}");
+        token_note = format!(
+            "\nmeilid demo: the page is open to the network; sign in with this run's token {token}"
+        );
     }
     config.mqtt = Some(MqttConfig {
         url: crate::config::SecretUrl::new(format!("mqtt://{v4}")),
