@@ -42,6 +42,8 @@ pub struct Config {
     pub dim_pct: u8,
     pub v_per_count: f32,
     pub a_per_count: f32,
+    /// TLS 1.3 to the broker, verified against the CA pasted on the console.
+    pub tls: bool,
     /// Answer Modbus RTU on the field bus as this unit (0: off).
     pub modbus_unit: u8,
     pub modbus_baud: u32,
@@ -89,6 +91,7 @@ impl Default for Config {
             // both centred on 1.65 V of a 3.3 V 12-bit ADC.
             v_per_count: 0.25,
             a_per_count: 0.000_805,
+            tls: false,
             modbus_unit: 0,
             modbus_baud: 9600,
         }
@@ -182,6 +185,14 @@ impl Config {
                     .ok()
                     .filter(|p| *p <= 100)
                     .ok_or("0 to 100")?;
+                Ok(())
+            }
+            "tls" => {
+                self.tls = match v {
+                    "on" => true,
+                    "off" => false,
+                    _ => return Err("on or off"),
+                };
                 Ok(())
             }
             "modbus_unit" => {

@@ -1,5 +1,6 @@
 //! The technician's console (115200 8N1 on the console port): log lines out, and a small
-//! line-oriented provisioning shell in: `show`, `set KEY VALUE`, `save`, `status`, `reboot`.
+//! line-oriented provisioning shell in: `show`, `set KEY VALUE`, `save`, `status`, `reboot`,
+//! and a pasted PEM certificate (the broker's CA for `tls on`).
 
 use core::fmt::Write as _;
 use core::sync::atomic::Ordering;
@@ -35,6 +36,7 @@ pub fn log(args: core::fmt::Arguments<'_>) {
 #[embassy_executor::task]
 pub async fn run(mut uart: Uart, mut cfg: Config) {
     let mut line: Vec<u8, 128> = Vec::new();
+    let mut pem = crate::tls::PemPaste::default();
     let mut out = [0u8; 256];
     loop {
         let mut b = [0u8; 16];
@@ -47,7 +49,25 @@ pub async fn run(mut uart: Uart, mut cfg: Config) {
                     if c == b'\r' || c == b'\n' {
                         if !line.is_empty() {
                             let text = core::str::from_utf8(&line).unwrap_or("");
-                            let reboot = command(text.trim(), &mut cfg).await;
+                            let reboot = match pem.line(text) {
+                                crate::tls::Pem::No => command(text.trim(), &mut cfg).await,
+                                crate::tls::Pem::More => false,
+                                crate::tls::Pem::Done(der) => {
+                                    let ok = station::with_store(async |s| s.save_ca(&der).await)
+                                        .await
+                                        == Some(true);
+                                    crate::log!(
+                                        "ca: {} bytes {} (reboot to use)",
+                                        der.len(),
+                                        if ok { "saved" } else { "NOT saved" }
+                                    );
+                                    false
+                                }
+                                crate::tls::Pem::Bad(why) => {
+                                    crate::log!("ca: {}", why);
+                                    false
+                                }
+                            };
                             line.clear();
                             if reboot {
                                 // Let the technician read everything logged so far.
@@ -107,8 +127,15 @@ async fn command(text: &str, cfg: &mut Config) -> bool {
                 cfg.v_per_count,
                 cfg.a_per_count
             );
+            let mut ca = [0u8; crate::tls::CA_MAX];
+            let ca_len = station::with_store(async |s| s.ca(&mut ca).await)
+                .await
+                .flatten()
+                .unwrap_or(0);
             crate::log!(
-                "config: modbus_unit={} modbus_baud={}",
+                "config: tls={} ca={} bytes modbus_unit={} modbus_baud={}",
+                if cfg.tls { "on" } else { "off" },
+                ca_len,
                 cfg.modbus_unit,
                 cfg.modbus_baud
             );

@@ -3,7 +3,8 @@
 //! - `board/`: the only board-specific code (emulated `qemu_an386`, product `stm32f407`);
 //! - `station`: what every image runs besides its sensor: configuration, console, network
 //!   task, offline queue, watchdog supervisor;
-//! - `modem` (Quectel AT) behind `net::Socket`; `session`: the MQTT session over it;
+//! - `modem` (Quectel AT) behind `net::Socket`; `tls`: TLS 1.3 over it; `session`: the MQTT
+//!   session over either;
 //! - `rtu`: the Modbus RTU slave on the field bus, for gateways that poll;
 //! - `store`: flash (configuration map, offline queue); `config`; `console`;
 #![no_std]
@@ -19,6 +20,7 @@ pub mod session;
 pub mod stack;
 pub mod station;
 pub mod store;
+pub mod tls;
 
 /// Halt on panic: the watchdog restarts the device.
 #[panic_handler]

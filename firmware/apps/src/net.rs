@@ -33,3 +33,29 @@ pub trait Socket {
     /// Network time, UNIX seconds.
     async fn unix_time(&mut self) -> Option<i64>;
 }
+
+/// A borrowed socket is a socket (a session over the modem for one connection).
+impl<S: Socket> Socket for &mut S {
+    async fn open(&mut self, host: &str, port: u16) -> Result<(), NetError> {
+        S::open(self, host, port).await
+    }
+    async fn send(&mut self, data: &[u8]) -> Result<(), NetError> {
+        S::send(self, data).await
+    }
+    async fn recv(
+        &mut self,
+        buf: &mut [u8],
+        wait: embassy_time::Duration,
+    ) -> Result<usize, NetError> {
+        S::recv(self, buf, wait).await
+    }
+    async fn close(&mut self) {
+        S::close(self).await
+    }
+    async fn rssi_dbm(&mut self) -> Option<i16> {
+        S::rssi_dbm(self).await
+    }
+    async fn unix_time(&mut self) -> Option<i64> {
+        S::unix_time(self).await
+    }
+}

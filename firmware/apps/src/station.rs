@@ -240,134 +240,197 @@ fn status_json(buf: &mut [u8], online: bool, rssi: Option<i16>, queued: u32) -> 
     encode_status(&s, buf).unwrap_or(0)
 }
 
-#[embassy_executor::task]
-async fn net(modem: Modem, mut rtc: Option<board::Rtc>, cfg: Config, kind: Kind) {
-    let mut session = Session::new(modem);
-    // The RTC's calendar (kept on its battery) until the network's time is read once.
-    let mut clock = Clock(
-        rtc.as_ref()
-            .and_then(board::Rtc::now_unix)
-            .map(|t| (t, Instant::now())),
-    );
-    if let Some((t, _)) = clock.0 {
-        crate::log!("clock: {} (rtc)", t);
-        CLOCK.lock(|c| c.set(clock.0));
+/// What the network task keeps between connections.
+struct Net {
+    clock: Clock,
+    /// When the network time was last read (again each day: the crystal drifts ~2 s a day).
+    network_time: Option<Instant>,
+    backoff: Duration,
+    next_try: Instant,
+    rng: u32,
+    json: [u8; 320],
+    batch: [u8; 2048],
+}
+
+impl Net {
+    /// Exponential backoff to 60 s with ±25 % jitter before the next attempt.
+    fn back_off(&mut self) -> u64 {
+        self.rng ^= self.rng << 13;
+        self.rng ^= self.rng >> 17;
+        self.rng ^= self.rng << 5;
+        let ms = self.backoff.as_millis();
+        let wait = ms - ms / 4 + u64::from(self.rng) % (ms / 2 + 1);
+        self.next_try = Instant::now() + Duration::from_millis(wait);
+        self.backoff = (self.backoff * 2).min(Duration::from_secs(60));
+        wait
     }
-    // Read again each day: the crystal drifts about 2 s a day (20 ppm).
-    let mut network_time: Option<Instant> = None;
-    let mut online = false;
-    let mut backoff = Duration::from_secs(1);
-    let mut next_try = Instant::now();
-    let mut rng = u32::from_le_bytes([cfg.id.len() as u8, 0x5A, 0xA5, 0x3C]) ^ 0x9E37_79B9;
-    let mut json = [0u8; 320];
-    let mut batch = [0u8; 2048];
+
+    /// Readings waiting in RAM go to the flash queue (while offline), once they can be stamped.
+    async fn queue_readings(&mut self) {
+        while self.clock.0.is_some() {
+            let Ok((mut r, at)) = READINGS.try_receive() else {
+                break;
+            };
+            r.ts = self.clock.stamp(at).unwrap_or(0);
+            if let Ok(n) = encode(&r, &mut self.json) {
+                let json = &self.json[..n];
+                with_store(async |s| s.push(json).await).await;
+            }
+        }
+    }
+}
+
+#[embassy_executor::task]
+async fn net(mut modem: Modem, mut rtc: Option<board::Rtc>, cfg: Config, kind: Kind) {
+    // The RTC's calendar (kept on its battery) until the network's time is read.
+    let mut st = Net {
+        clock: Clock(
+            rtc.as_ref()
+                .and_then(board::Rtc::now_unix)
+                .map(|t| (t, Instant::now())),
+        ),
+        network_time: None,
+        backoff: Duration::from_secs(1),
+        next_try: Instant::now(),
+        rng: u32::from_le_bytes([cfg.id.len() as u8, 0x5A, 0xA5, 0x3C]) ^ 0x9E37_79B9,
+        json: [0u8; 320],
+        batch: [0u8; 2048],
+    };
+    if let Some((t, _)) = st.clock.0 {
+        crate::log!("clock: {} (rtc)", t);
+        CLOCK.lock(|c| c.set(st.clock.0));
+    }
+    let mut tls = crate::tls::Buffers::take(&cfg).await;
     loop {
         NET_BEAT.store(secs(), Ordering::Relaxed);
-        if network_time.is_none_or(|at| at.elapsed() > Duration::from_secs(86_400)) {
-            if let Some(t) = session.sock.unix_time().await {
-                clock.0 = Some((t, Instant::now()));
-                network_time = Some(Instant::now());
-                CLOCK.lock(|c| c.set(clock.0));
+        if st
+            .network_time
+            .is_none_or(|at| at.elapsed() > Duration::from_secs(86_400))
+        {
+            if let Some(t) = modem.unix_time().await {
+                st.clock.0 = Some((t, Instant::now()));
+                st.network_time = Some(Instant::now());
+                CLOCK.lock(|c| c.set(st.clock.0));
                 if let Some(rtc) = rtc.as_mut() {
                     rtc.set_unix(t);
                 }
                 crate::log!("clock: {} (network time)", t);
             }
         }
-        if !online && Instant::now() >= next_try {
-            let rssi = session.sock.rssi_dbm().await;
-            let queued = with_store(async |s| s.queued).await.unwrap_or(0);
-            let n = status_json(&mut json, true, rssi, queued);
-            match session.connect(&cfg, kind_name(kind), &json[..n]).await {
-                Ok(()) => {
-                    crate::log!("mqtt: online as {} ({} queued)", cfg.id, queued);
-                    online = true;
-                    backoff = Duration::from_secs(1);
-                }
+        if Instant::now() >= st.next_try {
+            let rssi = modem.rssi_dbm().await;
+            let ended = match tls.as_mut() {
+                None => online(&mut Session::new(&mut modem), &mut st, &cfg, kind, rssi).await,
+                Some(b) => match modem.open(&cfg.broker_host, cfg.broker_port).await {
+                    Err(e) => Err(SessionError::Net(e)),
+                    Ok(()) => {
+                        let seed = b.next_seed().await;
+                        let (rx, tx, ca) = b.parts();
+                        match crate::tls::open(&mut modem, rx, tx, &cfg.broker_host, ca, seed).await {
+                            Ok(link) => {
+                                online(&mut Session::new(link), &mut st, &cfg, kind, rssi).await
+                            }
+                            Err(e) => {
+                                crate::log!("tls: handshake with {} failed ({:?})", cfg.broker_host, e);
+                                Err(SessionError::Protocol)
+                            }
+                        }
+                    }
+                },
+            };
+            ONLINE.store(false, Ordering::Relaxed);
+            match ended {
+                Ok(()) => {}
                 Err(SessionError::Net(NetError::Dead)) => {
                     crate::log!("modem: dead after power cycles; letting the watchdog reset");
                     NET_DEAD.store(true, Ordering::Relaxed);
                     // Until the reset: every reading goes to flash, so the reset loses none
                     // (without a clock they stay queued, as they would online).
-                    if clock.0.is_none() {
+                    if st.clock.0.is_none() {
                         core::future::pending::<()>().await;
                     }
                     loop {
-                        while let Ok((mut r, at)) = READINGS.try_receive() {
-                            r.ts = clock.stamp(at).unwrap_or(0);
-                            if let Ok(n) = encode(&r, &mut json) {
-                                with_store(async |s| s.push(&json[..n]).await).await;
-                            }
-                        }
+                        st.queue_readings().await;
                         READINGS.ready_to_receive().await;
                     }
                 }
                 Err(e) => {
-                    session.sock.close().await;
-                    // Exponential backoff to 60 s with ±25 % jitter.
-                    rng ^= rng << 13;
-                    rng ^= rng >> 17;
-                    rng ^= rng << 5;
-                    let ms = backoff.as_millis();
-                    let jitter = u64::from(rng) % (ms / 2 + 1);
-                    next_try = Instant::now() + Duration::from_millis(ms - ms / 4 + jitter);
-                    crate::log!(
-                        "mqtt: connect failed ({:?}); next try in {} ms",
-                        e,
-                        ms - ms / 4 + jitter
-                    );
-                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                    modem.close().await;
+                    let wait = st.back_off();
+                    crate::log!("mqtt: session ended or refused ({:?}); next try in {} ms", e, wait);
                 }
             }
-            ONLINE.store(online, Ordering::Relaxed);
         }
-        // New readings: published at once when online, kept in flash otherwise.
-        while clock.0.is_some() {
+        // Offline: new readings are kept in flash.
+        st.queue_readings().await;
+        select(READINGS.ready_to_receive(), Timer::after_millis(500)).await;
+    }
+}
+
+/// One MQTT session over `session`'s link: connect (status `online:true`), then publish new
+/// readings and the flash backlog until the link or the broker fails.
+async fn online<S: Socket>(
+    session: &mut Session<S>,
+    st: &mut Net,
+    cfg: &Config,
+    kind: Kind,
+    rssi: Option<i16>,
+) -> Result<(), SessionError> {
+    let queued = with_store(async |s| s.queued).await.unwrap_or(0);
+    let n = status_json(&mut st.json, true, rssi, queued);
+    session.connect(cfg, kind_name(kind), &st.json[..n]).await?;
+    crate::log!("mqtt: online as {} ({} queued)", cfg.id, queued);
+    ONLINE.store(true, Ordering::Relaxed);
+    st.backoff = Duration::from_secs(1);
+    let since = Instant::now();
+    loop {
+        NET_BEAT.store(secs(), Ordering::Relaxed);
+        // Readings wait for a clock: read it over this link (the modem answers AT commands
+        // while its socket is open); a TLS link cannot, so that session ends to let the
+        // network task ask the modem.
+        if st.clock.0.is_none() {
+            if let Some(t) = session.sock.unix_time().await {
+                st.clock.0 = Some((t, Instant::now()));
+                st.network_time = Some(Instant::now());
+                CLOCK.lock(|c| c.set(st.clock.0));
+                crate::log!("clock: {} (network time)", t);
+            } else if since.elapsed() > Duration::from_secs(30) {
+                crate::log!("clock: still unknown; reconnecting to read it");
+                return Err(SessionError::NoAnswer);
+            }
+        }
+        // New readings: published at once; on failure kept in flash and the session ends.
+        while st.clock.0.is_some() {
             let Ok((mut r, at)) = READINGS.try_receive() else {
                 break;
             };
-            r.ts = clock.stamp(at).unwrap_or(0);
-            let Ok(n) = encode(&r, &mut json) else {
+            r.ts = st.clock.stamp(at).unwrap_or(0);
+            let Ok(n) = encode(&r, &mut st.json) else {
                 continue;
             };
-            if online {
-                if let Err(e) = session.publish("telemetry", &json[..n], false).await {
-                    crate::log!("mqtt: publish failed ({:?}); keeping seq {}", e, r.seq);
-                    online = false;
-                }
-            }
-            if !online {
-                with_store(async |s| s.push(&json[..n]).await).await;
+            if let Err(e) = session.publish("telemetry", &st.json[..n], false).await {
+                crate::log!("mqtt: publish failed ({:?}); keeping seq {}", e, r.seq);
+                let json = &st.json[..n];
+                with_store(async |s| s.push(json).await).await;
+                return Err(e);
             }
         }
         // Backlog: the oldest readings as arrays of up to 8, removed after their PUBACK.
-        if online {
-            let (n, k) = with_store(async |s| s.peek_batch(8, &mut batch).await)
-                .await
-                .unwrap_or((0, 0));
-            if k > 0 {
-                match session.publish("telemetry", &batch[..n], false).await {
-                    Ok(()) => {
-                        with_store(async |s| s.pop(k).await).await;
-                    }
-                    Err(e) => {
-                        crate::log!("mqtt: backlog publish failed ({:?})", e);
-                        online = false;
-                    }
-                }
-                continue;
+        let batch = &mut st.batch;
+        let (n, k) = with_store(async |s| s.peek_batch(8, batch).await)
+            .await
+            .unwrap_or((0, 0));
+        if k > 0 {
+            if let Err(e) = session.publish("telemetry", &st.batch[..n], false).await {
+                crate::log!("mqtt: backlog publish failed ({:?})", e);
+                return Err(e);
             }
+            with_store(async |s| s.pop(k).await).await;
+            continue;
         }
-        if online {
-            if let Err(e) = session.idle(Duration::from_secs(1)).await {
-                crate::log!("mqtt: session ended ({:?})", e);
-                online = false;
-            }
-        } else {
-            select(READINGS.ready_to_receive(), Timer::after_millis(500)).await;
-        }
-        if !online && ONLINE.swap(false, Ordering::Relaxed) {
-            session.sock.close().await;
+        if let Err(e) = session.idle(Duration::from_secs(1)).await {
+            crate::log!("mqtt: session ended ({:?})", e);
+            return Err(e);
         }
     }
 }

@@ -13,6 +13,9 @@ use crate::config::Config;
 
 const KEY_CONFIG: u8 = 1;
 const KEY_SEQ: u8 = 2;
+/// The broker's CA certificate (DER) for TLS, and the random seed of a board without an RNG.
+const KEY_CA: u8 = 3;
+const KEY_SEED: u8 = 4;
 /// The configuration's JSON at its longest: every string full and escaped, about 900 bytes.
 const CONFIG_JSON: usize = 1024;
 const MAP_BUF: usize = CONFIG_JSON + 64;
@@ -87,6 +90,37 @@ impl Store {
         if let Err(e) = self.map.store_item(&mut buf, &KEY_SEQ, &next).await {
             crate::log!("flash: cannot save seq ({:?})", e);
         }
+    }
+
+    /// A stored byte item (the CA, the seed) copied into `out`; its length.
+    async fn bytes(&mut self, key: u8, out: &mut [u8]) -> Option<usize> {
+        let mut buf = [0u8; MAP_BUF];
+        let v: &[u8] = self.map.fetch_item(&mut buf, &key).await.ok()??;
+        let dst = out.get_mut(..v.len())?;
+        dst.copy_from_slice(v);
+        Some(v.len())
+    }
+
+    async fn save_bytes(&mut self, key: u8, v: &[u8]) -> bool {
+        let mut buf = [0u8; MAP_BUF];
+        self.map.store_item(&mut buf, &key, &v).await.is_ok()
+    }
+
+    pub async fn ca(&mut self, out: &mut [u8]) -> Option<usize> {
+        self.bytes(KEY_CA, out).await
+    }
+
+    pub async fn save_ca(&mut self, der: &[u8]) -> bool {
+        self.save_bytes(KEY_CA, der).await
+    }
+
+    pub async fn seed(&mut self) -> Option<[u8; 32]> {
+        let mut s = [0u8; 32];
+        (self.bytes(KEY_SEED, &mut s).await == Some(32)).then_some(s)
+    }
+
+    pub async fn save_seed(&mut self, seed: &[u8; 32]) -> bool {
+        self.save_bytes(KEY_SEED, seed).await
     }
 
     /// Keep a reading for later; when the queue is full the oldest goes (counted).

@@ -146,3 +146,8 @@ impl Mic {
         match self.0 {}
     }
 }
+
+/// No hardware random number generator on the emulated board.
+pub async fn entropy(_: &mut [u8; 32]) -> bool {
+    false
+}

@@ -51,6 +51,7 @@ bind_interrupts!(pub(super) struct Irqs {
     EXTI3 => exti::InterruptHandler<interrupt::typelevel::EXTI3>;
     EXTI4 => exti::InterruptHandler<interrupt::typelevel::EXTI4>;
     EXTI9_5 => exti::InterruptHandler<interrupt::typelevel::EXTI9_5>;
+    RNG => embassy_stm32::rng::InterruptHandler<embassy_stm32::peripherals::RNG>;
 });
 
 // ---------------------------------------------------------------- UARTs
@@ -333,6 +334,7 @@ pub fn init(kind: Kind, sensor_baud: u32, watchdog_ms: u32) -> Board {
     let mut i2c_config = embassy_stm32::i2c::Config::default();
     i2c_config.frequency = Hertz(100_000);
     let climate = I2c::new_blocking(p.I2C1, p.PB6, p.PB7, i2c_config);
+    super::stm32f407_io::rng_init(embassy_stm32::rng::Rng::new(p.RNG, Irqs));
     let (rtc, provider) =
         embassy_stm32::rtc::Rtc::new(p.RTC, embassy_stm32::rtc::RtcConfig::default());
     let (mut toilet, mut lamp, mut mic) = (None, None, None);

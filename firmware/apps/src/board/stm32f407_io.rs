@@ -218,3 +218,22 @@ impl Mic {
         Ok(())
     }
 }
+
+// ---------------------------------------------------------------- RNG
+
+static RNG: Mutex<RefCell<Option<embassy_stm32::rng::Rng<'static, embassy_stm32::peripherals::RNG>>>> =
+    Mutex::new(RefCell::new(None));
+
+pub(super) fn rng_init(rng: embassy_stm32::rng::Rng<'static, embassy_stm32::peripherals::RNG>) {
+    critical_section::with(|cs| *RNG.borrow(cs).borrow_mut() = Some(rng));
+}
+
+/// 32 bytes from the hardware RNG (true when it delivered).
+pub async fn entropy(out: &mut [u8; 32]) -> bool {
+    let Some(mut rng) = critical_section::with(|cs| RNG.borrow(cs).borrow_mut().take()) else {
+        return false;
+    };
+    let ok = rng.async_fill_bytes(out).await.is_ok();
+    critical_section::with(|cs| *RNG.borrow(cs).borrow_mut() = Some(rng));
+    ok
+}
