@@ -52,13 +52,14 @@ pub async fn run(mut uart: Uart, mut cfg: Config) {
                             let reboot = match pem.line(text) {
                                 crate::tls::Pem::No => command(text.trim(), &mut cfg).await,
                                 crate::tls::Pem::More => false,
-                                crate::tls::Pem::Done(der) => {
-                                    let ok = station::with_store(async |s| s.save_ca(&der).await)
+                                crate::tls::Pem::Done(n) => {
+                                    let der = pem.der(n);
+                                    let ok = station::with_store(async |s| s.save_ca(der).await)
                                         .await
                                         == Some(true);
                                     crate::log!(
                                         "ca: {} bytes {} (reboot to use)",
-                                        der.len(),
+                                        n,
                                         if ok { "saved" } else { "NOT saved" }
                                     );
                                     false

@@ -326,12 +326,17 @@ async fn net(mut modem: Modem, mut rtc: Option<board::Rtc>, cfg: Config, kind: K
                     Ok(()) => {
                         let seed = b.next_seed().await;
                         let (rx, tx, ca) = b.parts();
-                        match crate::tls::open(&mut modem, rx, tx, &cfg.broker_host, ca, seed).await {
+                        match crate::tls::open(&mut modem, rx, tx, &cfg.broker_host, ca, seed).await
+                        {
                             Ok(link) => {
                                 online(&mut Session::new(link), &mut st, &cfg, kind, rssi).await
                             }
                             Err(e) => {
-                                crate::log!("tls: handshake with {} failed ({:?})", cfg.broker_host, e);
+                                crate::log!(
+                                    "tls: handshake with {} failed ({:?})",
+                                    cfg.broker_host,
+                                    e
+                                );
                                 Err(SessionError::Protocol)
                             }
                         }
@@ -357,7 +362,11 @@ async fn net(mut modem: Modem, mut rtc: Option<board::Rtc>, cfg: Config, kind: K
                 Err(e) => {
                     modem.close().await;
                     let wait = st.back_off();
-                    crate::log!("mqtt: session ended or refused ({:?}); next try in {} ms", e, wait);
+                    crate::log!(
+                        "mqtt: session ended or refused ({:?}); next try in {} ms",
+                        e,
+                        wait
+                    );
                 }
             }
         }

@@ -178,10 +178,20 @@ pub async fn seed(previous: Option<[u8; 32]>) -> ([u8; 32], bool) {
 }
 
 /// Collects a PEM certificate pasted line by line on the console.
-#[derive(Default)]
 pub struct PemPaste {
     active: bool,
     b64: heapless::Vec<u8, { CA_MAX * 4 / 3 + 8 }>,
+    der: [u8; CA_MAX],
+}
+
+impl Default for PemPaste {
+    fn default() -> Self {
+        PemPaste {
+            active: false,
+            b64: heapless::Vec::new(),
+            der: [0; CA_MAX],
+        }
+    }
 }
 
 pub enum Pem {
@@ -189,12 +199,16 @@ pub enum Pem {
     No,
     /// Taken; more lines expected.
     More,
-    /// The certificate (DER).
-    Done(heapless::Vec<u8, CA_MAX>),
+    /// The certificate is complete: [`PemPaste::der`] holds its DER bytes.
+    Done(usize),
     Bad(&'static str),
 }
 
 impl PemPaste {
+    pub fn der(&self, n: usize) -> &[u8] {
+        &self.der[..n.min(CA_MAX)]
+    }
+
     pub fn line(&mut self, line: &str) -> Pem {
         let line = line.trim();
         if line == "-----BEGIN CERTIFICATE-----" {
@@ -207,14 +221,11 @@ impl PemPaste {
         }
         if line == "-----END CERTIFICATE-----" {
             self.active = false;
-            let mut der = [0u8; CA_MAX];
             use base64::Engine as _;
-            return match base64::engine::general_purpose::STANDARD.decode_slice(&self.b64, &mut der)
+            return match base64::engine::general_purpose::STANDARD
+                .decode_slice(&self.b64, &mut self.der)
             {
-                Ok(n) => match heapless::Vec::from_slice(&der[..n]) {
-                    Ok(v) => Pem::Done(v),
-                    Err(_) => Pem::Bad("too long"),
-                },
+                Ok(n) => Pem::Done(n),
                 Err(_) => Pem::Bad("not base64 (a certificate of at most 1 KiB)"),
             };
         }

@@ -187,7 +187,7 @@ pub const MIC_RATE_HZ: u32 = 48_000;
 
 impl Mic {
     pub fn start(p: MicPins) -> Option<Mic> {
-        let buf = cortex_m::singleton!(: [u16; 4096] = [0; 4096])?;
+        let buf = cortex_m::singleton!(: [u16; 2048] = [0; 2048])?;
         let mut config = embassy_stm32::i2s::Config::default();
         config.frequency = Hertz(MIC_RATE_HZ);
         config.format = Format::Data24Channel32;
@@ -221,8 +221,9 @@ impl Mic {
 
 // ---------------------------------------------------------------- RNG
 
-static RNG: Mutex<RefCell<Option<embassy_stm32::rng::Rng<'static, embassy_stm32::peripherals::RNG>>>> =
-    Mutex::new(RefCell::new(None));
+static RNG: Mutex<
+    RefCell<Option<embassy_stm32::rng::Rng<'static, embassy_stm32::peripherals::RNG>>>,
+> = Mutex::new(RefCell::new(None));
 
 pub(super) fn rng_init(rng: embassy_stm32::rng::Rng<'static, embassy_stm32::peripherals::RNG>) {
     critical_section::with(|cs| *RNG.borrow(cs).borrow_mut() = Some(rng));
