@@ -346,3 +346,46 @@ fn check_rfc7946(geo: &Value) {
         );
     }
 }
+
+/// The page behind tokens, on a phone: `/` sends the browser to the sign-in form; the token
+/// typed there opens the page (its API calls ride on the session cookie), and the cookie is
+/// invisible to the page's script (HttpOnly).
+#[test]
+fn page_signs_in_with_a_token_on_a_phone() {
+    let mq = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let token = "technician-token-0123456789";
+    let hash: String = meili_daemon::http::auth::sha256(token)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let config = format!(
+        "[[http.tokens]]\nname = \"technician\"\nscope = \"write\"\nsha256 = \"{hash}\"\n\n\
+         [mqtt]\nurl = \"{}\"\nclient_id = \"meilid-web-login\"\n\n{}",
+        mq.url(),
+        noise_devices(2)
+    );
+    let m = Meilid::start_with_token(dir.path(), &config, token);
+    let out = output_dir("page_signs_in_with_a_token_on_a_phone");
+    let browser = Browser::start(dir.path(), 390, 844);
+    let base = format!("http://127.0.0.1:{}", m.http);
+    browser.goto(&format!("{base}/"));
+    browser.wait_for(
+        "the sign-in form",
+        "return location.pathname === '/login' && document.getElementById('token') ? true : null;",
+    );
+    browser.screenshot(&out.join("login-phone.png"));
+    browser.eval(&format!(
+        "document.getElementById('token').value = '{token}'; document.querySelector('form').submit(); return true;"
+    ));
+    let rows = browser.wait_for(
+        "the page after sign-in",
+        "return location.pathname === '/' && document.body.dataset.state === 'ready'
+           ? document.querySelectorAll('#device-body tr').length : null;",
+    );
+    assert_eq!(rows, 2, "both devices listed");
+    let cookie = browser.eval("return document.cookie;");
+    assert_eq!(cookie, "", "the session cookie is HttpOnly");
+    browser.screenshot(&out.join("devices-after-login-phone.png"));
+    eprintln!("screenshots in {}", out.display());
+}
