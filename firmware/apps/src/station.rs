@@ -137,7 +137,7 @@ pub async fn start(spawner: &Spawner, b: Board, kind: Kind) -> Parts {
     let cfg = store.config().await.unwrap_or_default();
     crate::log!(
         "meili {} {} on {}: id {} reset {} queued {}",
-        kind_name(kind),
+        kind.as_str(),
         FW,
         board::NAME,
         cfg.id,
@@ -180,15 +180,6 @@ pub fn spawn<S>(
     match t {
         Ok(t) => spawner.spawn(t),
         Err(_) => board::restart(),
-    }
-}
-
-pub fn kind_name(k: Kind) -> &'static str {
-    match k {
-        Kind::Noise => "noise",
-        Kind::Air => "air",
-        Kind::Toilet => "toilet",
-        Kind::Streetlight => "streetlight",
     }
 }
 
@@ -387,7 +378,7 @@ async fn online<S: Socket>(
 ) -> Result<(), SessionError> {
     let queued = with_store(async |s| s.queued).await.unwrap_or(0);
     let n = status_json(&mut st.json, true, rssi, queued);
-    session.connect(cfg, kind_name(kind), &st.json[..n]).await?;
+    session.connect(cfg, kind.as_str(), &st.json[..n]).await?;
     crate::log!("mqtt: online as {} ({} queued)", cfg.id, queued);
     ONLINE.store(true, Ordering::Relaxed);
     st.backoff = Duration::from_secs(1);
