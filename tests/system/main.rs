@@ -30,6 +30,8 @@ mod firmware_mqtt;
 mod firmware_qemu;
 // Issue 16: tokens, scopes, Host, silences, slowloris, secrets, TLS settings, broker ACLs.
 mod security;
+// Issue 17: the shape of /metrics and of the health rows, pinned before the architecture step.
+mod golden;
 // `meilid simulate`: every kind, link outages and backlog uploads, accepted by a gateway.
 mod simulate;
 // Alerts through a webhook (signed), MQTT and a real Alertmanager; offline; restart.
