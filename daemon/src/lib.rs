@@ -30,6 +30,7 @@ pub mod calc;
 pub mod config;
 pub mod demo;
 pub mod event;
+pub mod gateway;
 pub mod http;
 pub mod metrics;
 pub mod redact;

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::buffer::Buffer;
 use crate::config::Config;
+pub use crate::gateway::Shared;
 use crate::metrics::{Metrics, SinkMetrics};
 use crate::registry::Registry;
 use crate::sinks::{self, SinkBuildError, SinkControl};
@@ -40,33 +41,7 @@ pub enum DaemonError {
     #[error("alerts: {0}")]
     Alerts(#[from] crate::sinks::alerts::ChannelError),
     #[error(transparent)]
-    Auth(#[from] crate::http::auth::AuthError),
-    #[error("HTTP listener on {addr}: {source}")]
-    Http {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
-}
-
-/// State shared by the pipeline and the HTTP server.
-#[derive(Clone)]
-pub struct Shared {
-    pub registry: Arc<Registry>,
-    pub live: Arc<Mutex<Live>>,
-    pub metrics: Arc<Metrics>,
-    pub started: std::time::Instant,
-    /// Current compliance rows (day, month, quarter and year windows of the latest day).
-    pub compliance: Latest,
-    /// Active and recent alerts, outboxes and runtime silences (when alerts are configured).
-    pub alerts: Option<Arc<Mutex<crate::transforms::alert::store::Store>>>,
-    /// Wakes the alert evaluator (e.g. a silence was added).
-    pub alerts_changed: Arc<tokio::sync::Notify>,
-    /// What the web page and API need from the configuration.
-    pub view: Arc<crate::http::View>,
-    /// Who may use the HTTP API (tokens, sessions, Host allow-list).
-    pub auth: Arc<crate::http::auth::Auth>,
-    /// The HTTP listeners' counters.
-    pub http: Arc<crate::http::server::HttpMetrics>,
+    Http(#[from] crate::http::StartError),
 }
 
 /// A running daemon.
@@ -216,52 +191,10 @@ impl Daemon {
             compliance: Arc::clone(&compliance),
             alerts: alert_store,
             alerts_changed,
-            view: Arc::new(crate::http::View::from_config(&config)),
-            auth: Arc::new(crate::http::auth::Auth::from_config(
-                &config.http,
-                config.daemon.http_listen,
-            )?),
-            http: Arc::default(),
+            view: Arc::new(crate::gateway::View::from_config(&config)),
         };
-        if config.http.insecure_no_auth && !config.daemon.http_listen.ip().is_loopback() {
-            tracing::warn!(listen = %config.daemon.http_listen,
-                "http.insecure_no_auth: the API, page and metrics are open to anyone who reaches this address.");
-        }
-
         let http_stop = CancellationToken::new();
-        let listener = tokio::net::TcpListener::bind(config.daemon.http_listen)
-            .await
-            .map_err(|source| DaemonError::Http {
-                addr: config.daemon.http_listen,
-                source,
-            })?;
-        let http_addr = listener.local_addr().map_err(|source| DaemonError::Http {
-            addr: config.daemon.http_listen,
-            source,
-        })?;
-        let limits = crate::http::server::Limits::from_config(&config.http);
-        tokio::spawn(crate::http::serve(
-            listener,
-            crate::http::router(shared.clone()),
-            limits,
-            Arc::clone(&shared.http),
-            false,
-            http_stop.clone(),
-        ));
-        if let Some(addr) = config.daemon.public_listen {
-            let public = tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| DaemonError::Http { addr, source })?;
-            tracing::info!(listen = %addr, "Public HTTP listener (toilet feed only).");
-            tokio::spawn(crate::http::serve(
-                public,
-                crate::http::public_router(shared.clone()),
-                limits,
-                Arc::clone(&shared.http),
-                true,
-                http_stop.clone(),
-            ));
-        }
+        let http_addr = crate::http::start(&config, shared.clone(), http_stop.clone()).await?;
 
         let sources_stop = CancellationToken::new();
         let ctl = SinkControl {

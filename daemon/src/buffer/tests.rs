@@ -413,6 +413,8 @@ proptest! {
         }
         let total: u64 = at.iter().map(|a| a.2 - a.1).sum();
         let mut hit = vec![false; rows.len()];
+        // A second flip of the same byte could undo the first: each byte is flipped once.
+        let mut flipped: Vec<(PathBuf, u64)> = Vec::new();
         for h in &harms {
             let (o, flip) = match *h { Harm::Flip(o, m) => (o % total, Some(m)), Harm::Truncate(o) => (o % total, None) };
             // Find the byte: records are laid out in order across segments.
@@ -423,7 +425,8 @@ proptest! {
             let mut bytes = fs::read(&path).unwrap();
             if off as usize >= bytes.len() { continue; }
             match flip {
-                Some(m) => { bytes[off as usize] ^= m; hit[k] = true; }
+                Some(_) if flipped.contains(&(path.clone(), off)) => continue,
+                Some(m) => { bytes[off as usize] ^= m; hit[k] = true; flipped.push((path.clone(), off)); }
                 None => {
                     bytes.truncate(off as usize);
                     for (j, a) in at.iter().enumerate() { if a.0 == path && a.2 > off { hit[j] = true; } }

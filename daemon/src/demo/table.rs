@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use meili_firmware::Kind;
 
 use crate::config::ZoneClass;
+use crate::gateway::Shared;
 use crate::standards::noise;
-use crate::topology::Shared;
 
 /// Render the table for `now_unix`; `night` selects which limit applies.
 pub fn render(shared: &Shared, now_unix: i64, night: bool) -> String {

@@ -1,10 +1,6 @@
 //! The HTTP API of CONTRACT §5: compliance figures, devices, the public toilet feed
 //! (docs/api.md).
 
-use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -12,50 +8,12 @@ use axum::Json;
 use meili_firmware::Kind;
 use serde_json::{json, Value};
 
-use crate::config::Config;
+use super::Api;
+use crate::gateway::Shared;
 use crate::registry::DeviceId;
-use crate::sources::modbus::map::RegisterMap;
 use crate::sources::modbus::Endpoint;
 use crate::standards::toilet::OpeningHours;
-use crate::topology::Shared;
 use crate::transforms::live::{online, period_secs, DeviceState};
-
-/// What the API needs from the configuration.
-pub struct View {
-    pub tz: jiff::tz::TimeZone,
-    pub toilet_hours: String,
-    pub prefix: String,
-    pub maps: BTreeMap<PathBuf, Arc<RegisterMap>>,
-    pub max_silences: usize,
-    pub max_silence_days: u64,
-}
-
-impl View {
-    pub fn from_config(c: &Config) -> View {
-        View {
-            tz: jiff::tz::TimeZone::get(&c.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC),
-            toilet_hours: c.standards.toilets.opening_hours.clone(),
-            prefix: c
-                .mqtt
-                .as_ref()
-                .map_or("meili/v1", |m| m.topic_prefix.as_str())
-                .trim_end_matches('/')
-                .to_string(),
-            maps: c.modbus_maps.clone(),
-            max_silences: c.alerts.max_silences,
-            max_silence_days: c.alerts.max_silence_days,
-        }
-    }
-
-    fn rfc3339(&self, unix: i64) -> Option<String> {
-        let t = jiff::Timestamp::from_second(unix).ok()?;
-        Some(
-            t.to_zoned(self.tz.clone())
-                .strftime("%Y-%m-%dT%H:%M:%S%:z")
-                .to_string(),
-        )
-    }
-}
 
 fn now_unix() -> i64 {
     jiff::Timestamp::now().as_second()
@@ -123,7 +81,7 @@ fn device_json(s: &Shared, id: DeviceId, st: &DeviceState, now: i64) -> Value {
 }
 
 /// `GET /api/v1/devices`: every declared device with its live state.
-pub async fn devices(State(s): State<Shared>) -> impl IntoResponse {
+pub async fn devices(State(s): State<Api>) -> impl IntoResponse {
     let now = now_unix();
     let live = s.live.lock().unwrap_or_else(|e| e.into_inner());
     let list: Vec<Value> = s
@@ -140,7 +98,7 @@ pub async fn devices(State(s): State<Shared>) -> impl IntoResponse {
 /// `GET /api/v1/devices/{site}/{id}`: one device with its recent readings and, for Modbus
 /// devices, its register map.
 pub async fn device(
-    State(s): State<Shared>,
+    State(s): State<Api>,
     Path((site, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, (StatusCode, String)> {
     let now = now_unix();
@@ -193,7 +151,7 @@ pub struct ComplianceQuery {
 /// `GET /api/v1/compliance[?site=&metric=&window=]`: the latest figures per site and metric
 /// for the day, month, quarter and year windows, with numerator and denominator.
 pub async fn compliance(
-    State(s): State<Shared>,
+    State(s): State<Api>,
     Query(q): Query<ComplianceQuery>,
 ) -> impl IntoResponse {
     let rows = s.compliance.lock().map(|r| r.clone()).unwrap_or_default();
@@ -218,7 +176,7 @@ pub fn schema_org_hours(h: &OpeningHours) -> String {
 
 /// `GET /api/v1/toilets.geojson`: the public toilet map feed (RFC 7946 FeatureCollection,
 /// coordinates `[lon, lat]`).
-pub async fn toilets(State(s): State<Shared>) -> impl IntoResponse {
+pub async fn toilets(State(s): State<Api>) -> impl IntoResponse {
     let now = now_unix();
     let local = jiff::Timestamp::from_second(now)
         .map(|t| t.to_zoned(s.view.tz.clone()))

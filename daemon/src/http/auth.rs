@@ -14,8 +14,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use sha2::{Digest, Sha256};
 
+use super::Api;
 use crate::config::http::{HttpConfig, Scope};
-use crate::topology::Shared;
 
 const COOKIE: &str = "meili_session";
 /// Login sessions kept at once; the oldest goes first.
@@ -243,7 +243,7 @@ fn needed(method: &Method) -> Scope {
 }
 
 /// Middleware of the main listener: Host check, then authentication and scope.
-pub async fn guard(State(s): State<Shared>, mut req: Request, next: Next) -> Response {
+pub async fn guard(State(s): State<Api>, mut req: Request, next: Next) -> Response {
     let auth = &s.auth;
     if !auth.host_allowed(req.headers()) {
         s.http.refused("host");
@@ -332,7 +332,7 @@ pub struct LoginForm {
 }
 
 pub async fn login(
-    State(s): State<Shared>,
+    State(s): State<Api>,
     client: Option<axum::Extension<ClientAddr>>,
     axum::Form(f): axum::Form<LoginForm>,
 ) -> Response {
@@ -363,7 +363,7 @@ pub async fn login(
     }
 }
 
-pub async fn logout(State(s): State<Shared>, headers: HeaderMap) -> Response {
+pub async fn logout(State(s): State<Api>, headers: HeaderMap) -> Response {
     s.auth.logout(&headers);
     (
         StatusCode::SEE_OTHER,

@@ -9,8 +9,6 @@ mod page;
 pub mod server;
 mod silences;
 
-pub use api::View;
-
 use std::sync::atomic::Ordering::Relaxed;
 
 use axum::extract::State;
@@ -20,13 +18,91 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use tokio_util::sync::CancellationToken;
 
-use crate::topology::Shared;
+use crate::gateway::Shared;
 
 /// Request bodies larger than this are refused (413).
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// What the handlers read: the gateway's view, who may call, the listeners' counters.
+#[derive(Clone)]
+pub struct Api {
+    pub gw: Shared,
+    pub auth: std::sync::Arc<auth::Auth>,
+    pub http: std::sync::Arc<server::HttpMetrics>,
+}
+
+impl std::ops::Deref for Api {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.gw
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    #[error("HTTP listener on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// Bind the main listener (and the public one, if configured) and serve until `stop`;
+/// returns the main listener's address.
+pub async fn start(
+    config: &crate::config::Config,
+    gw: Shared,
+    stop: CancellationToken,
+) -> Result<std::net::SocketAddr, StartError> {
+    let listen = config.daemon.http_listen;
+    let api = Api {
+        gw,
+        auth: std::sync::Arc::new(auth::Auth::from_config(&config.http, listen)?),
+        http: std::sync::Arc::default(),
+    };
+    if config.http.insecure_no_auth && !listen.ip().is_loopback() {
+        tracing::warn!(listen = %listen,
+            "http.insecure_no_auth: the API, page and metrics are open to anyone who reaches this address.");
+    }
+    let bind = |addr| async move {
+        tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })
+    };
+    let listener = bind(listen).await?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: listen,
+        source,
+    })?;
+    let limits = server::Limits::from_config(&config.http);
+    let metrics = std::sync::Arc::clone(&api.http);
+    tokio::spawn(server::serve(
+        listener,
+        router(api.clone()),
+        limits,
+        std::sync::Arc::clone(&metrics),
+        false,
+        stop.clone(),
+    ));
+    if let Some(public) = config.daemon.public_listen {
+        let l = bind(public).await?;
+        tracing::info!(listen = %public, "Public HTTP listener (toilet feed only).");
+        tokio::spawn(server::serve(
+            l,
+            public_router(api),
+            limits,
+            metrics,
+            true,
+            stop,
+        ));
+    }
+    Ok(addr)
+}
+
 /// The main listener: everything, behind the guard.
-pub fn router(shared: Shared) -> Router {
+pub fn router(shared: Api) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -49,29 +125,18 @@ pub fn router(shared: Shared) -> Router {
 }
 
 /// The public listener: the read-only public feed, nothing else, no authentication.
-pub fn public_router(shared: Shared) -> Router {
+pub fn public_router(shared: Api) -> Router {
     Router::new()
         .route("/api/v1/toilets.geojson", get(api::toilets))
         .layer(axum::extract::DefaultBodyLimit::max(1024))
         .with_state(shared)
 }
 
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    limits: server::Limits,
-    metrics: std::sync::Arc<server::HttpMetrics>,
-    public: bool,
-    stop: CancellationToken,
-) {
-    server::serve(listener, app, limits, metrics, public, stop).await
-}
-
 /// `ok` (200); `degraded` (200: a database unreachable, readings kept in the buffer; MQTT
 /// reconnecting); `unhealthy` (503: nothing flows and an operator must act: a database
 /// refusing the writes, the buffer unable to append, MQTT down for over
 /// `daemon.mqtt_unhealthy_after_secs` or stopped).
-async fn health(State(s): State<Shared>) -> impl IntoResponse {
+async fn health(State(s): State<Api>) -> impl IntoResponse {
     use crate::sinks::SinkState;
     let m = &s.metrics;
     let now = crate::transforms::validate::unix_now();
@@ -145,7 +210,7 @@ async fn health(State(s): State<Shared>) -> impl IntoResponse {
     )
 }
 
-async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
+async fn metrics(State(s): State<Api>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], {
         let mut out = s.metrics.render();
         s.http.render(&mut out);
@@ -155,7 +220,7 @@ async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
 
 /// Active alerts (with whether a silence holds them back), recently resolved ones, what each
 /// channel still has to deliver, and runtime silences.
-async fn alerts(State(s): State<Shared>) -> impl IntoResponse {
+async fn alerts(State(s): State<Api>) -> impl IntoResponse {
     let Some(store) = &s.alerts else {
         return Json(
             serde_json::json!({"active": [], "recent": [], "outbox": {}, "silences": [], "configured": false}),

@@ -7,8 +7,8 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 
 use super::auth::Caller;
+use super::Api;
 use crate::config::alerts::SilenceConfig;
-use crate::topology::Shared;
 
 const MAX_NAMES: usize = 64;
 const MAX_NAME_BYTES: usize = 64;
@@ -39,7 +39,7 @@ fn bad(msg: impl Into<String>) -> Refusal {
 
 /// A technician's maintenance window: matching alerts are tracked but not delivered.
 pub async fn add(
-    State(s): State<Shared>,
+    State(s): State<Api>,
     Extension(caller): Extension<Caller>,
     Json(n): Json<NewSilence>,
 ) -> Result<Json<SilenceConfig>, Refusal> {
@@ -131,7 +131,7 @@ pub async fn add(
 
 /// End a runtime silence now.
 pub async fn remove(
-    State(s): State<Shared>,
+    State(s): State<Api>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Refusal> {

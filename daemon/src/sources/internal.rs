@@ -17,8 +17,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::buffer::Buffer;
+use crate::gateway::Shared;
 use crate::metrics::Reason;
-use crate::topology::Shared;
 use crate::transforms::live::online;
 
 /// Escape a tag value (commas, spaces, equals signs).
@@ -196,12 +196,7 @@ mod tests {
             compliance: Arc::default(),
             alerts: None,
             alerts_changed: Arc::default(),
-            view: Arc::new(crate::http::View::from_config(&config)),
-            auth: Arc::new(
-                crate::http::auth::Auth::from_config(&config.http, config.daemon.http_listen)
-                    .unwrap(),
-            ),
-            http: Arc::default(),
+            view: Arc::new(crate::gateway::View::from_config(&config)),
         }
     }
 
