@@ -241,8 +241,11 @@ pub struct MqttConfig {
 const fn default_keep_alive_secs() -> u64 {
     30
 }
+/// The contract's topic root (CONTRACT §1).
+pub const DEFAULT_TOPIC_PREFIX: &str = "meili/v1";
+
 fn default_topic_prefix() -> String {
-    "meili/v1".into()
+    DEFAULT_TOPIC_PREFIX.into()
 }
 const fn default_session_expiry_secs() -> u32 {
     7 * 24 * 3600
@@ -797,6 +800,15 @@ pub fn valid_id(s: &str) -> bool {
 }
 
 impl Config {
+    /// The topic root readings arrive under (`mqtt.topic_prefix`, or the contract's), without a
+    /// trailing `/`.
+    pub fn topic_prefix(&self) -> &str {
+        self.mqtt
+            .as_ref()
+            .map_or(DEFAULT_TOPIC_PREFIX, |m| m.topic_prefix.as_str())
+            .trim_end_matches('/')
+    }
+
     /// Parse a configuration from a string (tests, embedded demo config).
     pub fn from_toml(text: &str) -> Result<Config, ConfigErrors> {
         let mut config: Config = toml::from_str(text).map_err(|e| {

@@ -46,12 +46,7 @@ impl View {
         View {
             tz: jiff::tz::TimeZone::get(&c.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC),
             toilet_hours: c.standards.toilets.opening_hours.clone(),
-            prefix: c
-                .mqtt
-                .as_ref()
-                .map_or("meili/v1", |m| m.topic_prefix.as_str())
-                .trim_end_matches('/')
-                .to_string(),
+            prefix: c.topic_prefix().to_string(),
             maps: c.modbus_maps.clone(),
             max_silences: c.alerts.max_silences,
             max_silence_days: c.alerts.max_silence_days,

@@ -62,11 +62,7 @@ pub fn run(config: &Config, input: &Path) -> Result<(Output, Stats), ReplayError
     let tz = jiff::tz::TimeZone::get(&config.daemon.timezone)
         .map_err(|_| ReplayError::TimeZone(config.daemon.timezone.clone()))?;
     let mut engine = Engine::new(config.standards.clone(), Arc::clone(&registry), tz, true);
-    let prefix = config
-        .mqtt
-        .as_ref()
-        .map_or("meili/v1", |m| m.topic_prefix.as_str())
-        .to_string();
+    let prefix = config.topic_prefix().to_string();
     let any_time = ValidateConfig {
         max_future_secs: i64::MAX / 4,
         max_age_secs: i64::MAX / 4,

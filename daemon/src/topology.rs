@@ -241,10 +241,7 @@ impl Daemon {
             ))
         });
         let (ingest_tx, ingest_rx) = mpsc::channel(config.daemon.ingest_queue_messages);
-        let prefix = config
-            .mqtt
-            .as_ref()
-            .map_or("meili/v1", |m| m.topic_prefix.as_str());
+        let prefix = config.topic_prefix();
         let validator = Validator::new(Arc::clone(&registry), prefix, config.validate.clone());
         let validate = tokio::spawn(validate::run(
             validator,

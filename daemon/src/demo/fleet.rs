@@ -59,7 +59,8 @@ pub async fn run_device(
 ) {
     use std::sync::atomic::Ordering::Relaxed;
     let root = format!(
-        "meili/v1/{}/{}/{}",
+        "{}/{}/{}/{}",
+        crate::config::DEFAULT_TOPIC_PREFIX,
         device.site,
         device.kind.as_str(),
         device.id

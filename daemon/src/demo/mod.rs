@@ -101,7 +101,7 @@ pub async fn run(
         password: None,
         password_file: None,
         keep_alive_secs: 30,
-        topic_prefix: "meili/v1".into(),
+        topic_prefix: crate::config::DEFAULT_TOPIC_PREFIX.into(),
         session_expiry_secs: 3600,
         receive_maximum: 1024,
         max_packet_size_bytes: 1024 * 1024,

@@ -61,7 +61,9 @@ impl MqttChannel {
         Ok(MqttChannel {
             options: o,
             prefix: main
-                .map_or("meili/v1", |m| m.topic_prefix.as_str())
+                .map_or(crate::config::DEFAULT_TOPIC_PREFIX, |m| {
+                    m.topic_prefix.as_str()
+                })
                 .trim_end_matches('/')
                 .to_string(),
             timeout: Duration::from_millis(c.timeout_ms.max(100)),
