@@ -21,8 +21,8 @@ def modules(src):
                 continue
             path = os.path.join(root, f)
             rel = os.path.relpath(path, src)[:-3].split(os.sep)
-            if rel == ["main"]:
-                continue  # the binary is its own crate (it uses the library by name)
+            if rel == ["main"] or rel[0] == "bin":
+                continue  # binaries are their own crates (they use the library by name)
             if rel == ["lib"]:
                 out["lib"] = path
                 continue

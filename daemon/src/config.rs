@@ -545,8 +545,10 @@ pub struct DeviceConfig {
     pub modbus: Option<ModbusDevice>,
 }
 
-/// Serial parity of an RTU line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default)]
+/// Serial parity of an RTU line (also `meilid modbus probe --parity`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, Default, clap::ValueEnum,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Parity {
     #[default]

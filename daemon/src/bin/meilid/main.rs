@@ -1,0 +1,80 @@
+//! `meilid`: parses the command line and dispatches; each command lives in its own file
+//! (`args.rs` the arguments; `daemon.rs` run, demo, simulate, alerts test; `offline.rs`
+//! check-config, replay; `calc.rs`; `modbus.rs`; `security.rs` broker-config, token).
+//! Errors from the library become an exit code here (anyhow at the edge).
+
+mod args;
+mod calc;
+mod daemon;
+mod modbus;
+mod offline;
+mod output;
+mod security;
+mod signal;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Alerts, Cli, Command, LogFormat};
+
+fn main() -> ExitCode {
+    tune_allocator();
+    let cli = Cli::parse();
+    let log = cli.log_format;
+    let result = match cli.command {
+        Command::CheckConfig { file } => return offline::check_config(&file),
+        Command::Replay {
+            config,
+            input,
+            format,
+        } => offline::replay(&config, &input, format),
+        Command::Calc { what } => calc::calc(what),
+        Command::Modbus { what } => modbus::probe(what),
+        Command::BrokerConfig { config, out } => security::broker_config(&config, &out),
+        Command::Token { name, scope } => security::token(&name, &scope),
+        Command::Run { config } => daemon::block_on(log, daemon::run(config)),
+        Command::Demo(a) => daemon::block_on(log, daemon::demo(a)),
+        Command::Simulate(a) => daemon::block_on(log, daemon::simulate(a)),
+        Command::Alerts {
+            what: Alerts::Test { config },
+        } => daemon::block_on(log, daemon::alerts_test(config)),
+    };
+    output::report(result)
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=off,rumqttc=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        // Colours only on a terminal: journald and log files get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Keep glibc's heap close to what is in use (docs/operations.md, "Memory"): one arena, and a
+/// fixed trim threshold (which also fixes the mmap threshold at 128 KiB, so large buffers
+/// go back to the kernel when freed). Measured: RSS peak 35.8 → 32.6 MiB in a 200,000-reading
+/// burst, same throughput.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    // SAFETY: mallopt only sets allocator parameters; it is called before any other thread
+    // exists, and the values are within glibc's documented ranges. Environment settings
+    // (MALLOC_ARENA_MAX, MALLOC_TRIM_THRESHOLD_) still win because they are read first.
+    unsafe {
+        if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+            libc::mallopt(libc::M_ARENA_MAX, 1);
+        }
+        if std::env::var_os("MALLOC_TRIM_THRESHOLD_").is_none() {
+            libc::mallopt(libc::M_TRIM_THRESHOLD, 128 * 1024);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}

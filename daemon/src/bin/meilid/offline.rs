@@ -1,0 +1,45 @@
+//! Commands that read files and print: `check-config`, `replay`.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use meili_daemon::config;
+
+use crate::args::Format;
+
+/// `meilid check-config`: every error with file, line and key; exit 1 when there is one.
+pub fn check_config(file: &Path) -> ExitCode {
+    match config::load(file) {
+        Ok(c) => {
+            println!(
+                "{}: OK ({} devices, {} sinks)",
+                file.display(),
+                c.devices.len(),
+                c.sinks.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            eprintln!("{errors}");
+            eprintln!("{} error(s)", errors.0.len());
+            ExitCode::from(1)
+        }
+    }
+}
+
+pub fn replay(config: &Path, input: &Path, format: Format) -> anyhow::Result<()> {
+    let config = config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let (out, stats) = meili_daemon::replay::run(&config, input)?;
+    match format {
+        Format::Json => {
+            let doc = meili_daemon::replay::Document {
+                input: &stats,
+                days: &out.days,
+                compliance: &out.compliance,
+            };
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+        Format::Table => print!("{}", meili_daemon::replay::table(&out, &stats)),
+    }
+    Ok(())
+}
