@@ -28,6 +28,7 @@ pub mod broker;
 pub mod buffer;
 pub mod calc;
 pub mod config;
+#[cfg(feature = "demo")]
 pub mod demo;
 pub mod event;
 pub mod gateway;

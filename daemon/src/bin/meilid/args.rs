@@ -1,9 +1,8 @@
 //! The command line: every subcommand and its arguments (clap).
 
 use std::path::PathBuf;
-use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
 #[command(
@@ -33,7 +32,8 @@ pub enum Command {
         config: PathBuf,
     },
     /// Zero-setup run: embedded MQTT broker, simulated fleet, local store, live table.
-    Demo(DemoArgs),
+    #[cfg(feature = "demo")]
+    Demo(crate::demo::DemoArgs),
     /// Validate a configuration file; every error names file, line and key.
     CheckConfig { file: PathBuf },
     /// Device identities at the broker: mosquitto password file, ACL (each device writes only
@@ -55,7 +55,8 @@ pub enum Command {
         scope: String,
     },
     /// Simulated devices of every kind against any MQTT broker (load and soak tests).
-    Simulate(SimulateArgs),
+    #[cfg(feature = "demo")]
+    Simulate(crate::demo::SimulateArgs),
     /// Run a capture (NDJSON) or CSV export through the pipeline; print daily results and
     /// compliance.
     Replay {
@@ -81,84 +82,6 @@ pub enum Command {
         #[command(subcommand)]
         what: Alerts,
     },
-}
-
-#[derive(Args)]
-pub struct DemoArgs {
-    /// Stop after this long (e.g. 30s, 5m, 1h); default: until Ctrl-C.
-    #[arg(long, value_parser = parse_duration)]
-    pub duration: Option<Duration>,
-    /// Where the local store and state go.
-    #[arg(long, default_value = "meili-demo-data")]
-    pub data_dir: PathBuf,
-    /// HTTP address for /health and /metrics.
-    #[arg(long, default_value = "127.0.0.1:9780")]
-    pub http_listen: std::net::SocketAddr,
-    /// Port of the embedded MQTT broker (3.1.1; MQTT 5 on the next port). 0 picks a free one.
-    #[arg(long, default_value_t = 1883)]
-    pub mqtt_port: u16,
-    /// Seconds between readings of each simulated device.
-    #[arg(long, default_value_t = 5)]
-    pub period_secs: u32,
-    /// Configuration with the demo's devices (default: the built-in configs/demo.toml).
-    #[arg(long)]
-    pub config: Option<PathBuf>,
-}
-
-#[derive(Args)]
-pub struct SimulateArgs {
-    /// Broker address, host:port (IP).
-    #[arg(long)]
-    pub broker: std::net::SocketAddr,
-    #[arg(long, default_value = "sim")]
-    pub site: String,
-    #[arg(long, default_value_t = 0)]
-    pub noise: usize,
-    #[arg(long, default_value_t = 0)]
-    pub air: usize,
-    #[arg(long, default_value_t = 0)]
-    pub toilet: usize,
-    #[arg(long, default_value_t = 0)]
-    pub streetlight: usize,
-    #[arg(long, default_value_t = 60)]
-    pub period_secs: u32,
-    /// Chance (%) per period that a device's link goes down for 1–10 periods.
-    #[arg(long, default_value_t = 0.0)]
-    pub offline_pct: f64,
-    /// Stop after this long (e.g. 10m); default: until Ctrl-C.
-    #[arg(long, value_parser = parse_duration)]
-    pub duration: Option<Duration>,
-    /// Noise meters served over Modbus (units 1…N) on --modbus-tcp, or on --modbus-rtu.
-    #[arg(long, default_value_t = 0)]
-    pub modbus_noise: usize,
-    #[arg(long, default_value = "127.0.0.1:1502")]
-    pub modbus_tcp: std::net::SocketAddr,
-    /// Serve the Modbus meters as RTU slaves on this serial line instead of TCP.
-    #[arg(long)]
-    pub modbus_rtu: Option<PathBuf>,
-    /// The gateway's end of the RTU line, for --print-config (default: --modbus-rtu).
-    #[arg(long)]
-    pub gateway_rtu: Option<PathBuf>,
-    #[arg(long, default_value_t = 9600)]
-    pub modbus_baud: u32,
-    /// Where the register maps are (for --print-config).
-    #[arg(long, default_value = "configs/modbus")]
-    pub map_dir: PathBuf,
-    /// Opening hours "HH:MM-HH:MM" given to the toilets in turn (comma-separated);
-    /// default 06:00-22:00.
-    #[arg(long, value_delimiter = ',')]
-    pub toilet_hours: Vec<String>,
-    /// Start the simulated clock at this time: local "YYYY-MM-DDTHH:MM", or "-26h"
-    /// (before now). Periods already past are published as fast as the broker takes them
-    /// (to fill a database with a simulated day), then the clock runs in real time.
-    #[arg(long, value_parser = parse_sim_time, allow_hyphen_values = true)]
-    pub start: Option<SimTime>,
-    /// Stop when the simulated clock passes this time (same forms, or "now").
-    #[arg(long, value_parser = parse_sim_time, allow_hyphen_values = true)]
-    pub end: Option<SimTime>,
-    /// Print the gateway's `[[devices]]` for these devices and exit.
-    #[arg(long)]
-    pub print_config: bool,
 }
 
 #[derive(Subcommand)]
@@ -283,62 +206,4 @@ pub enum Calc {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
-}
-
-/// A time for `simulate --start/--end`: local civil time, or a duration before now.
-#[derive(Debug, Clone, Copy)]
-pub enum SimTime {
-    Local(jiff::civil::DateTime),
-    Ago(Duration),
-}
-
-impl SimTime {
-    pub fn unix(self, tz: &jiff::tz::TimeZone) -> i64 {
-        let now = jiff::Timestamp::now().as_second();
-        match self {
-            SimTime::Local(dt) => dt
-                .to_zoned(tz.clone())
-                .map_or(now, |z| z.timestamp().as_second()),
-            SimTime::Ago(d) => now - d.as_secs() as i64,
-        }
-    }
-}
-
-fn parse_sim_time(s: &str) -> Result<SimTime, String> {
-    let s = s.trim();
-    if s == "now" {
-        return Ok(SimTime::Ago(Duration::ZERO));
-    }
-    if let Some(ago) = s.strip_prefix('-') {
-        return parse_duration(ago).map(SimTime::Ago);
-    }
-    s.parse::<jiff::civil::DateTime>()
-        .map(SimTime::Local)
-        .map_err(|_| {
-            format!("{s:?} is not a local time like 2026-11-23T00:00, \"-26h\" or \"now\"")
-        })
-}
-
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, mult) = match s.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
-        Some((i, _)) => (
-            &s[..i],
-            match &s[i..] {
-                "ms" => 0.001,
-                "s" => 1.0,
-                "m" => 60.0,
-                "h" => 3600.0,
-                u => return Err(format!("unknown unit {u:?} (use ms, s, m, h)")),
-            },
-        ),
-        None => (s, 1.0),
-    };
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration like 30s, 5m or 1h"))?;
-    if !(n.is_finite() && n >= 0.0) {
-        return Err(format!("{s:?} is not a positive duration"));
-    }
-    Ok(Duration::from_secs_f64(n * mult))
 }

@@ -1,11 +1,13 @@
 //! `meilid`: parses the command line and dispatches; each command lives in its own file
-//! (`args.rs` the arguments; `daemon.rs` run, demo, simulate, alerts test; `offline.rs`
+//! (`args.rs` the arguments; `daemon.rs` run, alerts test; `demo.rs` demo, simulate; `offline.rs`
 //! check-config, replay; `calc.rs`; `modbus.rs`; `security.rs` broker-config, token).
 //! Errors from the library become an exit code here (anyhow at the edge).
 
 mod args;
 mod calc;
 mod daemon;
+#[cfg(feature = "demo")]
+mod demo;
 mod modbus;
 mod offline;
 mod output;
@@ -34,8 +36,10 @@ fn main() -> ExitCode {
         Command::BrokerConfig { config, out } => security::broker_config(&config, &out),
         Command::Token { name, scope } => security::token(&name, &scope),
         Command::Run { config } => daemon::block_on(log, daemon::run(config)),
-        Command::Demo(a) => daemon::block_on(log, daemon::demo(a)),
-        Command::Simulate(a) => daemon::block_on(log, daemon::simulate(a)),
+        #[cfg(feature = "demo")]
+        Command::Demo(a) => daemon::block_on(log, demo::demo(a)),
+        #[cfg(feature = "demo")]
+        Command::Simulate(a) => daemon::block_on(log, demo::simulate(a)),
         Command::Alerts {
             what: Alerts::Test { config },
         } => daemon::block_on(log, daemon::alerts_test(config)),

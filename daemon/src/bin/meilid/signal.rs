@@ -1,6 +1,4 @@
-//! Stopping: SIGINT/SIGTERM, or a duration (`--duration`) for demo and simulate.
-
-use std::time::Duration;
+//! Stopping on SIGINT/SIGTERM.
 
 /// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
@@ -22,15 +20,4 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-}
-
-/// Resolves after `duration` (when given) or on SIGINT/SIGTERM, whichever comes first.
-pub async fn after_or_signal(duration: Option<Duration>) {
-    match duration {
-        Some(d) => tokio::select! {
-            _ = tokio::time::sleep(d) => {},
-            _ = shutdown_signal() => {},
-        },
-        None => shutdown_signal().await,
-    }
 }
