@@ -14,15 +14,23 @@
 //! - [`sinks`]: where readings leave (`influxdb` v1/v2, `file`), each reading the buffer from
 //!   its own position, batched with retry; `alerts`: webhook, MQTT and Alertmanager channels.
 //! - [`topology`]: builds the stages and joins them with bounded queues; owns shutdown.
+//! - [`gateway`]: the read-only view of the running gateway (`Shared`, `View`) that the HTTP
+//!   layer, the health rows and the demo's table read, without the wiring.
 //! - [`standards`]: the arithmetic of the standards, one plain module each: `aqi` (HJ 633),
 //!   `air` (GB 3095 / HJ 663 validity), `noise` (GB 3096), `lighting`, `toilet`, `sun`, `ratio`.
 //! - [`replay`], [`calc`]: `meilid replay` and `meilid calc`.
 //! - [`config`], [`registry`]: typed configuration and the device registry.
 //! - [`http`], [`metrics`]: the technician's web page (`http/page.html`), the API
-//!   (`http/api.rs`: devices, compliance, the toilet GeoJSON feed), alerts and silences,
-//!   `/health`, `/metrics`.
-//! - [`demo`]: `meilid demo` — embedded broker, simulated fleet, live table; and
-//!   `meilid simulate`.
+//!   (`http/api.rs`: devices, compliance, the toilet GeoJSON feed), silences
+//!   (`http/silences.rs`), authentication (`http/auth.rs`), the listeners' limits
+//!   (`http/server.rs`), `/health`, `/metrics`.
+//! - [`broker`]: `meilid broker-config` (mosquitto password file and ACL); [`redact`]: secrets
+//!   out of logs and errors.
+//! - [`demo`] (cargo feature `demo`, default on): `meilid demo` — embedded broker, simulated
+//!   fleet, live table; and `meilid simulate`.
+//!
+//! The command line is in `src/bin/meilid/` (one file per group of commands). Picture and
+//! recipes (adding a sink, a rule type, a metric): docs/architecture.md.
 
 pub mod broker;
 pub mod buffer;
