@@ -42,6 +42,8 @@ pub enum DaemonError {
     Alerts(#[from] crate::sinks::alerts::ChannelError),
     #[error(transparent)]
     Http(#[from] crate::http::StartError),
+    #[error("buffer reader {0} was not opened")]
+    Reader(&'static str),
 }
 
 /// A running daemon.
@@ -130,7 +132,9 @@ impl Daemon {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .set_channels(&names, config.alerts.outbox_max, config.alerts.recent_kept);
-            let reader = sinks.len() + 1;
+            let reader = buffer
+                .reader(ALERTS_READER)
+                .ok_or(DaemonError::Reader(ALERTS_READER))?;
             let path = task::state_path(data_dir);
             task::load(&mut ev, &path, &buffer, reader);
             let store = Arc::clone(&ev.store);
@@ -202,12 +206,16 @@ impl Daemon {
             abort: CancellationToken::new(),
         };
         let mut sink_tasks = JoinSet::new();
-        let sinks_count = sinks.len();
-        for (i, sink) in sinks.into_iter().enumerate() {
-            sink_tasks.spawn(sink.run(i, Arc::clone(&buffer), ctl.clone()));
+        for sink in sinks {
+            let reader = buffer
+                .reader(sink.name())
+                .ok_or(DaemonError::Reader("a sink"))?;
+            sink_tasks.spawn(sink.run(reader, Arc::clone(&buffer), ctl.clone()));
         }
         let mut engine = Engine::new(config.standards.clone(), Arc::clone(&registry), tz, false);
-        let reader = sinks_count;
+        let reader = buffer
+            .reader(ENGINE_READER)
+            .ok_or(DaemonError::Reader(ENGINE_READER))?;
         let path = aggregate::task::state_path(data_dir);
         aggregate::task::load(&mut engine, &path, &buffer, reader);
         let engine_stop = CancellationToken::new();

@@ -818,6 +818,12 @@ impl Buffer {
         inner.read_to[cur.sink] = inner.read_to[cur.sink].max(cur.next_id);
     }
 
+    /// The index of the reader opened under `name` (cursors and acks take it), so that no
+    /// caller depends on the order the readers were listed in.
+    pub fn reader(&self, name: &str) -> Option<usize> {
+        self.sinks.iter().position(|(n, _)| n == name)
+    }
+
     /// The id the next append will get.
     pub fn next_id(&self) -> u64 {
         self.lock().next_id
