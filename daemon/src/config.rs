@@ -659,7 +659,8 @@ fn error_key(text: &str, e: &toml::de::Error) -> String {
         .unwrap_or_default()
 }
 
-fn line_of(text: &str, offset: usize) -> usize {
+/// The 1-based line of byte `offset` in `text` (for errors that name a line).
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text.as_bytes()[..offset.min(text.len())]
         .iter()
         .filter(|&&b| b == b'\n')

@@ -48,5 +48,6 @@ pub mod replay;
 pub mod sinks;
 pub mod sources;
 pub mod standards;
+pub mod time;
 pub mod topology;
 pub mod transforms;

@@ -13,11 +13,8 @@ use crate::gateway::Shared;
 use crate::registry::DeviceId;
 use crate::sources::modbus::Endpoint;
 use crate::standards::toilet::OpeningHours;
+use crate::time::unix_now as now_unix;
 use crate::transforms::live::{online, period_secs, DeviceState};
-
-fn now_unix() -> i64 {
-    jiff::Timestamp::now().as_second()
-}
 
 /// A reading as JSON with its f32 values written as they were received (0.009, not
 /// 0.008999999612569809).

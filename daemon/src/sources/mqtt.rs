@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{resolve_secret, MqttConfig, MqttProtocol};
 use crate::event::{Delivery, RawMessage};
 use crate::metrics::{Metrics, Reason};
+use crate::time::unix_now;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MqttError {
@@ -430,10 +431,6 @@ impl MqttSource {
         tracing::info!("MQTT source stopped.");
         Ok(())
     }
-}
-
-fn unix_now() -> i64 {
-    crate::transforms::validate::unix_now()
 }
 
 fn set_error(metrics: &Metrics, e: &str) {

@@ -3,7 +3,7 @@
 //! counted under one [`Reason`] and logged at most once per reason per interval.
 
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use meili_firmware::{payload::VERSION, Kind, Reading, Status};
 use serde_json::value::RawValue;
@@ -274,11 +274,7 @@ fn classify(e: serde_json::Error) -> Rejection {
     }
 }
 
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+pub use crate::time::unix_now;
 
 /// Logs rejections at most once per reason per interval, with the count of those suppressed.
 #[derive(Debug)]

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use crate::config::line_of;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -294,10 +295,6 @@ pub fn decode(f: &FieldDef, block_address: u16, words: &[u16]) -> Option<Value> 
     };
     let v = raw * f.scale + f.offset;
     v.is_finite().then_some(Value::Number(v))
-}
-
-fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
 #[cfg(test)]

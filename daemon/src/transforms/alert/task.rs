@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use super::Evaluator;
 use crate::buffer::Buffer;
 use crate::metrics::Metrics;
+use crate::time::unix_now;
 use crate::transforms::aggregate::task::{write_atomically, Latest};
 use crate::transforms::Live;
 
@@ -61,10 +62,6 @@ pub struct Task {
     pub outbox: Arc<Notify>,
     /// Delivery workers ask for a save after delivering (so a restart does not resend).
     pub save_requested: Arc<Notify>,
-}
-
-fn unix_now() -> i64 {
-    jiff::Timestamp::now().as_second()
 }
 
 fn version(e: &Evaluator) -> (usize, usize, usize) {
