@@ -97,8 +97,11 @@ pub fn dropped_count(text: &str) -> Option<u64> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SinkBuildError {
-    #[error("sink {name}: {message}")]
-    Invalid { name: String, message: String },
+    #[error("sink {name}: {source}")]
+    Influxdb {
+        name: String,
+        source: influxdb::BuildError,
+    },
 }
 
 /// The protocol-specific part of a sink.
@@ -113,9 +116,9 @@ impl Writer {
         config: &SinkConfig,
         data_dir: &std::path::Path,
     ) -> Result<Writer, SinkBuildError> {
-        let invalid = |message: String| SinkBuildError::Invalid {
+        let invalid = |source| SinkBuildError::Influxdb {
             name: config.name(),
-            message,
+            source,
         };
         Ok(match config {
             SinkConfig::InfluxdbV1(c) => {

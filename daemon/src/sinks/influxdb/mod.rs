@@ -7,6 +7,28 @@ mod v2;
 pub use v1::V1Writer;
 pub use v2::V2Writer;
 
+/// Why an InfluxDB writer cannot be built from its configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The URL (shown redacted) does not parse.
+    #[error("url {url}: {source}")]
+    Url {
+        url: String,
+        source: url::ParseError,
+    },
+    #[error("url {0} is not http(s)")]
+    Scheme(String),
+    #[error("{key}: {source}")]
+    Secret {
+        key: &'static str,
+        source: std::io::Error,
+    },
+    #[error("token_env: environment variable {0} is not set")]
+    TokenEnv(String),
+    #[error("HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+}
+
 use super::WriteError;
 
 /// What an HTTP answer means for the rows: 5xx, 408 and 429 are worth retrying as they are;

@@ -18,10 +18,14 @@ pub struct V1Writer {
 }
 
 impl V1Writer {
-    pub fn new(c: &InfluxdbV1Config) -> Result<V1Writer, String> {
-        let base = reqwest::Url::parse(&c.url)
-            .map_err(|e| format!("url {}: {e}", crate::redact::url(&c.url)))?;
-        let mut write_url = base.join("write").map_err(|e| e.to_string())?;
+    pub fn new(c: &InfluxdbV1Config) -> Result<V1Writer, super::BuildError> {
+        use super::BuildError;
+        let bad_url = |source| BuildError::Url {
+            url: crate::redact::url(&c.url),
+            source,
+        };
+        let base = reqwest::Url::parse(&c.url).map_err(bad_url)?;
+        let mut write_url = base.join("write").map_err(bad_url)?;
         write_url
             .query_pairs_mut()
             .append_pair("db", &c.database)
@@ -29,13 +33,18 @@ impl V1Writer {
         if let Some(rp) = &c.retention_policy {
             write_url.query_pairs_mut().append_pair("rp", rp);
         }
-        let query_url = base.join("query").map_err(|e| e.to_string())?;
-        let password = resolve_secret(c.password.as_ref(), c.password_file.as_deref())
-            .map_err(|e| format!("password_file: {e}"))?;
+        let query_url = base.join("query").map_err(bad_url)?;
+        let password =
+            resolve_secret(c.password.as_ref(), c.password_file.as_deref()).map_err(|source| {
+                BuildError::Secret {
+                    key: "password_file",
+                    source,
+                }
+            })?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(c.batch.request_timeout_ms))
             .build()
-            .map_err(|e| e.to_string())?;
+            .map_err(BuildError::Client)?;
         Ok(V1Writer {
             http,
             write_url,

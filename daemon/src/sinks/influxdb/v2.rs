@@ -18,18 +18,25 @@ pub struct V2Writer {
 }
 
 impl V2Writer {
-    pub fn new(c: &InfluxdbV2Config) -> Result<V2Writer, String> {
+    pub fn new(c: &InfluxdbV2Config) -> Result<V2Writer, super::BuildError> {
+        use super::BuildError;
         // `influxdb2::Client::new` panics on a bad URL: check it first.
-        let url = reqwest::Url::parse(&c.url)
-            .map_err(|e| format!("url {}: {e}", crate::redact::url(&c.url)))?;
+        let url = reqwest::Url::parse(&c.url).map_err(|source| BuildError::Url {
+            url: crate::redact::url(&c.url),
+            source,
+        })?;
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(format!("url {:?} is not http(s)", c.url));
+            return Err(BuildError::Scheme(crate::redact::url(&c.url)));
         }
         let token = match &c.token_env {
-            Some(var) if c.token.is_none() && c.token_file.is_none() => std::env::var(var)
-                .map_err(|_| format!("token_env: environment variable {var} is not set"))?,
+            Some(var) if c.token.is_none() && c.token_file.is_none() => {
+                std::env::var(var).map_err(|_| BuildError::TokenEnv(var.clone()))?
+            }
             _ => resolve_secret(c.token.as_ref(), c.token_file.as_deref())
-                .map_err(|e| format!("token_file: {e}"))?
+                .map_err(|source| BuildError::Secret {
+                    key: "token_file",
+                    source,
+                })?
                 .unwrap_or_default(),
         };
         Ok(V2Writer {
