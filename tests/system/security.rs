@@ -759,24 +759,14 @@ fn broker_config_binds_each_device_to_its_topics() {
     assert!(csv2.contains(&format!("town/a01,{pa}")) && csv2.contains(&format!("town/b01,{pb}")));
 
     // The real broker with the generated files.
-    std::fs::write(
-        d.join("mosquitto.conf"),
-        format!(
+    let _mq = Mosquitto::start_conf(
+        port,
+        &format!(
             "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {0}/passwd\nacl_file {0}/acl\npersistence false\nuser root\n",
             out.display()
         ),
-    )
-    .unwrap();
-    let _mq = Proc::spawn(
-        "mosquitto",
-        Command::new("mosquitto")
-            .arg("-c")
-            .arg(d.join("mosquitto.conf")),
-        &d.join("mosquitto.log"),
+        tempfile::tempdir().unwrap(),
     );
-    wait_until("mosquitto", Duration::from_secs(10), || {
-        TcpStream::connect(("127.0.0.1", port)).ok()
-    });
     let m = Meilid::start(d, &gateway(&noise_device("c01", 60)));
     let publish = |user: Option<(&str, &str)>, device: &str, seq: u64| {
         let mut c = Command::new("mosquitto_pub");

@@ -165,15 +165,21 @@ impl Mosquitto {
             assert!(st.success(), "mosquitto_passwd {user}");
         }
         // As root, mosquitto drops to user "mosquitto", which cannot read a private temp dir.
-        std::fs::write(
-            dir.path().join("mosquitto.conf"),
-            format!(
+        Mosquitto::start_conf(
+            port,
+            &format!(
                 "listener {port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n\
                  persistence false\nuser root\n",
                 passwd.display()
             ),
+            dir,
         )
-        .unwrap();
+    }
+
+    /// A broker with this configuration (listeners, TLS, ACL files written by the test),
+    /// ready once `port` accepts connections. `dir` holds its files and log.
+    pub fn start_conf(port: u16, conf: &str, dir: tempfile::TempDir) -> Mosquitto {
+        std::fs::write(dir.path().join("mosquitto.conf"), conf).unwrap();
         let proc = Mosquitto::spawn(dir.path(), port);
         Mosquitto { port, proc, dir }
     }

@@ -52,3 +52,45 @@ impl ResetReason {
         }
     }
 }
+
+// The shapes every board fills, with its own types (`Uart`, `Flash`, `StallPin`, …).
+
+pub struct Board {
+    pub console: Uart,
+    /// The SHT4x's I2C bus (air stations), where the board has one.
+    pub climate: Option<I2c>,
+    pub modem: Uart,
+    pub sensor: Uart,
+    /// The field bus (RS-485): the Modbus RTU slave's port.
+    pub bus: Uart,
+    pub config_flash: Flash,
+    pub queue_flash: Flash,
+    pub watchdog: Watchdog,
+    pub reset: ResetReason,
+    pub modem_power: ModemPower,
+    pub rtc: Option<Rtc>,
+    /// The kind's own inputs and outputs (the board's `*_io.rs`).
+    pub toilet: Option<ToiletIo>,
+    pub lamp: Option<LampIo>,
+    pub mic: Option<MicPins>,
+}
+
+/// A toilet's inputs (`changed` is the board's: EXTI edges, or never when unwired) and cells.
+pub struct ToiletIo {
+    pub inputs: ToiletInputs,
+    pub nh3: AdcInput,
+    pub h2s: AdcInput,
+}
+
+pub struct ToiletInputs {
+    pub stalls: [StallPin; 8],
+    pub beam: StallPin,
+    pub open: StallPin,
+}
+
+/// A streetlight's relay, dimmer and lamp meter.
+pub struct LampIo {
+    pub relay: Relay,
+    pub dimmer: Dimmer,
+    pub meter: LampMeter,
+}

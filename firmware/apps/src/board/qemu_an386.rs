@@ -31,7 +31,7 @@ use embedded_storage_async::nor_flash::{
     ErrorType as FlashErrorType, MultiwriteNorFlash, NorFlash, NorFlashErrorKind, ReadNorFlash,
 };
 
-use super::{FlashError, ResetReason};
+use super::{Board, FlashError, ResetReason};
 
 pub const NAME: &str = "qemu-mps2-an386";
 const SYSCLK_HZ: u32 = 25_000_000;
@@ -358,26 +358,6 @@ impl embedded_hal::i2c::I2c for NoBus {
 }
 
 pub type I2c = NoBus;
-
-pub struct Board {
-    pub console: Uart,
-    /// The SHT4x's I2C bus (air stations), where the board has one.
-    pub climate: Option<I2c>,
-    pub modem: Uart,
-    pub sensor: Uart,
-    /// The field bus (RS-485): the Modbus RTU slave's port.
-    pub bus: Uart,
-    pub config_flash: Flash,
-    pub queue_flash: Flash,
-    pub watchdog: Watchdog,
-    pub reset: ResetReason,
-    pub modem_power: ModemPower,
-    pub rtc: Option<super::qemu_io::Rtc>,
-    /// The kind's own inputs and outputs (unwired in the emulator: qemu_io.rs).
-    pub toilet: Option<super::qemu_io::ToiletIo>,
-    pub lamp: Option<super::qemu_io::LampIo>,
-    pub mic: Option<super::qemu_io::MicPins>,
-}
 
 /// The modem's power key: a GPIO on the product board; not wired in the emulator.
 pub struct ModemPower;

@@ -5,6 +5,8 @@
 
 use core::convert::Infallible;
 
+use super::{LampIo, ToiletInputs, ToiletIo};
+
 /// No battery-backed calendar: time comes from the modem after every start.
 pub struct Rtc;
 
@@ -39,18 +41,6 @@ impl meili_firmware::drivers::gas::AdcChannel for AdcInput {
     fn read_raw(&mut self) -> Result<u16, ()> {
         Ok(0)
     }
-}
-
-pub struct ToiletIo {
-    pub inputs: ToiletInputs,
-    pub nh3: AdcInput,
-    pub h2s: AdcInput,
-}
-
-pub struct ToiletInputs {
-    pub stalls: [StallPin; 8],
-    pub beam: StallPin,
-    pub open: StallPin,
 }
 
 impl ToiletInputs {
@@ -103,12 +93,6 @@ impl LampMeter {
         embassy_time::Timer::after_millis(100).await;
         true
     }
-}
-
-pub struct LampIo {
-    pub relay: Relay,
-    pub dimmer: Dimmer,
-    pub meter: LampMeter,
 }
 
 pub(super) fn toilet_io() -> ToiletIo {

@@ -32,10 +32,8 @@ use embedded_storage_async::nor_flash::{
 
 use meili_firmware::payload::Kind;
 
-use super::stm32f407_io::{
-    adc_init, AdcInput, LampIo, LampMeter, MicPins, Rtc, ToiletInputs, ToiletIo,
-};
-use super::{FlashError, ResetReason};
+use super::stm32f407_io::{adc_init, AdcInput, LampMeter, MicPins, Rtc};
+use super::{Board, FlashError, LampIo, ResetReason, ToiletInputs, ToiletIo};
 
 pub const NAME: &str = "stm32f407";
 
@@ -215,26 +213,6 @@ impl ModemPower {
 /// I2C1 (PB6 SCL, PB7 SDA, 100 kHz) for the SHT4x.
 pub type I2c =
     embassy_stm32::i2c::I2c<'static, embassy_stm32::mode::Blocking, embassy_stm32::i2c::Master>;
-
-pub struct Board {
-    pub console: Uart,
-    /// The SHT4x's I2C bus (air stations).
-    pub climate: Option<I2c>,
-    pub modem: Uart,
-    pub sensor: Uart,
-    /// The field bus (RS-485): the Modbus RTU slave's port.
-    pub bus: Uart,
-    pub config_flash: Flash,
-    pub queue_flash: Flash,
-    pub watchdog: Watchdog,
-    pub reset: ResetReason,
-    pub modem_power: ModemPower,
-    pub rtc: Option<Rtc>,
-    /// The kind's own inputs and outputs (docs/firmware.md, stm32f407_io.rs).
-    pub toilet: Option<ToiletIo>,
-    pub lamp: Option<LampIo>,
-    pub mic: Option<MicPins>,
-}
 
 fn uart_config(baud: u32) -> UartConfig {
     let mut c = UartConfig::default();

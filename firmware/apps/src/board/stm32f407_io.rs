@@ -27,6 +27,8 @@ use embassy_stm32::timer::simple_pwm::SimplePwmChannel;
 use embassy_stm32::Peri;
 use meili_firmware::drivers::quectel::{civil_from_unix, unix_from_civil};
 
+use super::ToiletInputs;
+
 // ---------------------------------------------------------------- RTC
 
 const RTC_SET: u32 = 0x4D45_494C; // "MEIL" in backup register 0: the calendar was set
@@ -110,18 +112,6 @@ impl meili_firmware::drivers::gas::AdcChannel for AdcInput {
 
 pub type StallPin = ExtiInput<'static, Async>;
 
-pub struct ToiletIo {
-    pub inputs: ToiletInputs,
-    pub nh3: AdcInput,
-    pub h2s: AdcInput,
-}
-
-pub struct ToiletInputs {
-    pub stalls: [StallPin; 8],
-    pub beam: StallPin,
-    pub open: StallPin,
-}
-
 impl ToiletInputs {
     /// Until any input changes level (an EXTI edge).
     pub async fn changed(&mut self) {
@@ -157,12 +147,6 @@ impl LampMeter {
         }
         true
     }
-}
-
-pub struct LampIo {
-    pub relay: Relay,
-    pub dimmer: Dimmer,
-    pub meter: LampMeter,
 }
 
 pub(super) const PWM_HZ: Hertz = Hertz(1_000);
