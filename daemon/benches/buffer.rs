@@ -2,11 +2,8 @@
 //! chunk sizes the pipeline produces: one reading (a quiet gateway) up to 2,048 (a burst).
 //! Run: `cargo bench -p meili-daemon --bench buffer`.
 
-use std::sync::Arc;
-
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use meili_daemon::buffer::{Buffer, BufferConfig};
-use meili_daemon::metrics::SinkMetrics;
 
 fn bench(c: &mut Criterion) {
     let line = b"noise,device=d0421,site=town,zone_class=2 laeq=65.8,lamax=78.2,lamin=51.4,seq=42i 1795000000\n";
@@ -25,7 +22,7 @@ fn bench(c: &mut Criterion) {
             b.iter_batched_ref(
                 || {
                     let dir = tempfile::tempdir().unwrap();
-                    let sinks = vec![("s".to_string(), Arc::new(SinkMetrics::default()))];
+                    let sinks = vec!["s".to_string()];
                     let (buf, _) =
                         Buffer::open(dir.path(), BufferConfig::default(), sinks).unwrap();
                     (dir, buf)

@@ -9,6 +9,8 @@ use meili_firmware::Kind;
 use serde::Deserialize;
 use toml::Spanned;
 
+use crate::lines::line_of;
+
 pub mod alerts;
 pub mod http;
 mod limits;
@@ -657,15 +659,6 @@ fn error_key(text: &str, e: &toml::de::Error) -> String {
         .and_then(|t| t.lines().next())
         .map(|l| l.split('=').next().unwrap_or("").trim().to_string())
         .unwrap_or_default()
-}
-
-/// The 1-based line of byte `offset` in `text` (for errors that name a line).
-pub(crate) fn line_of(text: &str, offset: usize) -> usize {
-    text.as_bytes()[..offset.min(text.len())]
-        .iter()
-        .filter(|&&b| b == b'\n')
-        .count()
-        + 1
 }
 
 /// The line where `leaf = …` is first set (0 when it is not in the text: a default).

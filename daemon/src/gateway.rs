@@ -5,13 +5,23 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 
+use crate::buffer::Buffer;
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::prom::Prom;
 use crate::registry::Registry;
+use crate::sinks::alerts::ChannelMetrics;
+use crate::sinks::metrics::{placed, Placed};
+use crate::sinks::SinkMetrics;
 use crate::sources::modbus::map::RegisterMap;
+use crate::sources::modbus::DeviceMetrics;
+use crate::transforms::aggregate::metrics::StandardsMetrics;
 use crate::transforms::aggregate::task::Latest;
+use crate::transforms::alert::metrics::AlertMetrics;
+use crate::transforms::alert::store::Store;
 use crate::transforms::Live;
 
 /// State shared by the pipeline and its readers.
@@ -20,15 +30,76 @@ pub struct Shared {
     pub registry: Arc<Registry>,
     pub live: Arc<Mutex<Live>>,
     pub metrics: Arc<Metrics>,
+    /// Every component's counters, for `/metrics`, `/health` and the health rows.
+    pub telemetry: Arc<Telemetry>,
     pub started: std::time::Instant,
     /// Current compliance rows (day, month, quarter and year windows of the latest day).
     pub compliance: Latest,
     /// Active and recent alerts, outboxes and runtime silences (when alerts are configured).
-    pub alerts: Option<Arc<Mutex<crate::transforms::alert::store::Store>>>,
+    pub alerts: Option<Arc<Mutex<Store>>>,
     /// Wakes the alert evaluator (e.g. a silence was added).
     pub alerts_changed: Arc<tokio::sync::Notify>,
     /// What the web page and API need from the configuration.
     pub view: Arc<View>,
+}
+
+/// Where each component's counters are: the components own and count them; this only knows
+/// where they are, and puts their families together for `GET /metrics`.
+pub struct Telemetry {
+    pub ingest: Arc<Metrics>,
+    pub buffer: Arc<Buffer>,
+    pub sinks: Vec<Arc<SinkMetrics>>,
+    pub standards: Arc<StandardsMetrics>,
+    /// The standards engine's reader in the buffer.
+    pub standards_reader: Option<usize>,
+    pub alerts: Arc<AlertMetrics>,
+    pub channels: Vec<Arc<ChannelMetrics>>,
+    /// Polled Modbus devices (set once the sources start).
+    pub modbus: std::sync::OnceLock<Vec<Arc<DeviceMetrics>>>,
+}
+
+impl Telemetry {
+    /// Each sink with its place in the buffer.
+    pub fn sinks(&self) -> Vec<Placed<'_>> {
+        placed(&self.sinks, &self.buffer)
+    }
+
+    pub fn modbus(&self) -> &[Arc<DeviceMetrics>] {
+        self.modbus.get().map(Vec::as_slice).unwrap_or_default()
+    }
+
+    /// Prometheus text of every component; `alerts`: the alert store when alerting runs.
+    pub fn render(&self, alerts: Option<&Mutex<Store>>) -> String {
+        let mut p = Prom::new();
+        self.ingest.render(&mut p);
+        let sinks = self.sinks();
+        p.family(
+            "meili_queue_depth",
+            "gauge",
+            "Items waiting in a pipeline queue.",
+            std::iter::once((
+                "queue=\"ingest\"".to_string(),
+                self.ingest.ingest_queue_depth.load(Relaxed) as f64,
+            ))
+            .chain(sinks.iter().map(|s| {
+                (
+                    format!("queue=\"sink\",sink=\"{}\"", s.sink.name),
+                    s.sink.queue_depth.load(Relaxed) as f64,
+                )
+            })),
+        );
+        crate::sinks::metrics::render(&sinks, &mut p, crate::time::unix_now_ms());
+        let reader = self.standards_reader.map(|i| self.buffer.reader_stats(i));
+        self.standards.render(reader, &mut p);
+        DeviceMetrics::render(self.modbus(), &mut p);
+        self.buffer.metrics.render(&mut p);
+        if let Some(store) = alerts {
+            let store = store.lock().unwrap_or_else(|e| e.into_inner());
+            self.alerts.render(&store, &mut p);
+            ChannelMetrics::render(&self.channels, &store, &mut p);
+        }
+        p.finish()
+    }
 }
 
 /// What the API needs from the configuration.

@@ -15,11 +15,14 @@ use tokio_util::sync::CancellationToken;
 use crate::buffer::Buffer;
 use crate::config::Config;
 pub use crate::gateway::Shared;
-use crate::metrics::{Metrics, SinkMetrics};
+use crate::gateway::Telemetry;
+use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::sinks::{self, SinkBuildError, SinkControl};
 use crate::sources::MqttSource;
+use crate::transforms::aggregate::metrics::StandardsMetrics;
 use crate::transforms::aggregate::{self, task::Latest, Engine};
+use crate::transforms::alert::metrics::AlertMetrics;
 use crate::transforms::{validate, Live, Validator};
 
 /// The standards engine's name as a buffer reader (`ack-_standards`; not a valid sink name).
@@ -74,25 +77,12 @@ impl Daemon {
         })?;
         let registry = Arc::new(Registry::from_config(&config));
         let sinks = sinks::build_all(&config)?;
-        let engine_reader = Arc::new(SinkMetrics {
-            name: ENGINE_READER.into(),
-            kind: "standards",
-            ..SinkMetrics::default()
-        });
-        let mut readers: Vec<_> = sinks
-            .iter()
-            .map(|s| (s.name().to_string(), s.metrics()))
-            .collect();
-        readers.push((ENGINE_READER.to_string(), Arc::clone(&engine_reader)));
+        let mut readers: Vec<String> = sinks.iter().map(|s| s.name().to_string()).collect();
+        readers.push(ENGINE_READER.to_string());
         let alerting = !config.alerts.rules.is_empty();
         let channels = crate::sinks::alerts::build_all(&config)?;
-        let alerts_reader = Arc::new(SinkMetrics {
-            name: ALERTS_READER.into(),
-            kind: "alerts",
-            ..SinkMetrics::default()
-        });
         if alerting {
-            readers.push((ALERTS_READER.to_string(), Arc::clone(&alerts_reader)));
+            readers.push(ALERTS_READER.to_string());
         }
         let (buffer, recovery) =
             Buffer::open(&data_dir.join("buffer"), config.buffer.clone(), readers)?;
@@ -105,10 +95,33 @@ impl Daemon {
                 "Buffer reopened."
             );
         }
-        let mut metrics = Metrics::new(sinks.iter().map(|s| s.metrics()).collect());
-        metrics.buffer = Some(Arc::clone(&buffer));
-        let _ = metrics.standards.reader.set(engine_reader);
-        let metrics = Arc::new(metrics);
+        let metrics = Arc::new(Metrics::default());
+        let standards_metrics = Arc::new(StandardsMetrics::default());
+        let alert_metrics = Arc::new(AlertMetrics::default());
+        let channel_metrics: Vec<_> = channels
+            .iter()
+            .map(|(name, ch)| {
+                Arc::new(crate::sinks::alerts::ChannelMetrics {
+                    name: name.clone(),
+                    kind: ch.kind(),
+                    ..Default::default()
+                })
+            })
+            .collect();
+        let telemetry = Arc::new(Telemetry {
+            ingest: Arc::clone(&metrics),
+            buffer: Arc::clone(&buffer),
+            sinks: sinks.iter().map(|s| s.metrics()).collect(),
+            standards: Arc::clone(&standards_metrics),
+            standards_reader: buffer.reader(ENGINE_READER),
+            alerts: Arc::clone(&alert_metrics),
+            channels: if alerting {
+                channel_metrics.clone()
+            } else {
+                Vec::new()
+            },
+            modbus: std::sync::OnceLock::new(),
+        });
         let compliance: Latest = Arc::default();
         let live = Arc::new(Mutex::new(Live::new(&registry)));
         let tz =
@@ -138,16 +151,8 @@ impl Daemon {
             let path = task::state_path(data_dir);
             task::load(&mut ev, &path, &buffer, reader);
             let store = Arc::clone(&ev.store);
-            let _ = metrics.alerts.store.set(Arc::clone(&store));
             let wake = Arc::new(tokio::sync::Notify::new());
-            let mut channel_metrics = Vec::new();
-            for (name, ch) in channels {
-                let m = Arc::new(crate::sinks::alerts::ChannelMetrics {
-                    name,
-                    kind: ch.kind(),
-                    ..Default::default()
-                });
-                channel_metrics.push(Arc::clone(&m));
+            for ((_, ch), m) in channels.into_iter().zip(channel_metrics) {
                 alert_tasks.spawn(crate::sinks::alerts::run(
                     ch,
                     m,
@@ -157,7 +162,6 @@ impl Daemon {
                     alerts_stop.clone(),
                 ));
             }
-            let _ = metrics.alerts.channels.set(channel_metrics);
             alert_evaluator = Some((
                 evaluator_stop.clone(),
                 tokio::spawn(
@@ -166,7 +170,8 @@ impl Daemon {
                         reader,
                         buffer: Arc::clone(&buffer),
                         path,
-                        metrics: Arc::clone(&metrics),
+                        counters: alert_metrics,
+                        telemetry: Arc::clone(&telemetry),
                         live: Arc::clone(&live),
                         compliance: Arc::clone(&compliance),
                         tick_every: Duration::from_millis(
@@ -191,6 +196,7 @@ impl Daemon {
             registry: Arc::clone(&registry),
             live: Arc::clone(&live),
             metrics: Arc::clone(&metrics),
+            telemetry: Arc::clone(&telemetry),
             started: std::time::Instant::now(),
             compliance: Arc::clone(&compliance),
             alerts: alert_store,
@@ -225,7 +231,7 @@ impl Daemon {
                 reader,
                 buffer: Arc::clone(&buffer),
                 path,
-                metrics: Arc::clone(&metrics),
+                metrics: standards_metrics,
                 latest: compliance,
                 emit_every: Duration::from_secs(config.standards.emit_interval_secs.max(1)),
                 checkpoint_every: Duration::from_secs(
@@ -287,7 +293,7 @@ impl Daemon {
             ingest_tx.clone(),
             sources_stop.clone(),
         );
-        let _ = metrics.modbus.set(modbus_metrics);
+        let _ = telemetry.modbus.set(modbus_metrics);
         for t in modbus_tasks {
             sources.spawn(async move {
                 let _ = t.await;

@@ -34,7 +34,8 @@
 //! - **Upgrade.** Segments of the previous format (`*.seg`, no magic or running count) are
 //!   rewritten in this format when the buffer opens.
 
-pub mod position;
+mod metrics;
+mod position;
 pub mod record;
 pub mod segment;
 
@@ -42,16 +43,17 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde::Deserialize;
 use tokio::sync::watch;
 
-use crate::metrics::SinkMetrics;
 use position::{Position, Stored};
 use record::{Header, HEADER_LEN, MAX_PAYLOAD};
 use segment::{header_at, payload_ok, resync, Damage, Segment};
+
+pub use metrics::{BufferMetrics, ReaderStats};
 
 /// The largest payload the pipeline puts in one record (a chunk is split above it), so that a
 /// record is always readable back and a sink's request can be bounded in bytes.
@@ -153,33 +155,6 @@ pub struct Recovery {
     pub migrated_records: u64,
 }
 
-/// Buffer-wide counters for `/metrics`.
-#[derive(Debug, Default)]
-pub struct BufferMetrics {
-    pub bytes: AtomicU64,
-    pub segments: AtomicU64,
-    pub records_appended: AtomicU64,
-    pub rows_appended: AtomicU64,
-    pub fsyncs: AtomicU64,
-    pub full_refusals: AtomicU64,
-    pub recovery_cut_bytes: AtomicU64,
-    pub recovery_cut_segments: AtomicU64,
-    /// Damaged records skipped (found at start or while reading), each counted once.
-    pub corrupt_records: AtomicU64,
-    /// Readings in them (where intact records on both sides tell).
-    pub corrupt_rows: AtomicU64,
-    pub corrupt_bytes: AtomicU64,
-    /// Impossible or unreadable reader positions (reset to the oldest record).
-    pub position_errors: AtomicU64,
-    /// Failed position writes (the segments are still freed; the reader may repeat rows).
-    pub position_write_errors: AtomicU64,
-    /// 1 while the last append failed on the file system (full disk, I/O error).
-    pub append_failing: AtomicU64,
-    /// While appends are refused: 1 `max_bytes` is reached (`block`), 2 the disk is below
-    /// `min_free_bytes`; 0 otherwise.
-    pub full_blocking: AtomicU64,
-}
-
 struct Inner {
     segments: Vec<Segment>,
     writer: Option<File>,
@@ -230,7 +205,7 @@ pub struct Buffer {
     dir: PathBuf,
     config: BufferConfig,
     inner: Mutex<Inner>,
-    sinks: Vec<(String, Arc<SinkMetrics>)>,
+    readers: Vec<Arc<ReaderStats>>,
     pub metrics: BufferMetrics,
     appended: watch::Sender<u64>,
 }
@@ -387,7 +362,7 @@ impl Buffer {
     pub fn open(
         dir: &Path,
         config: BufferConfig,
-        sinks: Vec<(String, Arc<SinkMetrics>)>,
+        readers: Vec<String>,
     ) -> Result<(Buffer, Recovery), BufferError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let mut recovery = Recovery {
@@ -396,7 +371,7 @@ impl Buffer {
         };
         let mut positions = Vec::new();
         let mut stored = Vec::new();
-        for (name, _) in &sinks {
+        for name in &readers {
             let (p, s) = Position::open(dir, name).map_err(io_err(dir))?;
             positions.push(p);
             stored.push(match s {
@@ -413,7 +388,7 @@ impl Buffer {
         firsts.sort_unstable();
         let mut segments: Vec<Segment> = Vec::new();
         // Per reader: `rows_before` of the first record at or after its stored position.
-        let mut rows_at: Vec<Option<u64>> = vec![None; sinks.len()];
+        let mut rows_at: Vec<Option<u64>> = vec![None; readers.len()];
         let mut prev: Option<(u64, u64)> = None;
         let mut damages: Vec<(PathBuf, Damage)> = Vec::new();
         for first in firsts {
@@ -465,8 +440,8 @@ impl Buffer {
             .unwrap_or_else(|| stored.iter().flatten().copied().max().unwrap_or(0))
             .max(1);
         // Check every position against the log; an impossible one restarts at the oldest record.
-        let mut acked = Vec::with_capacity(sinks.len());
-        for (i, (name, _)) in sinks.iter().enumerate() {
+        let mut acked = Vec::with_capacity(readers.len());
+        for (i, name) in readers.iter().enumerate() {
             let ok = match stored[i] {
                 Some(p) if p <= next_id => Some(p.max(oldest).max(1)),
                 Some(_) | None => None,
@@ -499,13 +474,16 @@ impl Buffer {
                 free: None,
                 rec: Vec::new(),
             }),
-            sinks,
+            readers: readers
+                .into_iter()
+                .map(|n| Arc::new(ReaderStats::new(n)))
+                .collect(),
             metrics: BufferMetrics::default(),
             appended: watch::channel(next_id).0,
         };
         {
             let mut inner = buffer.lock();
-            for (i, (_, m)) in buffer.sinks.iter().enumerate() {
+            for (i, m) in buffer.readers.iter().enumerate() {
                 let from = rows_at[i].unwrap_or(rows_total).min(rows_total);
                 m.backlog_rows.store((rows_total - from) as i64, Relaxed);
             }
@@ -565,7 +543,7 @@ impl Buffer {
         self.metrics.corrupt_rows.fetch_add(rows, Relaxed);
         tracing::error!(segment = %path.display(), offset = d.start, bytes = d.end - d.start, records, rows, "Damaged buffer records skipped; their readings are lost.");
         // The damage ends just before an intact record; a reader needing ids before it lost them.
-        for (s, (_, m)) in self.sinks.iter().enumerate() {
+        for (s, m) in self.readers.iter().enumerate() {
             if next_intact.is_none_or(|n| inner.acked[s] < n) {
                 m.rows_dropped.fetch_add(rows, Relaxed);
                 m.backlog_rows.fetch_sub(rows as i64, Relaxed);
@@ -719,7 +697,7 @@ impl Buffer {
         self.metrics
             .rows_appended
             .fetch_add(u64::from(rows), Relaxed);
-        for (_, m) in &self.sinks {
+        for m in &self.readers {
             m.backlog_rows.fetch_add(i64::from(rows), Relaxed);
         }
         drop(inner);
@@ -756,8 +734,8 @@ impl Buffer {
     fn drop_oldest(&self, inner: &mut Inner) -> Result<(), BufferError> {
         let seg = inner.segments.remove(0);
         let last = seg.last_id.unwrap_or(seg.first_id);
-        let mut lost = vec![0u64; self.sinks.len()];
-        let from: Vec<u64> = (0..self.sinks.len())
+        let mut lost = vec![0u64; self.readers.len()];
+        let from: Vec<u64> = (0..self.readers.len())
             .map(|s| inner.acked[s].max(inner.read_to[s]))
             .collect();
         scan(&seg.path, seg.first_id, None, |h| {
@@ -774,10 +752,10 @@ impl Buffer {
             inner.acked[s] = inner.acked[s].max(last + 1);
             inner.read_to[s] = inner.read_to[s].max(last + 1);
             if *lost > 0 {
-                let (name, m) = &self.sinks[s];
+                let m = &self.readers[s];
                 m.rows_dropped.fetch_add(*lost, Relaxed);
                 m.backlog_rows.fetch_sub(*lost as i64, Relaxed);
-                tracing::error!(sink = %name, rows = *lost, "Buffer full: oldest segment dropped before this sink read it.");
+                tracing::error!(sink = %m.name, rows = *lost, "Buffer full: oldest segment dropped before this sink read it.");
             }
         }
         self.metrics
@@ -821,7 +799,17 @@ impl Buffer {
     /// The index of the reader opened under `name` (cursors and acks take it), so that no
     /// caller depends on the order the readers were listed in.
     pub fn reader(&self, name: &str) -> Option<usize> {
-        self.sinks.iter().position(|(n, _)| n == name)
+        self.readers.iter().position(|r| r.name == name)
+    }
+
+    /// The statistics of reader `index` (its backlog and the rows the buffer dropped for it).
+    pub fn reader_stats(&self, index: usize) -> &ReaderStats {
+        &self.readers[index]
+    }
+
+    /// Every reader's statistics, in the order they were opened.
+    pub fn readers(&self) -> &[Arc<ReaderStats>] {
+        &self.readers
     }
 
     /// The id the next append will get.
@@ -1008,7 +996,8 @@ impl Buffer {
     /// The position is overwritten in place (no new disk space needed) and segments every
     /// reader is done with are deleted, even if the position could not be recorded.
     pub fn ack(&self, sink: usize, next_id: u64, rows: u64) -> Result<(), BufferError> {
-        let (name, m) = &self.sinks[sink];
+        let m = &self.readers[sink];
+        let name = &m.name;
         m.backlog_rows.fetch_sub(rows as i64, Relaxed);
         let mut inner = self.lock();
         if next_id <= inner.acked[sink] {
@@ -1042,8 +1031,7 @@ impl Buffer {
     /// The sink wrote `rows` readings ahead of its acknowledged position (live data during a
     /// drain); only the backlog gauge moves, the position file does not.
     pub fn written_ahead(&self, sink: usize, rows: u64) {
-        self.sinks[sink]
-            .1
+        self.readers[sink]
             .backlog_rows
             .fetch_sub(rows as i64, Relaxed);
     }

@@ -2,10 +2,8 @@ use super::*;
 use proptest::prelude::*;
 use std::path::PathBuf;
 
-fn sinks(n: usize) -> Vec<(String, Arc<SinkMetrics>)> {
-    (0..n)
-        .map(|i| (format!("s{i}"), Arc::new(SinkMetrics::default())))
-        .collect()
+fn sinks(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("s{i}")).collect()
 }
 
 fn cfg(segment_bytes: u64) -> BufferConfig {
@@ -121,7 +119,8 @@ fn a_flipped_byte_costs_exactly_its_record_and_is_counted_once() {
             (rec.damaged[0].1.records, rec.damaged[0].1.rows),
             (Some(1), Some(1))
         );
-        for (i, (_, m)) in s.iter().enumerate() {
+        for i in 0..s.len() {
+            let m = b.reader_stats(i);
             let expect: Vec<u8> = [1, 2, 4, 5].iter().flat_map(|&i| payload(i, 1)).collect();
             assert_eq!(read_all(&b, i), expect);
             assert_eq!(m.rows_dropped.load(Relaxed), 1);
@@ -147,7 +146,8 @@ fn damage_found_while_reading_is_skipped_and_counted_once_for_all_readers() {
     bytes[3 * rec_len + HEADER_LEN + 7] ^= 1; // record 4 rots after the start
     fs::write(&seg, &bytes).unwrap();
     let expect: Vec<u8> = [1, 2, 3, 5].iter().flat_map(|&i| payload(i, 3)).collect();
-    for (i, (_, m)) in s.iter().enumerate() {
+    for i in 0..s.len() {
+        let m = b.reader_stats(i);
         let mut c = b.cursor(i);
         let mut out = Vec::new();
         let r = b.read(&mut c, 1000, u64::MAX, &mut out).unwrap();
@@ -174,7 +174,7 @@ fn an_impossible_position_keeps_the_data() {
         read_all(&b, 0),
         (1..=5).flat_map(|i| payload(i, 1)).collect::<Vec<_>>()
     );
-    assert_eq!(s[0].1.backlog_rows.load(Relaxed), 5);
+    assert_eq!(b.reader_stats(0).backlog_rows.load(Relaxed), 5);
     assert_eq!(b.append(1, &payload(6, 1)).unwrap(), 6);
     // An unreadable position file: the same.
     drop(b);
@@ -213,7 +213,7 @@ fn segments_of_the_previous_format_are_rewritten() {
             .flat_map(|&i| payload(i, 2))
             .collect::<Vec<_>>()
     );
-    assert_eq!(s[0].1.backlog_rows.load(Relaxed), 4);
+    assert_eq!(b.reader_stats(0).backlog_rows.load(Relaxed), 4);
     assert_eq!(b.append(1, &payload(4, 1)).unwrap(), 4);
 }
 
@@ -256,7 +256,6 @@ fn block_when_full_and_drop_oldest() {
     assert_eq!(b.metrics.full_refusals.load(Relaxed), 1);
     drop(b);
     let s = sinks(1);
-    let m = Arc::clone(&s[0].1);
     let (b, _) = Buffer::open(
         dir.path(),
         BufferConfig {
@@ -267,7 +266,7 @@ fn block_when_full_and_drop_oldest() {
     )
     .unwrap();
     assert_eq!(b.append(1, &p).unwrap(), 5);
-    assert_eq!(m.rows_dropped.load(Relaxed), 1);
+    assert_eq!(b.reader_stats(0).rows_dropped.load(Relaxed), 1);
     let mut cur = b.cursor(0);
     let mut out = Vec::new();
     assert_eq!(
@@ -441,11 +440,11 @@ proptest! {
         prop_assert_eq!(got, expect);
         let read: u64 = rows.iter().enumerate().filter(|(i, _)| !hit[*i]).map(|(_, &r)| u64::from(r)).sum();
         let appended: u64 = rows.iter().map(|&r| u64::from(r)).sum();
-        let dropped = s[0].1.rows_dropped.load(Relaxed);
+        let dropped = b.reader_stats(0).rows_dropped.load(Relaxed);
         prop_assert!(read + dropped <= appended);
         if !hit[0] && !hit[rows.len() - 1] {
             prop_assert_eq!(read + dropped, appended);
-            prop_assert_eq!(s[0].1.backlog_rows.load(Relaxed), read as i64);
+            prop_assert_eq!(b.reader_stats(0).backlog_rows.load(Relaxed), read as i64);
         }
     }
 }
@@ -474,13 +473,14 @@ fn drop_oldest_counts_each_lost_row_once() {
     assert_eq!(b.read(&mut c0, 8, u64::MAX, &mut out).unwrap().rows, 8);
     let _c1 = b.cursor(1);
     b.append(4, &payload(5, 4)).unwrap(); // drops segment 1-2
-    assert_eq!(s[0].1.rows_dropped.load(Relaxed), 0);
-    assert_eq!(s[1].1.rows_dropped.load(Relaxed), 8);
+    assert_eq!(b.reader_stats(0).rows_dropped.load(Relaxed), 0);
+    assert_eq!(b.reader_stats(1).rows_dropped.load(Relaxed), 8);
     // Sink 0 writes what it held and acknowledges it.
     b.ack(0, c0.next_id, 8).unwrap();
-    assert_eq!(s[0].1.backlog_rows.load(Relaxed), 12);
-    assert_eq!(s[1].1.backlog_rows.load(Relaxed), 12);
-    for (i, (_, m)) in s.iter().enumerate() {
+    assert_eq!(b.reader_stats(0).backlog_rows.load(Relaxed), 12);
+    assert_eq!(b.reader_stats(1).backlog_rows.load(Relaxed), 12);
+    for i in 0..s.len() {
+        let m = b.reader_stats(i);
         let mut c = b.cursor(i);
         let mut out = Vec::new();
         let r = b.read(&mut c, 100, u64::MAX, &mut out).unwrap();

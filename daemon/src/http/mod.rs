@@ -142,10 +142,12 @@ async fn health(State(s): State<Api>) -> impl IntoResponse {
     let now = crate::transforms::validate::unix_now();
     let mut unhealthy: Vec<String> = Vec::new();
     let mut degraded: Vec<String> = Vec::new();
-    let sinks: Vec<_> = m
-        .sinks
+    let t = &s.telemetry;
+    let sinks: Vec<_> = t
+        .sinks()
         .iter()
-        .map(|k| {
+        .map(|p| {
+            let k = p.sink;
             let state = SinkState::from_u8(k.state.load(Relaxed));
             let reason = format!("sink {}: {}", k.name, k.last_error());
             match state {
@@ -155,18 +157,17 @@ async fn health(State(s): State<Api>) -> impl IntoResponse {
             }
             serde_json::json!({"name": k.name, "type": k.kind, "up": state == SinkState::Ok,
                 "state": state.as_str(), "rows_written": k.rows_written.load(Relaxed),
-                "backlog_rows": k.backlog_rows.load(Relaxed)})
+                "backlog_rows": p.backlog_rows()})
         })
         .collect();
-    if let Some(b) = &m.buffer {
-        if b.metrics.append_failing.load(Relaxed) > 0 {
-            unhealthy.push("buffer: appends fail on the file system (disk full or I/O error); nothing is acknowledged".into());
-        }
-        match b.metrics.full_blocking.load(Relaxed) {
-            1 => unhealthy.push("buffer: full (buffer.max_bytes); ingest waits for the sinks".into()),
-            2 => unhealthy.push("buffer: the disk is below buffer.min_free_bytes; ingest waits for the sinks to free segments or for space".into()),
-            _ => {}
-        }
+    let b = &t.buffer.metrics;
+    if b.append_failing.load(Relaxed) > 0 {
+        unhealthy.push("buffer: appends fail on the file system (disk full or I/O error); nothing is acknowledged".into());
+    }
+    match b.full_blocking.load(Relaxed) {
+        1 => unhealthy.push("buffer: full (buffer.max_bytes); ingest waits for the sinks".into()),
+        2 => unhealthy.push("buffer: the disk is below buffer.min_free_bytes; ingest waits for the sinks to free segments or for space".into()),
+        _ => {}
     }
     if m.mqtt_enabled.load(Relaxed) {
         let error = m.mqtt_error.lock().map(|e| e.clone()).unwrap_or_default();
@@ -212,7 +213,7 @@ async fn health(State(s): State<Api>) -> impl IntoResponse {
 
 async fn metrics(State(s): State<Api>) -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], {
-        let mut out = s.metrics.render();
+        let mut out = s.telemetry.render(s.alerts.as_deref());
         s.http.render(&mut out);
         out
     })

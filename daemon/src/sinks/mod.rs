@@ -7,6 +7,7 @@ pub mod alerts;
 pub mod file;
 pub mod influxdb;
 pub mod line_protocol;
+pub mod metrics;
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::buffer::{Buffer, Cursor, ReadStats};
 use crate::config::{BatchConfig, Config, SinkConfig};
-use crate::metrics::SinkMetrics;
+pub use metrics::SinkMetrics;
 
 #[cfg(test)]
 mod tests;
@@ -221,11 +222,11 @@ impl Sink {
             appended.mark_unchanged();
             if live.is_none()
                 && live_quota > 0
-                && self.metrics.backlog_rows.load(Relaxed) > 2 * max_rows as i64
+                && buffer.reader_stats(index).backlog() > 2 * max_rows as i64
             {
                 let from = buffer.next_id();
                 live = Some((buffer.cursor_at(index, from), from));
-                tracing::info!(sink = %self.metrics.name, backlog_rows = self.metrics.backlog_rows.load(Relaxed), "Draining backlog; live data keeps a share of every batch.");
+                tracing::info!(sink = %self.metrics.name, backlog_rows = buffer.reader_stats(index).backlog(), "Draining backlog; live data keeps a share of every batch.");
             }
             let mut progress = false;
             let mut full = false;
@@ -319,7 +320,7 @@ impl Sink {
                 _ = ctl.abort.cancelled() => {}
             }
         }
-        let left = self.metrics.backlog_rows.load(Relaxed);
+        let left = buffer.reader_stats(index).backlog();
         tracing::info!(sink = %self.metrics.name, buffered_rows = left, "Sink stopped; unwritten rows stay in the buffer.");
     }
 

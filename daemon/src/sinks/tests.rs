@@ -28,11 +28,10 @@ fn file_sink(dir: &std::path::Path, max_rows: usize, live_share_pct: u8) -> Sink
     )
 }
 
-fn open_buffer(dir: &std::path::Path, sink: &Sink) -> (Arc<SinkMetrics>, Arc<Buffer>) {
-    let metrics = sink.metrics();
-    let sinks = vec![("file".into(), Arc::clone(&metrics))];
-    let (buffer, _) = Buffer::open(&dir.join("buffer"), BufferConfig::default(), sinks).unwrap();
-    (metrics, Arc::new(buffer))
+fn open_buffer(dir: &std::path::Path, sink: &Sink) -> Arc<Buffer> {
+    let readers = vec![sink.name().to_string()];
+    let (buffer, _) = Buffer::open(&dir.join("buffer"), BufferConfig::default(), readers).unwrap();
+    Arc::new(buffer)
 }
 
 fn line(kind: &str, i: u64) -> Vec<u8> {
@@ -45,7 +44,7 @@ fn line(kind: &str, i: u64) -> Vec<u8> {
 async fn live_readings_are_not_held_behind_a_backlog() {
     let dir = tempfile::tempdir().unwrap();
     let sink = file_sink(dir.path(), 10, 50);
-    let (metrics, buffer) = open_buffer(dir.path(), &sink);
+    let buffer = open_buffer(dir.path(), &sink);
     for i in 0..3000 {
         buffer.append(1, &line("backlog", i)).unwrap();
     }
@@ -62,7 +61,7 @@ async fn live_readings_are_not_held_behind_a_backlog() {
     for i in 0..5 {
         buffer.append(1, &line("live", i)).unwrap();
     }
-    while metrics.backlog_rows.load(Relaxed) > 0 {
+    while buffer.reader_stats(0).backlog() > 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     ctl.stop.cancel();
@@ -94,7 +93,7 @@ async fn live_readings_are_not_held_behind_a_backlog() {
 async fn zero_live_share_writes_strictly_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let sink = file_sink(dir.path(), 10, 0);
-    let (metrics, buffer) = open_buffer(dir.path(), &sink);
+    let buffer = open_buffer(dir.path(), &sink);
     for i in 0..300 {
         buffer.append(1, &line("a", i)).unwrap();
     }
@@ -106,7 +105,7 @@ async fn zero_live_share_writes_strictly_in_order() {
     for i in 300..320 {
         buffer.append(1, &line("a", i)).unwrap();
     }
-    while metrics.backlog_rows.load(Relaxed) > 0 {
+    while buffer.reader_stats(0).backlog() > 0 {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     ctl.stop.cancel();

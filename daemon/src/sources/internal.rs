@@ -97,12 +97,16 @@ pub fn lines(s: &Shared, host: &str, now: i64) -> (String, u32) {
         s.registry.len(),
         m.mqtt_connected.load(Relaxed)
     );
-    if let Some(b) = &m.buffer {
-        let _ = write!(out, ",buffer_bytes={}i", b.metrics.bytes.load(Relaxed));
-    }
+    let t = &s.telemetry;
+    let _ = write!(
+        out,
+        ",buffer_bytes={}i",
+        t.buffer.metrics.bytes.load(Relaxed)
+    );
     let _ = writeln!(out, " {now}");
     let now_ms = now * 1000;
-    for k in &m.sinks {
+    for p in t.sinks() {
+        let k = p.sink;
         let oldest = k.oldest_unacked_unix_ms.load(Relaxed);
         let age = if oldest > 0 {
             (now_ms - oldest).max(0) / 1000
@@ -116,8 +120,8 @@ pub fn lines(s: &Shared, host: &str, now: i64) -> (String, u32) {
             " rows_written={}i,write_errors={}i,rows_dropped={}i,backlog_rows={}i,oldest_unwritten_age_s={age}i,up={} {now}",
             k.rows_written.load(Relaxed),
             k.write_errors_retryable.load(Relaxed) + k.write_errors_permanent.load(Relaxed),
-            k.rows_dropped.load(Relaxed),
-            k.backlog_rows.load(Relaxed).max(0),
+            p.rows_dropped(),
+            p.backlog_rows().max(0),
             k.up.load(Relaxed)
         );
     }
@@ -172,8 +176,10 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::event::Record;
-    use crate::metrics::{Metrics, SinkMetrics};
+    use crate::gateway::Telemetry;
+    use crate::metrics::Metrics;
     use crate::registry::Registry;
+    use crate::sinks::SinkMetrics;
     use crate::transforms::live::Live;
 
     fn shared() -> Shared {
@@ -188,10 +194,30 @@ mod tests {
             kind: "influxdb_v1",
             ..SinkMetrics::default()
         });
+        let dir = tempfile::tempdir().unwrap();
+        let buffer = Buffer::open(
+            dir.path(),
+            crate::buffer::BufferConfig::default(),
+            vec![sink.name.clone()],
+        )
+        .unwrap()
+        .0;
+        let metrics = Arc::new(Metrics::default());
+        let telemetry = Arc::new(Telemetry {
+            ingest: Arc::clone(&metrics),
+            buffer: Arc::new(buffer),
+            sinks: vec![sink],
+            standards: Arc::default(),
+            standards_reader: None,
+            alerts: Arc::default(),
+            channels: Vec::new(),
+            modbus: std::sync::OnceLock::new(),
+        });
         Shared {
             live: Arc::new(Mutex::new(Live::new(&registry))),
             registry,
-            metrics: Arc::new(Metrics::new(vec![sink])),
+            metrics,
+            telemetry,
             started: std::time::Instant::now(),
             compliance: Arc::default(),
             alerts: None,

@@ -56,6 +56,42 @@ pub struct ChannelMetrics {
     pub up: AtomicBool,
 }
 
+impl ChannelMetrics {
+    /// The channels' `meili_alert_*` families; outbox depths and drops are kept in `store`.
+    pub fn render(channels: &[Arc<ChannelMetrics>], store: &Store, p: &mut crate::prom::Prom) {
+        let per = |f: &dyn Fn(&ChannelMetrics) -> f64| -> Vec<(String, f64)> {
+            channels
+                .iter()
+                .map(|c| (format!("channel=\"{}\",type=\"{}\"", c.name, c.kind), f(c)))
+                .collect()
+        };
+        p.family(
+            "meili_alert_notifications_sent_total",
+            "counter",
+            "Notifications the channel's receiver accepted.",
+            per(&|c| c.sent.load(Relaxed) as f64),
+        );
+        p.family(
+            "meili_alert_delivery_failures_total",
+            "counter",
+            "Failed delivery attempts (each is retried).",
+            per(&|c| c.failures.load(Relaxed) as f64),
+        );
+        p.family(
+            "meili_alert_outbox_pending",
+            "gauge",
+            "Notifications waiting for delivery.",
+            per(&|c| store.outbox.get(&c.name).map_or(0, |q| q.len()) as f64),
+        );
+        p.family(
+            "meili_alert_outbox_dropped_total",
+            "counter",
+            "Notifications dropped because the outbox exceeded alerts.outbox_max.",
+            per(&|c| store.dropped.get(&c.name).copied().unwrap_or(0) as f64),
+        );
+    }
+}
+
 pub enum Channel {
     Webhook(webhook::Webhook),
     Mqtt(Box<mqtt::MqttChannel>),

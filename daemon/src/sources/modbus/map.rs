@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::config::line_of;
+use crate::lines::line_of;
 use serde::Deserialize;
 use toml::Spanned;
 

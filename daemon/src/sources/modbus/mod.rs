@@ -14,7 +14,7 @@ pub mod probe;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -90,6 +90,85 @@ pub struct DeviceMetrics {
     pub out_of_range: AtomicU64,
     pub up: AtomicBool,
     pub last_poll_ms: AtomicU64,
+}
+
+impl DeviceMetrics {
+    /// The `meili_modbus_*` families (none while no device is polled).
+    pub fn render(devs: &[Arc<DeviceMetrics>], p: &mut crate::prom::Prom) {
+        if devs.is_empty() {
+            return;
+        }
+        let g = |a: &AtomicU64| a.load(Relaxed) as f64;
+        let per = |f: &dyn Fn(&DeviceMetrics) -> f64| -> Vec<(String, f64)> {
+            devs.iter()
+                .map(|d| (format!("device=\"{}\",bus=\"{}\"", d.device, d.bus), f(d)))
+                .collect()
+        };
+        p.family(
+            "meili_modbus_polls_total",
+            "counter",
+            "Polls of a Modbus device.",
+            per(&|d| g(&d.polls)),
+        );
+        p.family(
+            "meili_modbus_polls_failed_total",
+            "counter",
+            "Polls that produced no reading.",
+            per(&|d| g(&d.polls_failed)),
+        );
+        p.family(
+            "meili_modbus_requests_total",
+            "counter",
+            "Read requests sent (retries included).",
+            per(&|d| g(&d.requests)),
+        );
+        p.family(
+            "meili_modbus_timeouts_total",
+            "counter",
+            "Requests without an answer within timeout_ms.",
+            per(&|d| g(&d.timeouts)),
+        );
+        p.family(
+            "meili_modbus_transport_errors_total",
+            "counter",
+            "Connection failures, bad CRCs or mismatched replies.",
+            per(&|d| g(&d.transport_errors)),
+        );
+        p.family(
+            "meili_modbus_exceptions_total",
+            "counter",
+            "Exception responses by code (2: illegal data address …).",
+            devs.iter().flat_map(|d| {
+                d.exceptions.iter().enumerate().filter_map(|(code, n)| {
+                    let n = n.load(Relaxed);
+                    (n > 0).then(|| {
+                        (
+                            format!("device=\"{}\",bus=\"{}\",code=\"{code}\"", d.device, d.bus),
+                            n as f64,
+                        )
+                    })
+                })
+            }),
+        );
+        p.family(
+            "meili_modbus_values_out_of_range_total",
+            "counter",
+            "Decoded values outside the map's min/max, dropped.",
+            per(&|d| g(&d.out_of_range)),
+        );
+        p.family(
+            "meili_modbus_device_up",
+            "gauge",
+            "1 while the device answers; 0 after offline_after_polls failed polls.",
+            per(&|d| f64::from(u8::from(d.up.load(Relaxed)))),
+        );
+        p.family(
+            "meili_modbus_last_poll_seconds",
+            "gauge",
+            "Duration of the last successful poll.",
+            per(&|d| d.last_poll_ms.load(Relaxed) as f64 / 1000.0),
+        );
+    }
 }
 
 /// Build the buses of every Modbus device in `config`; returns their metrics and tasks.

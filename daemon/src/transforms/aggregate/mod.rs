@@ -16,6 +16,7 @@
 mod air;
 pub mod clock;
 mod lighting;
+pub mod metrics;
 mod noise;
 pub mod report;
 pub mod sample;

@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use super::metrics::StandardsMetrics;
 use super::report::ComplianceRow;
 use super::Engine;
 use crate::buffer::Buffer;
-use crate::metrics::Metrics;
 
 /// Rows read per step.
 const STEP_ROWS: u64 = 2_048;
@@ -76,7 +76,7 @@ pub struct Task {
     pub reader: usize,
     pub buffer: Arc<Buffer>,
     pub path: PathBuf,
-    pub metrics: Arc<Metrics>,
+    pub metrics: Arc<StandardsMetrics>,
     pub latest: Latest,
     pub emit_every: Duration,
     pub checkpoint_every: Duration,
@@ -134,20 +134,17 @@ impl Task {
                     0
                 }
             };
-            for (a, n) in metrics.standards.readings.iter().zip(counts) {
+            for (a, n) in metrics.readings.iter().zip(counts) {
                 a.fetch_add(n, Relaxed);
             }
-            metrics
-                .standards
-                .watermark_unix
-                .store(eng.watermark.max(0), Relaxed);
+            metrics.watermark_unix.store(eng.watermark.max(0), Relaxed);
             let (mut eng, cur) = (eng, cur);
             body = Some(buf);
             let stopping = stop.is_cancelled() && records == 0;
             if pending.is_none() && (last_emit.elapsed() >= emit_every || stopping) {
                 last_emit = Instant::now();
                 let out = eng.emit();
-                metrics.standards.emissions.fetch_add(1, Relaxed);
+                metrics.emissions.fetch_add(1, Relaxed);
                 if !out.days.is_empty() || !out.compliance.is_empty() {
                     let today = eng.day_of(eng.watermark.max(0));
                     let rows = eng.compliance_for(eng.latest_day().unwrap_or(today));
@@ -167,10 +164,7 @@ impl Task {
                 .await;
                 match r {
                     Ok((_, Ok(_))) => {
-                        metrics
-                            .standards
-                            .rows_emitted
-                            .fetch_add(u64::from(rows), Relaxed);
+                        metrics.rows_emitted.fetch_add(u64::from(rows), Relaxed);
                     }
                     Ok((text, Err(e))) => {
                         tracing::warn!(error = %e, "Cannot append standards results yet; retrying.");
@@ -198,7 +192,7 @@ impl Task {
                 eng = e;
                 match r {
                     Ok(()) => {
-                        metrics.standards.checkpoints.fetch_add(1, Relaxed);
+                        metrics.checkpoints.fetch_add(1, Relaxed);
                         saved_id = eng.next_id;
                         if let Err(e) = buffer.ack(reader, saved_id, unsaved_rows) {
                             tracing::warn!(error = %e, "Cannot record the standards buffer position.");
@@ -206,7 +200,7 @@ impl Task {
                         unsaved_rows = 0;
                     }
                     Err(e) => {
-                        metrics.standards.checkpoint_errors.fetch_add(1, Relaxed);
+                        metrics.checkpoint_errors.fetch_add(1, Relaxed);
                         tracing::error!(error = %e, path = %path.display(), "Cannot save standards state; retrying.");
                     }
                 }

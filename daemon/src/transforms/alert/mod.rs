@@ -9,6 +9,7 @@
 //!   firing threshold alert from flapping. One alert per rule and subject is active at a time
 //!   ([`store`]); silences hold back delivery, not tracking.
 
+pub mod metrics;
 pub mod store;
 pub mod task;
 pub mod text;
@@ -77,7 +78,7 @@ pub struct GatewayView<'a> {
     pub now: i64,
     pub started: i64,
     pub live: &'a crate::transforms::Live,
-    pub metrics: &'a crate::metrics::Metrics,
+    pub telemetry: &'a crate::gateway::Telemetry,
     pub compliance: &'a [ComplianceRow],
 }
 
@@ -822,9 +823,7 @@ impl Evaluator {
     }
 
     fn modbus_down(&self, r: &RuleConfig, g: &GatewayView<'_>, out: &mut Vec<Subject>) {
-        let Some(devices) = g.metrics.modbus.get() else {
-            return;
-        };
+        let devices = g.telemetry.modbus();
         use std::sync::atomic::Ordering::Relaxed;
         for m in devices {
             let Some((site, dev)) = m.device.split_once('/') else {
@@ -961,7 +960,7 @@ impl Evaluator {
     fn backlog(&self, r: &RuleConfig, g: &GatewayView<'_>, out: &mut Vec<Subject>) {
         use std::sync::atomic::Ordering::Relaxed;
         let max = i64::from(r.max_age_mins.unwrap_or(10)) * 60;
-        for s in &g.metrics.sinks {
+        for s in &g.telemetry.sinks {
             let t = s.oldest_unacked_unix_ms.load(Relaxed);
             let age = if t > 0 {
                 (g.now * 1000 - t).max(0) / 1000

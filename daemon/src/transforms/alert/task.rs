@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Evaluator;
 use crate::buffer::Buffer;
-use crate::metrics::Metrics;
+use crate::gateway::Telemetry;
 use crate::time::unix_now;
 use crate::transforms::aggregate::task::{write_atomically, Latest};
 use crate::transforms::Live;
@@ -53,7 +53,9 @@ pub struct Task {
     pub reader: usize,
     pub buffer: Arc<Buffer>,
     pub path: PathBuf,
-    pub metrics: Arc<Metrics>,
+    pub counters: Arc<super::metrics::AlertMetrics>,
+    /// What gateway rules look at (sinks, Modbus devices).
+    pub telemetry: Arc<Telemetry>,
     pub live: Arc<Mutex<Live>>,
     pub compliance: Latest,
     pub tick_every: Duration,
@@ -78,7 +80,8 @@ impl Task {
             reader,
             buffer,
             path,
-            metrics,
+            counters,
+            telemetry,
             live,
             compliance,
             tick_every,
@@ -134,7 +137,7 @@ impl Task {
                     now: unix_now(),
                     started,
                     live: &live,
-                    metrics: &metrics,
+                    telemetry: &telemetry,
                     compliance: &rows,
                 });
             }
@@ -161,7 +164,7 @@ impl Task {
                     Ok(()) => {
                         dirty = false;
                         last_save = Instant::now();
-                        metrics.alerts.checkpoints.fetch_add(1, Relaxed);
+                        counters.checkpoints.fetch_add(1, Relaxed);
                         if e.next_id > saved_id {
                             saved_id = e.next_id;
                             if let Err(err) = buffer.ack(reader, saved_id, unsaved_rows) {
@@ -171,7 +174,7 @@ impl Task {
                         }
                     }
                     Err(err) => {
-                        metrics.alerts.checkpoint_errors.fetch_add(1, Relaxed);
+                        counters.checkpoint_errors.fetch_add(1, Relaxed);
                         tracing::error!(error = %err, path = %path.display(), "Cannot save alert state; retrying.");
                     }
                 }

@@ -1,0 +1,67 @@
+//! The standards engine's counters and their `meili_standards_*` families.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use crate::buffer::ReaderStats;
+use crate::prom::Prom;
+
+#[derive(Debug, Default)]
+pub struct StandardsMetrics {
+    /// Readings by outcome: counted, duplicate, late, unreadable.
+    pub readings: [AtomicU64; 4],
+    pub emissions: AtomicU64,
+    pub rows_emitted: AtomicU64,
+    pub checkpoints: AtomicU64,
+    pub checkpoint_errors: AtomicU64,
+    pub watermark_unix: AtomicI64,
+}
+
+impl StandardsMetrics {
+    pub const OUTCOMES: [&'static str; 4] = ["counted", "duplicate", "late", "unreadable"];
+
+    /// `reader`: the engine's place in the buffer (its backlog and dropped rows).
+    pub fn render(&self, reader: Option<&ReaderStats>, p: &mut Prom) {
+        let g = |a: &AtomicU64| a.load(Relaxed) as f64;
+        p.family(
+            "meili_standards_readings_total",
+            "counter",
+            "Readings seen by the standards engine, by outcome (late: its day had closed).",
+            Self::OUTCOMES
+                .iter()
+                .zip(&self.readings)
+                .map(|(o, a)| (format!("outcome=\"{o}\""), g(a))),
+        );
+        p.counter(
+            "meili_standards_rows_emitted_total",
+            "Result rows (daily measurements and compliance) the engine wrote to the buffer.",
+            g(&self.rows_emitted),
+        );
+        p.counter(
+            "meili_standards_checkpoints_total",
+            "Engine state saves.",
+            g(&self.checkpoints),
+        );
+        p.counter(
+            "meili_standards_checkpoint_errors_total",
+            "Engine state saves that failed (retried).",
+            g(&self.checkpoint_errors),
+        );
+        p.gauge(
+            "meili_standards_watermark_timestamp_seconds",
+            "Newest reading time the engine has seen (event time).",
+            self.watermark_unix.load(Relaxed) as f64,
+        );
+        if let Some(r) = reader {
+            p.gauge(
+                "meili_standards_backlog_rows",
+                "Buffered rows the standards engine has not saved as counted yet.",
+                r.backlog() as f64,
+            );
+            p.counter(
+                "meili_standards_rows_dropped_total",
+                "Rows the engine never read because a full buffer dropped them (when_full = drop_oldest).",
+                r.dropped() as f64,
+            );
+        }
+    }
+}
