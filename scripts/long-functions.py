@@ -2,7 +2,8 @@
 """The longest functions of a Rust source tree (outside `#[cfg(test)]` modules and tests/).
 
 Usage: scripts/long-functions.py [SRC_DIR] [N]  (default daemon/src, 10). A function runs from
-its `fn` line to the line where its braces balance; lines are counted as written.
+its `fn` line to the line where its braces balance (braces in strings and char literals
+not counted); lines are counted as written.
 """
 import os
 import re
@@ -22,7 +23,7 @@ def functions(path):
         if m and not in_tests:
             depth, started, j = 0, False, i
             while j < len(lines):
-                code = re.sub(r'"(\\.|[^"\\])*"|//.*', "", lines[j])
+                code = re.sub(r'"(\\.|[^"\\])*"|\'(\\.|[^\'\\])\'|//.*', "", lines[j])
                 depth += code.count("{") - code.count("}")
                 started = started or "{" in code
                 if started and depth <= 0:
