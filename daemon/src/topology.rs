@@ -16,13 +16,11 @@ use crate::buffer::Buffer;
 use crate::config::Config;
 pub use crate::gateway::Shared;
 use crate::gateway::Telemetry;
-use crate::metrics::Metrics;
 use crate::registry::Registry;
+use crate::sinks::alerts::{Channel, ChannelMetrics};
 use crate::sinks::{self, SinkBuildError, SinkControl};
 use crate::sources::MqttSource;
-use crate::transforms::aggregate::metrics::StandardsMetrics;
 use crate::transforms::aggregate::{self, task::Latest, Engine};
-use crate::transforms::alert::metrics::AlertMetrics;
 use crate::transforms::{validate, Live, Validator};
 
 /// The standards engine's name as a buffer reader (`ack-_standards`; not a valid sink name).
@@ -58,14 +56,23 @@ pub struct Daemon {
     http_stop: CancellationToken,
     sources: JoinSet<()>,
     validate: tokio::task::JoinHandle<()>,
-    engine_stop: CancellationToken,
-    engine: tokio::task::JoinHandle<()>,
-    health: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    engine: Stoppable,
+    health: Option<Stoppable>,
     alerts_stop: CancellationToken,
     alert_tasks: JoinSet<()>,
-    alert_evaluator: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
+    alert_evaluator: Option<Stoppable>,
     sink_tasks: JoinSet<()>,
     grace: Duration,
+}
+
+/// A running task and the token that stops it.
+type Stoppable = (CancellationToken, tokio::task::JoinHandle<()>);
+
+/// The alert evaluator and its delivery channels, when rules are configured.
+struct Alerting {
+    store: Arc<Mutex<crate::transforms::alert::store::Store>>,
+    channels: JoinSet<()>,
+    evaluator: Stoppable,
 }
 
 impl Daemon {
@@ -77,136 +84,49 @@ impl Daemon {
         })?;
         let registry = Arc::new(Registry::from_config(&config));
         let sinks = sinks::build_all(&config)?;
-        let mut readers: Vec<String> = sinks.iter().map(|s| s.name().to_string()).collect();
-        readers.push(ENGINE_READER.to_string());
-        let alerting = !config.alerts.rules.is_empty();
         let channels = crate::sinks::alerts::build_all(&config)?;
-        if alerting {
-            readers.push(ALERTS_READER.to_string());
-        }
-        let (buffer, recovery) =
-            Buffer::open(&data_dir.join("buffer"), config.buffer.clone(), readers)?;
-        let buffer = Arc::new(buffer);
-        if recovery.records > 0 || !recovery.cut.is_empty() {
-            tracing::info!(
-                records = recovery.records,
-                rows = recovery.rows,
-                damaged_segments = recovery.cut.len(),
-                "Buffer reopened."
-            );
-        }
-        let metrics = Arc::new(Metrics::default());
-        let standards_metrics = Arc::new(StandardsMetrics::default());
-        let alert_metrics = Arc::new(AlertMetrics::default());
-        let channel_metrics: Vec<_> = channels
-            .iter()
-            .map(|(name, ch)| {
-                Arc::new(crate::sinks::alerts::ChannelMetrics {
-                    name: name.clone(),
-                    kind: ch.kind(),
-                    ..Default::default()
-                })
-            })
-            .collect();
+        let alerting = !config.alerts.rules.is_empty();
+        let buffer = open_buffer(&config, &sinks, alerting)?;
         let telemetry = Arc::new(Telemetry {
-            ingest: Arc::clone(&metrics),
+            ingest: Arc::default(),
+            standards_reader: buffer.reader(ENGINE_READER),
             buffer: Arc::clone(&buffer),
             sinks: sinks.iter().map(|s| s.metrics()).collect(),
-            standards: Arc::clone(&standards_metrics),
-            standards_reader: buffer.reader(ENGINE_READER),
-            alerts: Arc::clone(&alert_metrics),
-            channels: if alerting {
-                channel_metrics.clone()
-            } else {
-                Vec::new()
-            },
+            standards: Arc::default(),
+            alerts: Arc::default(),
+            channels: channel_metrics(&channels, alerting),
             modbus: std::sync::OnceLock::new(),
         });
+        let metrics = Arc::clone(&telemetry.ingest);
         let compliance: Latest = Arc::default();
         let live = Arc::new(Mutex::new(Live::new(&registry)));
         let tz =
             jiff::tz::TimeZone::get(&config.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
         let alerts_stop = CancellationToken::new();
-        let evaluator_stop = CancellationToken::new();
-        let alerts_changed = Arc::new(tokio::sync::Notify::new());
-        let mut alert_tasks = JoinSet::new();
-        let mut alert_evaluator = None;
-        let mut alert_store = None;
-        if alerting {
-            use crate::transforms::alert::{task, Evaluator};
-            let mut ev = Evaluator::new(
-                &config.alerts,
-                config.standards.clone(),
-                Arc::clone(&registry),
-                tz.clone(),
-            );
-            let names: Vec<String> = channels.iter().map(|(n, _)| n.clone()).collect();
-            ev.store
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .set_channels(&names, config.alerts.outbox_max, config.alerts.recent_kept);
-            let reader = buffer
-                .reader(ALERTS_READER)
-                .ok_or(DaemonError::Reader(ALERTS_READER))?;
-            let path = task::state_path(data_dir);
-            task::load(&mut ev, &path, &buffer, reader);
-            let store = Arc::clone(&ev.store);
-            let wake = Arc::new(tokio::sync::Notify::new());
-            for ((_, ch), m) in channels.into_iter().zip(channel_metrics) {
-                alert_tasks.spawn(crate::sinks::alerts::run(
-                    ch,
-                    m,
-                    Arc::clone(&store),
-                    Arc::clone(&wake),
-                    Arc::clone(&alerts_changed),
-                    alerts_stop.clone(),
-                ));
-            }
-            alert_evaluator = Some((
-                evaluator_stop.clone(),
-                tokio::spawn(
-                    task::Task {
-                        evaluator: ev,
-                        reader,
-                        buffer: Arc::clone(&buffer),
-                        path,
-                        counters: alert_metrics,
-                        telemetry: Arc::clone(&telemetry),
-                        live: Arc::clone(&live),
-                        compliance: Arc::clone(&compliance),
-                        tick_every: Duration::from_millis(
-                            config.alerts.evaluate_interval_ms.max(100),
-                        ),
-                        checkpoint_every: Duration::from_secs(
-                            config.alerts.checkpoint_interval_secs.max(1),
-                        ),
-                        outbox: wake,
-                        save_requested: Arc::clone(&alerts_changed),
-                    }
-                    .run(evaluator_stop.clone()),
-                ),
-            ));
-            alert_store = Some(store);
-        } else if !channels.is_empty() {
-            tracing::warn!(
-                "Alert channels are configured but no [[alerts.rules]]: nothing will be sent."
-            );
-        }
-        let shared = Shared {
+        let mut shared = Shared {
             registry: Arc::clone(&registry),
             live: Arc::clone(&live),
             metrics: Arc::clone(&metrics),
             telemetry: Arc::clone(&telemetry),
             started: std::time::Instant::now(),
             compliance: Arc::clone(&compliance),
-            alerts: alert_store,
-            alerts_changed,
+            alerts: None,
+            alerts_changed: Arc::new(tokio::sync::Notify::new()),
             view: Arc::new(crate::gateway::View::from_config(&config)),
         };
+        let alerts = if alerting {
+            Some(start_alerts(&config, &shared, channels, &alerts_stop)?)
+        } else {
+            if !channels.is_empty() {
+                tracing::warn!(
+                    "Alert channels are configured but no [[alerts.rules]]: nothing will be sent."
+                );
+            }
+            None
+        };
+        shared.alerts = alerts.as_ref().map(|a| Arc::clone(&a.store));
         let http_stop = CancellationToken::new();
         let http_addr = crate::http::start(&config, shared.clone(), http_stop.clone()).await?;
-
-        let sources_stop = CancellationToken::new();
         let ctl = SinkControl {
             stop: CancellationToken::new(),
             abort: CancellationToken::new(),
@@ -218,45 +138,25 @@ impl Daemon {
                 .ok_or(DaemonError::Reader("a sink"))?;
             sink_tasks.spawn(sink.run(reader, Arc::clone(&buffer), ctl.clone()));
         }
-        let mut engine = Engine::new(config.standards.clone(), Arc::clone(&registry), tz, false);
-        let reader = buffer
-            .reader(ENGINE_READER)
-            .ok_or(DaemonError::Reader(ENGINE_READER))?;
-        let path = aggregate::task::state_path(data_dir);
-        aggregate::task::load(&mut engine, &path, &buffer, reader);
-        let engine_stop = CancellationToken::new();
-        let engine = tokio::spawn(
-            aggregate::task::Task {
-                engine,
-                reader,
-                buffer: Arc::clone(&buffer),
-                path,
-                metrics: standards_metrics,
-                latest: compliance,
-                emit_every: Duration::from_secs(config.standards.emit_interval_secs.max(1)),
-                checkpoint_every: Duration::from_secs(
-                    config.standards.checkpoint_interval_secs.max(1),
-                ),
-            }
-            .run(engine_stop.clone()),
-        );
-        let health_stop = CancellationToken::new();
+        let engine = start_engine(&config, &shared, tz)?;
         let health = (config.daemon.health_interval_secs > 0).then(|| {
-            tokio::spawn(crate::sources::internal::run(
+            let stop = CancellationToken::new();
+            let host = config.daemon.host.clone();
+            let task = tokio::spawn(crate::sources::internal::run(
                 shared.clone(),
                 Arc::clone(&buffer),
-                config
-                    .daemon
-                    .host
-                    .clone()
-                    .unwrap_or_else(crate::sources::internal::hostname),
+                host.unwrap_or_else(crate::sources::internal::hostname),
                 Duration::from_secs(config.daemon.health_interval_secs),
-                health_stop.clone(),
-            ))
+                stop.clone(),
+            ));
+            (stop, task)
         });
         let (ingest_tx, ingest_rx) = mpsc::channel(config.daemon.ingest_queue_messages);
-        let prefix = config.topic_prefix();
-        let validator = Validator::new(Arc::clone(&registry), prefix, config.validate.clone());
+        let validator = Validator::new(
+            Arc::clone(&registry),
+            config.topic_prefix(),
+            config.validate.clone(),
+        );
         let validate = tokio::spawn(validate::run(
             validator,
             ingest_rx,
@@ -265,42 +165,13 @@ impl Daemon {
             Arc::clone(&metrics),
             ctl.abort.clone(),
         ));
-
-        let mut sources = JoinSet::new();
-        let ingest_bytes = config.daemon.ingest_queue_bytes;
-        metrics.mqtt_unhealthy_after_secs.store(
-            config.daemon.mqtt_unhealthy_after_secs as i64,
-            std::sync::atomic::Ordering::Relaxed,
-        );
-        let budget = Arc::new(tokio::sync::Semaphore::new(ingest_bytes));
-        let _ = metrics
-            .ingest_budget
-            .set((Arc::clone(&budget), ingest_bytes));
-        if let Some(mqtt) = config.mqtt.clone() {
-            let (m, stop) = (Arc::clone(&metrics), sources_stop.clone());
-            let tx = ingest_tx.clone();
-            let source = MqttSource::new(mqtt).with_budget(budget, ingest_bytes);
-            sources.spawn(async move {
-                if let Err(e) = source.run(tx, m, stop).await {
-                    tracing::error!(error = %e, "MQTT source failed.");
-                }
-            });
-        }
-        let (modbus_metrics, modbus_tasks) = crate::sources::modbus::start(
-            &config,
-            &registry,
-            prefix,
-            ingest_tx.clone(),
-            sources_stop.clone(),
-        );
-        let _ = telemetry.modbus.set(modbus_metrics);
-        for t in modbus_tasks {
-            sources.spawn(async move {
-                let _ = t.await;
-            });
-        }
-        drop(ingest_tx);
+        let sources_stop = CancellationToken::new();
+        let sources = start_sources(&config, &shared, ingest_tx, &sources_stop);
         tracing::info!(devices = registry.len(), http = %http_addr, "meilid started.");
+        let (alert_tasks, alert_evaluator) = match alerts {
+            Some(a) => (a.channels, Some(a.evaluator)),
+            None => (JoinSet::new(), None),
+        };
         Ok(Daemon {
             shared,
             http_addr,
@@ -309,9 +180,8 @@ impl Daemon {
             http_stop,
             sources,
             validate,
-            engine_stop,
             engine,
-            health: health.map(|h| (health_stop, h)),
+            health,
             alerts_stop,
             alert_tasks,
             alert_evaluator,
@@ -338,8 +208,8 @@ impl Daemon {
             stop.cancel();
             let _ = t.await;
         }
-        self.engine_stop.cancel();
-        let _ = self.engine.await;
+        self.engine.0.cancel();
+        let _ = self.engine.1.await;
         // Channels first, so the evaluator's last save records what they delivered.
         self.alerts_stop.cancel();
         while self.alert_tasks.join_next().await.is_some() {}
@@ -353,6 +223,193 @@ impl Daemon {
         self.http_stop.cancel();
         tracing::info!("meilid stopped.");
     }
+}
+
+/// The buffer with a reader per sink, the standards engine's and (with rules) the alert
+/// evaluator's.
+fn open_buffer(
+    config: &Config,
+    sinks: &[sinks::Sink],
+    alerting: bool,
+) -> Result<Arc<Buffer>, DaemonError> {
+    let mut readers: Vec<String> = sinks.iter().map(|s| s.name().to_string()).collect();
+    readers.push(ENGINE_READER.to_string());
+    if alerting {
+        readers.push(ALERTS_READER.to_string());
+    }
+    let dir = config.daemon.data_dir.join("buffer");
+    let (buffer, recovery) = Buffer::open(&dir, config.buffer.clone(), readers)?;
+    if recovery.records > 0 || !recovery.cut.is_empty() {
+        tracing::info!(
+            records = recovery.records,
+            rows = recovery.rows,
+            damaged_segments = recovery.cut.len(),
+            "Buffer reopened."
+        );
+    }
+    Ok(Arc::new(buffer))
+}
+
+fn channel_metrics(channels: &[(String, Channel)], alerting: bool) -> Vec<Arc<ChannelMetrics>> {
+    if !alerting {
+        return Vec::new();
+    }
+    channels
+        .iter()
+        .map(|(name, ch)| {
+            Arc::new(ChannelMetrics {
+                name: name.clone(),
+                kind: ch.kind(),
+                ..Default::default()
+            })
+        })
+        .collect()
+}
+
+/// The alert evaluator (restored from its state file) and a delivery task per channel.
+fn start_alerts(
+    config: &Config,
+    shared: &Shared,
+    channels: Vec<(String, Channel)>,
+    stop: &CancellationToken,
+) -> Result<Alerting, DaemonError> {
+    use crate::transforms::alert::{task, Evaluator};
+    let t = &shared.telemetry;
+    let mut ev = Evaluator::new(
+        &config.alerts,
+        config.standards.clone(),
+        Arc::clone(&shared.registry),
+        shared.view.tz.clone(),
+    );
+    let names: Vec<String> = channels.iter().map(|(n, _)| n.clone()).collect();
+    ev.store
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .set_channels(&names, config.alerts.outbox_max, config.alerts.recent_kept);
+    let reader = t
+        .buffer
+        .reader(ALERTS_READER)
+        .ok_or(DaemonError::Reader(ALERTS_READER))?;
+    let path = task::state_path(&config.daemon.data_dir);
+    task::load(&mut ev, &path, &t.buffer, reader);
+    let store = Arc::clone(&ev.store);
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let mut tasks = JoinSet::new();
+    for ((_, ch), m) in channels.into_iter().zip(&t.channels) {
+        tasks.spawn(crate::sinks::alerts::run(
+            ch,
+            Arc::clone(m),
+            Arc::clone(&store),
+            Arc::clone(&wake),
+            Arc::clone(&shared.alerts_changed),
+            stop.clone(),
+        ));
+    }
+    let evaluator_stop = CancellationToken::new();
+    let a = &config.alerts;
+    let evaluator = tokio::spawn(
+        task::Task {
+            evaluator: ev,
+            reader,
+            buffer: Arc::clone(&t.buffer),
+            path,
+            counters: Arc::clone(&t.alerts),
+            telemetry: Arc::clone(t),
+            live: Arc::clone(&shared.live),
+            compliance: Arc::clone(&shared.compliance),
+            tick_every: Duration::from_millis(a.evaluate_interval_ms.max(100)),
+            checkpoint_every: Duration::from_secs(a.checkpoint_interval_secs.max(1)),
+            outbox: wake,
+            save_requested: Arc::clone(&shared.alerts_changed),
+        }
+        .run(evaluator_stop.clone()),
+    );
+    Ok(Alerting {
+        store,
+        channels: tasks,
+        evaluator: (evaluator_stop, evaluator),
+    })
+}
+
+/// The standards engine, restored from its state file, reading the buffer.
+fn start_engine(
+    config: &Config,
+    shared: &Shared,
+    tz: jiff::tz::TimeZone,
+) -> Result<Stoppable, DaemonError> {
+    let t = &shared.telemetry;
+    let mut engine = Engine::new(
+        config.standards.clone(),
+        Arc::clone(&shared.registry),
+        tz,
+        false,
+    );
+    let reader = t
+        .buffer
+        .reader(ENGINE_READER)
+        .ok_or(DaemonError::Reader(ENGINE_READER))?;
+    let path = aggregate::task::state_path(&config.daemon.data_dir);
+    aggregate::task::load(&mut engine, &path, &t.buffer, reader);
+    let stop = CancellationToken::new();
+    let s = &config.standards;
+    let task = tokio::spawn(
+        aggregate::task::Task {
+            engine,
+            reader,
+            buffer: Arc::clone(&t.buffer),
+            path,
+            metrics: Arc::clone(&t.standards),
+            latest: Arc::clone(&shared.compliance),
+            emit_every: Duration::from_secs(s.emit_interval_secs.max(1)),
+            checkpoint_every: Duration::from_secs(s.checkpoint_interval_secs.max(1)),
+        }
+        .run(stop.clone()),
+    );
+    Ok((stop, task))
+}
+
+/// The MQTT source (behind the ingest queue's byte budget) and the Modbus pollers.
+fn start_sources(
+    config: &Config,
+    shared: &Shared,
+    ingest_tx: mpsc::Sender<crate::event::RawMessage>,
+    stop: &CancellationToken,
+) -> JoinSet<()> {
+    let metrics = &shared.metrics;
+    let mut sources = JoinSet::new();
+    let ingest_bytes = config.daemon.ingest_queue_bytes;
+    metrics.mqtt_unhealthy_after_secs.store(
+        config.daemon.mqtt_unhealthy_after_secs as i64,
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    let budget = Arc::new(tokio::sync::Semaphore::new(ingest_bytes));
+    let _ = metrics
+        .ingest_budget
+        .set((Arc::clone(&budget), ingest_bytes));
+    if let Some(mqtt) = config.mqtt.clone() {
+        let (m, stop) = (Arc::clone(metrics), stop.clone());
+        let tx = ingest_tx.clone();
+        let source = MqttSource::new(mqtt).with_budget(budget, ingest_bytes);
+        sources.spawn(async move {
+            if let Err(e) = source.run(tx, m, stop).await {
+                tracing::error!(error = %e, "MQTT source failed.");
+            }
+        });
+    }
+    let (modbus_metrics, modbus_tasks) = crate::sources::modbus::start(
+        config,
+        &shared.registry,
+        config.topic_prefix(),
+        ingest_tx,
+        stop.clone(),
+    );
+    let _ = shared.telemetry.modbus.set(modbus_metrics);
+    for t in modbus_tasks {
+        sources.spawn(async move {
+            let _ = t.await;
+        });
+    }
+    sources
 }
 
 /// Run the daemon until `shutdown` resolves.

@@ -252,13 +252,22 @@ fn night_noise_exceedance_fires_and_resolves_once_on_every_channel_across_a_rest
         .1;
     assert_eq!(r["starts_at"], a["starts_at"]);
     assert!(r["ends_at"].as_str().is_some());
-    let sent = m.metric(
-        "meili_alert_notifications_sent_total",
-        "channel=\"centre\",type=\"webhook\"",
+    // The counter moves when the receiver's answer arrives, just after the receiver has the
+    // body: wait for it to settle, then compare.
+    let delivered = (rx.json("/hook").len() - before_restart) as f64;
+    let sent = wait_until(
+        "the webhook's sent counter",
+        Duration::from_secs(10),
+        || {
+            let v = m.metric(
+                "meili_alert_notifications_sent_total",
+                "channel=\"centre\",type=\"webhook\"",
+            )?;
+            (v >= delivered).then_some(v)
+        },
     );
     assert_eq!(
-        sent,
-        Some((rx.json("/hook").len() - before_restart) as f64),
+        sent, delivered,
         "the restarted daemon counts only what it sent itself"
     );
 }
