@@ -4,7 +4,7 @@
 
 use std::path::{Component, Path};
 
-use super::{Config, SinkConfig};
+use super::{Config, MqttConfig, SinkConfig};
 
 /// An error about `key`: (key, message). The caller finds the line.
 pub type Problem = (String, String);
@@ -28,6 +28,41 @@ const DAY_SECS: u64 = 24 * 3600;
 pub fn problems(c: &Config) -> Vec<Problem> {
     let mut out = Vec::new();
     let o = &mut out;
+    daemon(o, c);
+    if let Some(m) = &c.mqtt {
+        mqtt(o, m);
+    }
+    http(o, c);
+    let v = &c.validate;
+    if v.max_future_secs < 0 || v.max_future_secs as u64 > 366 * DAY_SECS {
+        o.push((
+            "validate.max_future_secs".into(),
+            format!("{} is outside 0..=1 year", v.max_future_secs),
+        ));
+    }
+    if v.max_age_secs < 0 || v.max_age_secs as u64 > 10 * 366 * DAY_SECS {
+        o.push((
+            "validate.max_age_secs".into(),
+            format!("{} is outside 0..=10 years", v.max_age_secs),
+        ));
+    }
+    let b = &c.buffer;
+    range(o, "buffer.segment_bytes", b.segment_bytes, 4096, 1024 * MIB);
+    range(o, "buffer.max_bytes", b.max_bytes, 8192, 1 << 50);
+    range(o, "buffer.min_free_bytes", b.min_free_bytes, 0, 1 << 40);
+    for (i, s) in c.sinks.iter().enumerate() {
+        sink(o, i, s.get_ref());
+    }
+    for (i, w) in c.alerts.webhooks.iter().enumerate() {
+        if let Some(p) = &w.secret_file {
+            readable(o, &format!("alerts.webhooks[{i}].secret_file"), p);
+        }
+    }
+    out
+}
+
+/// `[daemon]`: timeouts, queue bounds, the health interval, the host name.
+fn daemon(o: &mut Vec<Problem>, c: &Config) {
     let d = &c.daemon;
     range(
         o,
@@ -69,160 +104,142 @@ pub fn problems(c: &Config) -> Vec<Problem> {
             ));
         }
     }
-    if let Some(m) = &c.mqtt {
-        range(o, "mqtt.keep_alive_secs", m.keep_alive_secs, 5, 65_535);
-        range(
-            o,
-            "mqtt.max_packet_size_bytes",
-            u64::from(m.max_packet_size_bytes),
-            1024,
-            256 * MIB,
-        );
-        range(
-            o,
-            "mqtt.reconnect_max_backoff_ms",
-            m.reconnect_max_backoff_ms,
-            100,
-            3_600_000,
-        );
-        if let Some(p) = &m.password_file {
-            readable(o, "mqtt.password_file", p);
-        }
-        if let Some(t) = &m.tls {
-            readable(o, "mqtt.tls.ca_file", &t.ca_file);
-            for (k, p) in [
-                ("client_cert_file", &t.client_cert_file),
-                ("client_key_file", &t.client_key_file),
-            ] {
-                if let Some(p) = p {
-                    readable(o, &format!("mqtt.tls.{k}"), p);
-                }
-            }
-        }
-        if let Ok(u) = url::Url::parse(&m.url) {
-            let tls_url = matches!(u.scheme(), "mqtts" | "ssl");
-            if !tls_url && m.tls.is_some() {
-                o.push((
-                    "mqtt.tls".into(),
-                    format!("[mqtt.tls] is given but {} is not mqtts:// (the connection would be plaintext)", crate::redact::url(&m.url)),
-                ));
+}
+
+/// `[mqtt]`: keep-alive, packet size, back-off, and the files it reads.
+fn mqtt(o: &mut Vec<Problem>, m: &MqttConfig) {
+    range(o, "mqtt.keep_alive_secs", m.keep_alive_secs, 5, 65_535);
+    range(
+        o,
+        "mqtt.max_packet_size_bytes",
+        u64::from(m.max_packet_size_bytes),
+        1024,
+        256 * MIB,
+    );
+    range(
+        o,
+        "mqtt.reconnect_max_backoff_ms",
+        m.reconnect_max_backoff_ms,
+        100,
+        3_600_000,
+    );
+    if let Some(p) = &m.password_file {
+        readable(o, "mqtt.password_file", p);
+    }
+    if let Some(t) = &m.tls {
+        readable(o, "mqtt.tls.ca_file", &t.ca_file);
+        for (k, p) in [
+            ("client_cert_file", &t.client_cert_file),
+            ("client_key_file", &t.client_key_file),
+        ] {
+            if let Some(p) = p {
+                readable(o, &format!("mqtt.tls.{k}"), p);
             }
         }
     }
-    http(o, c);
-    let v = &c.validate;
-    if v.max_future_secs < 0 || v.max_future_secs as u64 > 366 * DAY_SECS {
-        o.push((
-            "validate.max_future_secs".into(),
-            format!("{} is outside 0..=1 year", v.max_future_secs),
-        ));
+    if let Ok(u) = url::Url::parse(&m.url) {
+        let tls_url = matches!(u.scheme(), "mqtts" | "ssl");
+        if !tls_url && m.tls.is_some() {
+            o.push((
+                "mqtt.tls".into(),
+                format!("[mqtt.tls] is given but {} is not mqtts:// (the connection would be plaintext)", crate::redact::url(&m.url)),
+            ));
+        }
     }
-    if v.max_age_secs < 0 || v.max_age_secs as u64 > 10 * 366 * DAY_SECS {
-        o.push((
-            "validate.max_age_secs".into(),
-            format!("{} is outside 0..=10 years", v.max_age_secs),
-        ));
-    }
-    let b = &c.buffer;
-    range(o, "buffer.segment_bytes", b.segment_bytes, 4096, 1024 * MIB);
-    range(o, "buffer.max_bytes", b.max_bytes, 8192, 1 << 50);
-    range(o, "buffer.min_free_bytes", b.min_free_bytes, 0, 1 << 40);
-    for (i, s) in c.sinks.iter().enumerate() {
-        let key = format!("sinks[{i}]");
-        let s = s.get_ref();
-        let bt = s.batch();
-        range(
-            o,
-            &format!("{key}.batch.max_rows"),
-            bt.max_rows as u64,
-            1,
-            1_000_000,
-        );
-        range(
-            o,
-            &format!("{key}.batch.max_bytes"),
-            bt.max_bytes,
-            1024,
-            64 * MIB,
-        );
-        range(
-            o,
-            &format!("{key}.batch.max_delay_ms"),
-            bt.max_delay_ms,
-            0,
-            3_600_000,
-        );
-        range(
-            o,
-            &format!("{key}.batch.retry_max_backoff_ms"),
-            bt.retry_max_backoff_ms,
-            1,
-            3_600_000,
-        );
-        range(
-            o,
-            &format!("{key}.batch.request_timeout_ms"),
-            bt.request_timeout_ms,
-            100,
-            600_000,
-        );
-        match s {
-            SinkConfig::InfluxdbV2(v2) => {
-                if let Some(p) = &v2.token_file {
-                    readable(o, &format!("{key}.token_file"), p);
-                }
-                if let Some(var) = v2
-                    .token_env
-                    .as_ref()
-                    .filter(|_| v2.token.is_none() && v2.token_file.is_none())
-                {
-                    if std::env::var_os(var).is_none() {
-                        o.push((
-                            format!("{key}.token_env"),
-                            format!("environment variable {var} is not set"),
-                        ));
-                    }
-                }
+}
+
+/// One `[[sinks]]`: batch bounds and the files or variables its secret comes from.
+fn sink(o: &mut Vec<Problem>, i: usize, s: &SinkConfig) {
+    let key = format!("sinks[{i}]");
+    let bt = s.batch();
+    range(
+        o,
+        &format!("{key}.batch.max_rows"),
+        bt.max_rows as u64,
+        1,
+        1_000_000,
+    );
+    range(
+        o,
+        &format!("{key}.batch.max_bytes"),
+        bt.max_bytes,
+        1024,
+        64 * MIB,
+    );
+    range(
+        o,
+        &format!("{key}.batch.max_delay_ms"),
+        bt.max_delay_ms,
+        0,
+        3_600_000,
+    );
+    range(
+        o,
+        &format!("{key}.batch.retry_max_backoff_ms"),
+        bt.retry_max_backoff_ms,
+        1,
+        3_600_000,
+    );
+    range(
+        o,
+        &format!("{key}.batch.request_timeout_ms"),
+        bt.request_timeout_ms,
+        100,
+        600_000,
+    );
+    match s {
+        SinkConfig::InfluxdbV2(v2) => {
+            if let Some(p) = &v2.token_file {
+                readable(o, &format!("{key}.token_file"), p);
             }
-            SinkConfig::InfluxdbV1(v1) => {
-                if let Some(p) = &v1.password_file {
-                    readable(o, &format!("{key}.password_file"), p);
-                }
-            }
-            SinkConfig::File(f) => {
-                if f.path
-                    .components()
-                    .any(|c| matches!(c, Component::ParentDir))
-                    || f.path.as_os_str().is_empty()
-                {
+            if let Some(var) = v2
+                .token_env
+                .as_ref()
+                .filter(|_| v2.token.is_none() && v2.token_file.is_none())
+            {
+                if std::env::var_os(var).is_none() {
                     o.push((
-                        format!("{key}.path"),
-                        format!("{:?} must name a file under daemon.data_dir (no '..') or an absolute path", f.path),
+                        format!("{key}.token_env"),
+                        format!("environment variable {var} is not set"),
                     ));
                 }
-                range(
-                    o,
-                    &format!("{key}.max_file_bytes"),
-                    f.max_file_bytes,
-                    1024,
-                    1 << 40,
-                );
-                range(
-                    o,
-                    &format!("{key}.keep_files"),
-                    u64::from(f.keep_files),
-                    0,
-                    1000,
-                );
             }
         }
-    }
-    for (i, w) in c.alerts.webhooks.iter().enumerate() {
-        if let Some(p) = &w.secret_file {
-            readable(o, &format!("alerts.webhooks[{i}].secret_file"), p);
+        SinkConfig::InfluxdbV1(v1) => {
+            if let Some(p) = &v1.password_file {
+                readable(o, &format!("{key}.password_file"), p);
+            }
+        }
+        SinkConfig::File(f) => {
+            if f.path
+                .components()
+                .any(|c| matches!(c, Component::ParentDir))
+                || f.path.as_os_str().is_empty()
+            {
+                o.push((
+                    format!("{key}.path"),
+                    format!(
+                        "{:?} must name a file under daemon.data_dir (no '..') or an absolute path",
+                        f.path
+                    ),
+                ));
+            }
+            range(
+                o,
+                &format!("{key}.max_file_bytes"),
+                f.max_file_bytes,
+                1024,
+                1 << 40,
+            );
+            range(
+                o,
+                &format!("{key}.keep_files"),
+                u64::from(f.keep_files),
+                0,
+                1000,
+            );
         }
     }
-    out
 }
 
 /// `[http]` and the listeners: a non-loopback listener needs tokens (or an explicit
