@@ -139,28 +139,99 @@ pub async fn run_device(
                 (at, wait <= 0)
             }
         };
-        let hour = now.to_zoned(tz.clone()).hour() as u32;
         let mut reading = Reading::new(seq, now.as_second(), period.as_secs() as u32);
         seq = seq.wrapping_add(1);
+        sim.period(&device, &mut rng, now, &tz, catching_up, &mut reading);
+        if down_for == 0 && rng.next_f64() * 100.0 < sim_opts.offline_pct {
+            down_for = 1 + (rng.next_f64() * 10.0) as u32;
+        }
+        if down_for > 0 {
+            // The link is down: keep the reading in the offline buffer.
+            down_for -= 1;
+            let before = offline.dropped;
+            offline.push(reading);
+            sim_opts
+                .dropped
+                .fetch_add(u64::from(offline.dropped - before), Relaxed);
+            continue;
+        }
+        deliver(&mut link, &root, &mut offline, reading, &sim_opts.published).await;
+    }
+    link.close().await;
+}
+
+/// Publish the offline backlog first (as JSON arrays), then `reading`; whatever the broker does
+/// not acknowledge stays in `offline` for the next period.
+async fn deliver(
+    link: &mut super::link::Link,
+    root: &str,
+    offline: &mut meili_firmware::app::offline::Offline<64>,
+    reading: Reading,
+    published: &std::sync::atomic::AtomicU64,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut buf = [0u8; 512];
+    // Back online: upload the backlog first, as JSON arrays.
+    let mut big = [0u8; 8192];
+    while !offline.is_empty() {
+        let Ok((n, k)) = offline.batch(32, &mut big) else {
+            break;
+        };
+        if !link
+            .publish(format!("{root}/telemetry"), big[..n].to_vec(), false)
+            .await
+        {
+            break;
+        }
+        offline.commit(k);
+        published.fetch_add(k as u64, Relaxed);
+    }
+    if let Ok(n) = payload::encode(&reading, &mut buf) {
+        if link
+            .publish(format!("{root}/telemetry"), buf[..n].to_vec(), false)
+            .await
+        {
+            published.fetch_add(1, Relaxed);
+        } else {
+            // The broker did not acknowledge: keep it for the next upload.
+            offline.push(reading);
+        }
+    }
+}
+
+/// A device's simulated sensors.
+enum Sim {
+    Noise(sensors::Noise),
+    Air(sensors::Air),
+    Toilet(sensors::Toilet),
+    Lamp(sensors::Lamp),
+}
+
+impl Sim {
+    /// Fill `reading` with one period of this device's sensors at `now`.
+    fn period(
+        &mut self,
+        device: &DeviceConfig,
+        rng: &mut Rng,
+        now: jiff::Timestamp,
+        tz: &jiff::tz::TimeZone,
+        catching_up: bool,
+        reading: &mut Reading,
+    ) {
         let zoned = now.to_zoned(tz.clone());
+        let hour = zoned.hour() as u32;
         let secs = reading.period_s;
         let audio_secs = if catching_up {
             secs.min(CATCH_UP_AUDIO_SECS)
         } else {
             secs
         };
-        match &mut sim {
+        match self {
             Sim::Noise(n) => {
                 let class = device.zone_class.unwrap_or(ZoneClass::C2);
-                n.period(
-                    &mut rng,
-                    class,
-                    noise::is_night(hour, 22),
-                    audio_secs,
-                    &mut reading,
-                );
+                n.period(rng, class, noise::is_night(hour, 22), audio_secs, reading);
             }
-            Sim::Air(a) => a.period(&mut rng, hour, &mut reading),
+            Sim::Air(a) => a.period(rng, hour, reading),
             Sim::Toilet(t) => {
                 let hours = device
                     .opening_hours
@@ -171,7 +242,7 @@ pub async fn run_device(
                         close_min: 1320,
                     });
                 let minute = hour * 60 + u32::from(zoned.minute() as u8);
-                t.period(&mut rng, hours.is_open_at(minute), secs, &mut reading);
+                t.period(rng, hours.is_open_at(minute), secs, reading);
             }
             Sim::Lamp(l) => {
                 // The lighting day starts at noon: before noon, the night began yesterday.
@@ -191,63 +262,10 @@ pub async fn run_device(
                     device.lon,
                     midnight,
                 );
-                l.period(
-                    &mut rng,
-                    (on..off).contains(&now.as_second()),
-                    secs,
-                    &mut reading,
-                );
-            }
-        }
-        if down_for == 0 && rng.next_f64() * 100.0 < sim_opts.offline_pct {
-            down_for = 1 + (rng.next_f64() * 10.0) as u32;
-        }
-        if down_for > 0 {
-            // The link is down: keep the reading in the offline buffer.
-            down_for -= 1;
-            let before = offline.dropped;
-            offline.push(reading);
-            sim_opts
-                .dropped
-                .fetch_add(u64::from(offline.dropped - before), Relaxed);
-            continue;
-        }
-        // Back online: upload the backlog first, as JSON arrays.
-        let mut big = [0u8; 8192];
-        while !offline.is_empty() {
-            let Ok((n, k)) = offline.batch(32, &mut big) else {
-                break;
-            };
-            if !link
-                .publish(format!("{root}/telemetry"), big[..n].to_vec(), false)
-                .await
-            {
-                break;
-            }
-            offline.commit(k);
-            sim_opts.published.fetch_add(k as u64, Relaxed);
-        }
-        if let Ok(n) = payload::encode(&reading, &mut buf) {
-            if link
-                .publish(format!("{root}/telemetry"), buf[..n].to_vec(), false)
-                .await
-            {
-                sim_opts.published.fetch_add(1, Relaxed);
-            } else {
-                // The broker did not acknowledge: keep it for the next upload.
-                offline.push(reading);
+                l.period(rng, (on..off).contains(&now.as_second()), secs, reading);
             }
         }
     }
-    link.close().await;
-}
-
-/// A device's simulated sensors.
-enum Sim {
-    Noise(sensors::Noise),
-    Air(sensors::Air),
-    Toilet(sensors::Toilet),
-    Lamp(sensors::Lamp),
 }
 
 impl Sim {

@@ -30,9 +30,7 @@ pub fn render(shared: &Shared, now_unix: i64, night: bool) -> String {
         ZoneClass::ALL.iter().map(|z| (*z, Vec::new())).collect();
     for (id, dev) in shared.registry.iter() {
         let st = live.get(id);
-        let f = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
         let r = st.last();
-        let g = |pick: fn(&meili_firmware::Reading) -> Option<f32>| f(r.and_then(pick));
         let class = dev
             .config
             .zone_class
@@ -40,47 +38,7 @@ pub fn render(shared: &Shared, now_unix: i64, night: bool) -> String {
             .or(dev.config.road_class.map(|c| c.as_str()))
             .or(dev.config.toilet_class.map(|c| c.as_str()))
             .unwrap_or("");
-        let latest = match dev.kind() {
-            Kind::Noise => format!(
-                "LAeq {} max {} min {}",
-                g(|r| r.laeq),
-                g(|r| r.lamax),
-                g(|r| r.lamin)
-            ),
-            Kind::Air => format!(
-                "PM2.5 {} PM10 {} O3 {}",
-                g(|r| r.pm2_5),
-                g(|r| r.pm10),
-                g(|r| r.o3)
-            ),
-            Kind::Toilet => format!(
-                "{}/{} busy, {} in, NH3 {}",
-                r.and_then(|r| r.occupied)
-                    .map_or("-".into(), |v| v.to_string()),
-                r.and_then(|r| r.stalls)
-                    .map_or("-".into(), |v| v.to_string()),
-                r.and_then(|r| r.entries)
-                    .map_or("-".into(), |v| v.to_string()),
-                r.and_then(|r| r.nh3)
-                    .map_or("-".into(), |v| format!("{v:.2}")),
-            ),
-            Kind::Streetlight => {
-                let faults: Vec<&str> = r
-                    .and_then(|r| r.faults.as_ref())
-                    .map(|f| f.iter().map(|x| x.as_str()).collect())
-                    .unwrap_or_default();
-                format!(
-                    "{} {} W {}",
-                    match r.and_then(|r| r.lamp_on) {
-                        Some(true) => "on",
-                        Some(false) => "off",
-                        None => "-",
-                    },
-                    g(|r| r.power_w),
-                    faults.join(",")
-                )
-            }
-        };
+        let latest = latest(dev.kind(), r);
         let leq = r.and_then(|r| r.laeq);
         let age = st
             .last_seen_unix
@@ -112,6 +70,60 @@ pub fn render(shared: &Shared, now_unix: i64, night: bool) -> String {
             }
         }
     }
+    zone_rows(&mut out, &zones, night);
+    compliance_rows(&mut out, shared);
+    out
+}
+
+/// The latest reading's headline fields for the device's kind.
+fn latest(kind: Kind, r: Option<&meili_firmware::Reading>) -> String {
+    let f = |v: Option<f32>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
+    let g = |pick: fn(&meili_firmware::Reading) -> Option<f32>| f(r.and_then(pick));
+    match kind {
+        Kind::Noise => format!(
+            "LAeq {} max {} min {}",
+            g(|r| r.laeq),
+            g(|r| r.lamax),
+            g(|r| r.lamin)
+        ),
+        Kind::Air => format!(
+            "PM2.5 {} PM10 {} O3 {}",
+            g(|r| r.pm2_5),
+            g(|r| r.pm10),
+            g(|r| r.o3)
+        ),
+        Kind::Toilet => format!(
+            "{}/{} busy, {} in, NH3 {}",
+            r.and_then(|r| r.occupied)
+                .map_or("-".into(), |v| v.to_string()),
+            r.and_then(|r| r.stalls)
+                .map_or("-".into(), |v| v.to_string()),
+            r.and_then(|r| r.entries)
+                .map_or("-".into(), |v| v.to_string()),
+            r.and_then(|r| r.nh3)
+                .map_or("-".into(), |v| format!("{v:.2}")),
+        ),
+        Kind::Streetlight => {
+            let faults: Vec<&str> = r
+                .and_then(|r| r.faults.as_ref())
+                .map(|f| f.iter().map(|x| x.as_str()).collect())
+                .unwrap_or_default();
+            format!(
+                "{} {} W {}",
+                match r.and_then(|r| r.lamp_on) {
+                    Some(true) => "on",
+                    Some(false) => "off",
+                    None => "-",
+                },
+                g(|r| r.power_w),
+                faults.join(",")
+            )
+        }
+    }
+}
+
+/// One row per noise zone class: the energy mean of its points' latest periods against the limit.
+fn zone_rows(out: &mut String, zones: &[(ZoneClass, Vec<f64>)], night: bool) {
     let _ = writeln!(
         out,
         "\n{:<5} {:>7} {:>12} {:>7}  latest period",
@@ -136,6 +148,10 @@ pub fn render(shared: &Shared, now_unix: i64, night: bool) -> String {
             verdict
         );
     }
+}
+
+/// The engine's headline compliance figures for today and this month.
+fn compliance_rows(out: &mut String, shared: &Shared) {
     let rows = shared
         .compliance
         .lock()
@@ -185,7 +201,6 @@ pub fn render(shared: &Shared, now_unix: i64, night: bool) -> String {
             num(c.invalid)
         );
     }
-    out
 }
 
 /// A count as an integer, an area or minutes with two decimals.
