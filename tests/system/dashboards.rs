@@ -17,6 +17,27 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// A fixed-offset IANA zone (`Etc/GMT∓N`) where the local time is now between 10:00 and 14:00.
+fn noon_zone() -> (String, jiff::tz::TimeZone) {
+    let utc_hour = i32::from(
+        jiff::Timestamp::now()
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .hour(),
+    );
+    let mut offset = 12 - utc_hour; // UTC+offset
+    if offset > 14 {
+        offset -= 24;
+    }
+    // POSIX sign: Etc/GMT-8 is UTC+8.
+    let name = match offset {
+        0 => "Etc/GMT".to_string(),
+        o if o > 0 => format!("Etc/GMT-{o}"),
+        o => format!("Etc/GMT+{}", -o),
+    };
+    let tz = jiff::tz::TimeZone::get(&name).unwrap();
+    (name, tz)
+}
+
 fn dashboards() -> Vec<(String, Value)> {
     let mut out: Vec<(String, Value)> = std::fs::read_dir(repo().join("dashboards"))
         .unwrap()
@@ -313,17 +334,28 @@ fn every_panel_query_returns_rows_from_a_simulated_day() {
         influx.url()
     );
     // Health rows every second, so the fleet dashboard's rates have several points.
-    let m = Meilid::start_with_daemon(dir.path(), "health_interval_secs = 1\n", &config);
-    // Yesterday from midnight, and today so far, as fast as the broker takes it.
-    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
+    let daemon = format!(
+        "health_interval_secs = 1\ntimezone = \"{}\"\n",
+        noon_zone().0
+    );
+    let m = Meilid::start_with_daemon(dir.path(), &daemon, &config);
+    // Yesterday from midnight, and today so far, as fast as the broker takes it. A day's
+    // night runs to 06:00 the next morning, so yesterday is a complete point-day only after
+    // that: the test runs in a time zone where it is about noon now.
+    let (tz_name, tz) = noon_zone();
     let yesterday = jiff::Timestamp::now()
         .to_zoned(tz)
         .date()
         .yesterday()
         .unwrap();
     let start = format!("{yesterday}T00:00");
-    let (text, published) =
-        simulate(&[&sim_args[..], &["--start", &start, "--end", "now"]].concat());
+    let (text, published) = simulate(
+        &[
+            &sim_args[..],
+            &["--start", &start, "--end", "now", "--timezone", &tz_name],
+        ]
+        .concat(),
+    );
     assert!(published > 14.0 * 288.0, "a day of readings: {text}");
     eprintln!("simulated day: {text}");
     let sink = "sink=\"influxdb_v1\",type=\"influxdb_v1\"";

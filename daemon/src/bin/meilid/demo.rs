@@ -85,6 +85,10 @@ pub struct SimulateArgs {
     /// Print the gateway's `[[devices]]` for these devices and exit.
     #[arg(long)]
     pub print_config: bool,
+    /// The devices' local time zone (IANA name): opening hours, day and night, the lamps'
+    /// schedule and `--start/--end` are in it. Give the gateway's `daemon.timezone`.
+    #[arg(long, default_value = "Asia/Shanghai")]
+    pub timezone: String,
 }
 
 /// A time for `simulate --start/--end`: local civil time, or a duration before now.
@@ -156,6 +160,7 @@ pub async fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
         start,
         end,
         print_config,
+        timezone,
     } = a;
     use meili_daemon::demo::simulate::{self, ModbusLink};
     let counts = [noise, air, toilet, streetlight];
@@ -187,7 +192,8 @@ pub async fn simulate(a: SimulateArgs) -> anyhow::Result<()> {
         print!("{}", simulate::config_toml(&devices));
         return Ok(());
     }
-    let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap_or(jiff::tz::TimeZone::UTC);
+    let tz = jiff::tz::TimeZone::get(&timezone)
+        .map_err(|e| anyhow::anyhow!("--timezone {timezone:?}: {e}"))?;
     let sim = simulate::Simulate {
         broker,
         site,
