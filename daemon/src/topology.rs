@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::buffer::stateful::StatefulReader;
 use crate::buffer::Buffer;
 use crate::config::Config;
 pub use crate::gateway::Shared;
@@ -275,7 +276,7 @@ fn start_alerts(
 ) -> Result<Alerting, DaemonError> {
     use crate::transforms::alert::{task, Evaluator};
     let t = &shared.telemetry;
-    let mut ev = Evaluator::new(
+    let ev = Evaluator::new(
         &config.alerts,
         config.standards.clone(),
         Arc::clone(&shared.registry),
@@ -291,8 +292,8 @@ fn start_alerts(
         .reader(ALERTS_READER)
         .ok_or(DaemonError::Reader(ALERTS_READER))?;
     let path = task::state_path(&config.daemon.data_dir);
-    task::load(&mut ev, &path, &t.buffer, reader);
     let store = Arc::clone(&ev.store);
+    let ev = StatefulReader::open(ev, Arc::clone(&t.buffer), reader, path);
     let wake = Arc::new(tokio::sync::Notify::new());
     let mut tasks = JoinSet::new();
     for ((_, ch), m) in channels.into_iter().zip(&t.channels) {
@@ -310,9 +311,6 @@ fn start_alerts(
     let evaluator = tokio::spawn(
         task::Task {
             evaluator: ev,
-            reader,
-            buffer: Arc::clone(&t.buffer),
-            path,
             counters: Arc::clone(&t.alerts),
             telemetry: Arc::clone(t),
             live: Arc::clone(&shared.live),
@@ -338,7 +336,7 @@ fn start_engine(
     tz: jiff::tz::TimeZone,
 ) -> Result<Stoppable, DaemonError> {
     let t = &shared.telemetry;
-    let mut engine = Engine::new(
+    let engine = Engine::new(
         config.standards.clone(),
         Arc::clone(&shared.registry),
         tz,
@@ -349,15 +347,12 @@ fn start_engine(
         .reader(ENGINE_READER)
         .ok_or(DaemonError::Reader(ENGINE_READER))?;
     let path = aggregate::task::state_path(&config.daemon.data_dir);
-    aggregate::task::load(&mut engine, &path, &t.buffer, reader);
+    let engine = StatefulReader::open(engine, Arc::clone(&t.buffer), reader, path);
     let stop = CancellationToken::new();
     let s = &config.standards;
     let task = tokio::spawn(
         aggregate::task::Task {
             engine,
-            reader,
-            buffer: Arc::clone(&t.buffer),
-            path,
             metrics: Arc::clone(&t.standards),
             latest: Arc::clone(&shared.compliance),
             emit_every: Duration::from_secs(s.emit_interval_secs.max(1)),

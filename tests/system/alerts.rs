@@ -29,10 +29,12 @@ fn python_hmac(body: &[u8]) -> String {
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
-/// Unix time of yesterday 22:00 in Asia/Shanghai, plus `mins`.
+/// Unix time of a night's 22:00 in Asia/Shanghai, plus `mins`: the last night whose first
+/// three hours (to 01:05, the latest reading the tests send) are over.
 fn night(mins: i64) -> i64 {
     let tz = jiff::tz::TimeZone::get("Asia/Shanghai").unwrap();
-    let today = jiff::Timestamp::now().to_zoned(tz.clone()).date();
+    let three_hours_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(3);
+    let today = three_hours_ago.to_zoned(tz.clone()).date();
     let yesterday = today.yesterday().unwrap();
     let at = yesterday.at(22, 0, 0, 0).to_zoned(tz).unwrap();
     at.timestamp().as_second() + mins * 60

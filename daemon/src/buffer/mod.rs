@@ -38,6 +38,7 @@ mod metrics;
 mod position;
 pub mod record;
 pub mod segment;
+pub mod stateful;
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};

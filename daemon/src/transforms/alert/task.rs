@@ -13,10 +13,10 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::Evaluator;
-use crate::buffer::Buffer;
+use crate::buffer::stateful::{State, StatefulReader, StepError};
 use crate::gateway::Telemetry;
 use crate::time::unix_now;
-use crate::transforms::aggregate::task::{write_atomically, Latest};
+use crate::transforms::aggregate::task::Latest;
 use crate::transforms::Live;
 
 const STEP_ROWS: u64 = 4_096;
@@ -25,34 +25,24 @@ pub fn state_path(data_dir: &Path) -> PathBuf {
     data_dir.join("alerts").join("state.json")
 }
 
-/// Restore saved state, or start at the reader's acknowledged position.
-pub fn load(e: &mut Evaluator, path: &Path, buffer: &Buffer, reader: usize) {
-    match std::fs::read(path) {
-        Ok(bytes) => match e.restore(&bytes) {
-            Ok(()) => {
-                let active = e.store.lock().map_or(0, |s| s.active.len());
-                tracing::info!(path = %path.display(), active, "Alert state restored.");
-                return;
-            }
-            Err(err) => {
-                let aside = path.with_extension("unreadable");
-                let _ = std::fs::rename(path, &aside);
-                tracing::error!(error = %err, kept = %aside.display(), "Alert state unreadable; starting without active alerts.");
-            }
-        },
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => {
-            tracing::error!(error = %err, path = %path.display(), "Cannot read alert state.")
-        }
+impl State for Evaluator {
+    fn next_id(&self) -> u64 {
+        self.next_id
     }
-    e.next_id = buffer.cursor(reader).next_id;
+    fn set_next_id(&mut self, id: u64) {
+        self.next_id = id;
+    }
+    fn save(&self) -> Result<Vec<u8>, serde_json::Error> {
+        Evaluator::save(self)
+    }
+    fn restore(&mut self, bytes: &[u8]) -> Result<(), serde_json::Error> {
+        Evaluator::restore(self, bytes)
+    }
 }
 
 pub struct Task {
-    pub evaluator: Evaluator,
-    pub reader: usize,
-    pub buffer: Arc<Buffer>,
-    pub path: PathBuf,
+    /// The evaluator with its buffer position ([`StatefulReader::open`] restores both).
+    pub evaluator: StatefulReader<Evaluator>,
     pub counters: Arc<super::metrics::AlertMetrics>,
     /// What gateway rules look at (sinks, Modbus devices).
     pub telemetry: Arc<Telemetry>,
@@ -74,131 +64,94 @@ fn version(e: &Evaluator) -> (usize, usize, usize) {
 }
 
 impl Task {
-    pub async fn run(self, stop: CancellationToken) {
-        let Task {
-            evaluator,
-            reader,
-            buffer,
-            path,
-            counters,
-            telemetry,
-            live,
-            compliance,
-            tick_every,
-            checkpoint_every,
-            outbox,
-            save_requested,
-        } = self;
+    pub async fn run(mut self, stop: CancellationToken) {
         let started = unix_now();
-        let mut ev = Some(evaluator);
-        let mut cursor = Some(buffer.cursor_at(reader, ev.as_ref().map_or(0, |e| e.next_id)));
-        let mut appended = buffer.watch();
-        let mut body = Some(Vec::with_capacity(64 * 1024));
-        let (mut last_tick, mut last_save) = (Instant::now() - tick_every, Instant::now());
-        let (mut saved_id, mut unsaved_rows) = (ev.as_ref().map_or(0, |e| e.next_id), 0u64);
+        let mut appended = self.evaluator.watch();
+        let (mut last_tick, mut last_save) = (Instant::now() - self.tick_every, Instant::now());
         let mut dirty = false;
         loop {
             appended.mark_unchanged();
-            let (Some(mut e), Some(mut cur), Some(mut buf)) =
-                (ev.take(), cursor.take(), body.take())
-            else {
+            let Some(before) = self.evaluator.state().map(|e| version(e)) else {
                 return;
             };
-            let before = version(&e);
-            let b = Arc::clone(&buffer);
-            let step = tokio::task::spawn_blocking(move || {
-                buf.clear();
-                let r = b.read(&mut cur, STEP_ROWS, u64::MAX, &mut buf);
-                e.ingest_lines(&buf, unix_now());
-                e.next_id = cur.next_id;
-                (e, cur, buf, r)
-            })
-            .await;
-            let Ok((mut e, cur, buf, read)) = step else {
-                tracing::error!("Alert evaluation step failed; alerts stop.");
-                return;
-            };
-            body = Some(buf);
-            let records = match read {
-                Ok(r) => {
-                    unsaved_rows += r.rows;
-                    r.records
+            let step = self
+                .evaluator
+                .step(STEP_ROWS, |e, lines| e.ingest_lines(lines, unix_now()))
+                .await;
+            let records = match step {
+                Ok((read, ())) => read.records,
+                Err(StepError::Lost) => {
+                    tracing::error!("Alert evaluation step failed; alerts stop.");
+                    return;
                 }
                 Err(err) => {
                     tracing::error!(error = %err, "Alert evaluator cannot read the buffer; retrying.");
                     0
                 }
             };
-            if last_tick.elapsed() >= tick_every {
+            if last_tick.elapsed() >= self.tick_every {
                 last_tick = Instant::now();
-                let rows = compliance.lock().map(|c| c.clone()).unwrap_or_default();
-                let live = live.lock().unwrap_or_else(|p| p.into_inner());
-                e.tick(&super::GatewayView {
-                    now: unix_now(),
-                    started,
-                    live: &live,
-                    telemetry: &telemetry,
-                    compliance: &rows,
-                });
+                self.tick(started);
             }
-            let changed = version(&e) != before;
+            let changed = self.evaluator.state().map(|e| version(e)) != Some(before);
             dirty |= changed;
             let stopping = stop.is_cancelled() && records == 0;
-            let due = last_save.elapsed() >= checkpoint_every && e.next_id > saved_id;
-            if dirty || due || (stopping && e.next_id > saved_id) {
-                let p = path.clone();
-                let saved = tokio::task::spawn_blocking(move || {
-                    let r = e
-                        .save()
-                        .map_err(std::io::Error::other)
-                        .and_then(|bytes| write_atomically(&p, &bytes));
-                    (e, r)
-                })
-                .await;
-                let Ok((e2, r)) = saved else {
-                    tracing::error!("Alert save task failed; alerts stop.");
-                    return;
-                };
-                e = e2;
-                match r {
+            let unsaved = self.evaluator.unsaved();
+            let due = last_save.elapsed() >= self.checkpoint_every && unsaved;
+            if dirty || due || (stopping && unsaved) {
+                match self.evaluator.save().await {
                     Ok(()) => {
                         dirty = false;
                         last_save = Instant::now();
-                        counters.checkpoints.fetch_add(1, Relaxed);
-                        if e.next_id > saved_id {
-                            saved_id = e.next_id;
-                            if let Err(err) = buffer.ack(reader, saved_id, unsaved_rows) {
-                                tracing::warn!(error = %err, "Cannot record the alert buffer position.");
-                            }
-                            unsaved_rows = 0;
-                        }
+                        self.counters.checkpoints.fetch_add(1, Relaxed);
+                    }
+                    Err(StepError::Lost) => {
+                        tracing::error!("Alert save task failed; alerts stop.");
+                        return;
                     }
                     Err(err) => {
-                        counters.checkpoint_errors.fetch_add(1, Relaxed);
-                        tracing::error!(error = %err, path = %path.display(), "Cannot save alert state; retrying.");
+                        self.counters.checkpoint_errors.fetch_add(1, Relaxed);
+                        tracing::error!(error = %err, "Cannot save alert state; retrying.");
                     }
                 }
             }
             // Deliveries go out only after the alert is saved: a crash cannot forget one
             // that a centre has already been told about.
             if changed {
-                outbox.notify_waiters();
+                self.outbox.notify_waiters();
             }
             if stopping {
                 tracing::info!("Alert evaluator stopped.");
                 return;
             }
-            ev = Some(e);
-            cursor = Some(cur);
             if records == 0 {
-                let wait = tick_every.saturating_sub(last_tick.elapsed());
+                let wait = self.tick_every.saturating_sub(last_tick.elapsed());
                 tokio::select! {
                     _ = appended.changed() => {}
                     _ = tokio::time::sleep(wait) => {}
-                    _ = save_requested.notified() => dirty = true,
+                    _ = self.save_requested.notified() => dirty = true,
                     _ = stop.cancelled() => {}
                 }
             }
+        }
+    }
+
+    /// Evaluate the gateway rules (offline devices, sinks' backlog, compliance, Modbus).
+    fn tick(&mut self, started: i64) {
+        let rows = self
+            .compliance
+            .lock()
+            .map(|c| c.clone())
+            .unwrap_or_default();
+        let live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(e) = self.evaluator.state() {
+            e.tick(&super::GatewayView {
+                now: unix_now(),
+                started,
+                live: &live,
+                telemetry: &self.telemetry,
+                compliance: &rows,
+            });
         }
     }
 }
