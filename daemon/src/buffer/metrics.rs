@@ -60,6 +60,17 @@ impl ReaderStats {
 }
 
 impl BufferMetrics {
+    /// What opening the buffer found (its size, cut tails, impossible positions).
+    pub(super) fn recovered(&self, bytes: u64, r: &super::Recovery) {
+        self.bytes.store(bytes, Relaxed);
+        self.recovery_cut_bytes
+            .store(r.cut.iter().map(|c| c.1).sum(), Relaxed);
+        self.recovery_cut_segments
+            .store(r.cut.len() as u64, Relaxed);
+        self.position_errors
+            .store(r.position_errors.len() as u64, Relaxed);
+    }
+
     /// The buffer-wide `meili_buffer_*` families.
     pub fn render(&self, p: &mut Prom) {
         let g = |a: &AtomicU64| a.load(Relaxed) as f64;

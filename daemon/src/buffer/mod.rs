@@ -358,6 +358,107 @@ fn migrate_legacy(dir: &Path) -> Result<u64, BufferError> {
     Ok(moved)
 }
 
+/// What opening found in the segment files.
+struct Opened {
+    segments: Vec<Segment>,
+    /// Per reader: `rows_before` of the first record at or after its stored position.
+    rows_at: Vec<Option<u64>>,
+    /// Id and running row count of the last intact record.
+    prev: Option<(u64, u64)>,
+    damages: Vec<(PathBuf, Damage)>,
+}
+
+/// Scan every segment in id order: count records, cut damaged tails, note damaged runs, and
+/// delete empty segments.
+fn scan_segments(
+    dir: &Path,
+    stored: &[Option<u64>],
+    recovery: &mut Recovery,
+) -> Result<Opened, BufferError> {
+    let mut firsts: Vec<u64> = fs::read_dir(dir)
+        .map_err(io_err(dir))?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".log")?.parse().ok())
+        .collect();
+    firsts.sort_unstable();
+    let mut segments: Vec<Segment> = Vec::new();
+    // Per reader: `rows_before` of the first record at or after its stored position.
+    let mut rows_at: Vec<Option<u64>> = vec![None; stored.len()];
+    let mut prev: Option<(u64, u64)> = None;
+    let mut damages: Vec<(PathBuf, Damage)> = Vec::new();
+    for first in firsts {
+        let path = segment_path(dir, first);
+        let s = scan(&path, first, prev, |h| {
+            recovery.records += 1;
+            recovery.rows += u64::from(h.rows);
+            for (r, p) in rows_at.iter_mut().zip(stored) {
+                if r.is_none() && p.is_some_and(|p| h.id >= p) {
+                    *r = Some(h.rows_before);
+                }
+            }
+        })
+        .map_err(io_err(&path))?;
+        for d in &s.damaged {
+            damages.push((path.clone(), *d));
+        }
+        if s.tail > 0 {
+            let f = OpenOptions::new()
+                .write(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
+            f.set_len(s.valid_len).map_err(io_err(&path))?;
+            f.sync_all().map_err(io_err(&path))?;
+            tracing::warn!(segment = %path.display(), cut_bytes = s.tail, kept_bytes = s.valid_len, "Buffer recovery cut a damaged tail.");
+            recovery.cut.push((path.clone(), s.tail));
+        }
+        let rows_start = prev.map_or(s.first.map_or(0, |f| f.1), |p| p.1);
+        match s.last {
+            Some((last_id, rows_end)) => {
+                prev = Some((last_id, rows_end));
+                segments.push(Segment {
+                    first_id: first,
+                    last_id: Some(last_id),
+                    rows_end,
+                    rows_start,
+                    len: s.valid_len,
+                    path,
+                    damaged: s.damaged,
+                });
+            }
+            None => fs::remove_file(&path).map_err(io_err(&path))?,
+        }
+    }
+    Ok(Opened {
+        segments,
+        rows_at,
+        prev,
+        damages,
+    })
+}
+
+/// A reader's stored position if the log can honour it; else `Err` with where it starts
+/// again (the oldest record kept, and the rows before it), recorded in `recovery`.
+fn check_position(
+    name: &str,
+    stored: Option<u64>,
+    next_id: u64,
+    segments: &[Segment],
+    recovery: &mut Recovery,
+) -> Result<u64, (u64, u64)> {
+    let oldest = segments.first().map_or(0, |s| s.first_id);
+    match stored {
+        Some(p) if p <= next_id => return Ok(p.max(oldest).max(1)),
+        _ => {}
+    }
+    let what = match stored {
+        Some(p) => format!("{name}: position {p} is beyond the log's end {next_id}"),
+        None => format!("{name}: position file unreadable"),
+    };
+    tracing::error!(reader = %name, "Buffer position impossible ({what}); this reader starts again at the oldest record kept (some rows may be written twice, none skipped).");
+    recovery.position_errors.push(what);
+    Err((oldest.max(1), segments.first().map_or(0, |s| s.rows_start)))
+}
+
 impl Buffer {
     /// Open (and recover) the buffer in `dir` for the named readers.
     pub fn open(
@@ -381,84 +482,27 @@ impl Buffer {
                 Stored::None => Some(0),
             });
         }
-        let mut firsts: Vec<u64> = fs::read_dir(dir)
-            .map_err(io_err(dir))?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| e.file_name().to_str()?.strip_suffix(".log")?.parse().ok())
-            .collect();
-        firsts.sort_unstable();
-        let mut segments: Vec<Segment> = Vec::new();
-        // Per reader: `rows_before` of the first record at or after its stored position.
-        let mut rows_at: Vec<Option<u64>> = vec![None; readers.len()];
-        let mut prev: Option<(u64, u64)> = None;
-        let mut damages: Vec<(PathBuf, Damage)> = Vec::new();
-        for first in firsts {
-            let path = segment_path(dir, first);
-            let s = scan(&path, first, prev, |h| {
-                recovery.records += 1;
-                recovery.rows += u64::from(h.rows);
-                for (r, p) in rows_at.iter_mut().zip(&stored) {
-                    if r.is_none() && p.is_some_and(|p| h.id >= p) {
-                        *r = Some(h.rows_before);
-                    }
-                }
-            })
-            .map_err(io_err(&path))?;
-            for d in &s.damaged {
-                damages.push((path.clone(), *d));
-            }
-            if s.tail > 0 {
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(io_err(&path))?;
-                f.set_len(s.valid_len).map_err(io_err(&path))?;
-                f.sync_all().map_err(io_err(&path))?;
-                tracing::warn!(segment = %path.display(), cut_bytes = s.tail, kept_bytes = s.valid_len, "Buffer recovery cut a damaged tail.");
-                recovery.cut.push((path.clone(), s.tail));
-            }
-            let rows_start = prev.map_or(s.first.map_or(0, |f| f.1), |p| p.1);
-            match s.last {
-                Some((last_id, rows_end)) => {
-                    prev = Some((last_id, rows_end));
-                    segments.push(Segment {
-                        first_id: first,
-                        last_id: Some(last_id),
-                        rows_end,
-                        rows_start,
-                        len: s.valid_len,
-                        path,
-                        damaged: s.damaged,
-                    });
-                }
-                None => fs::remove_file(&path).map_err(io_err(&path))?,
-            }
-        }
+        let Opened {
+            segments,
+            mut rows_at,
+            prev,
+            damages,
+        } = scan_segments(dir, &stored, &mut recovery)?;
         let rows_total = prev.map_or(0, |p| p.1);
-        let oldest = segments.first().map_or(0, |s| s.first_id);
         let log_next = prev.map(|p| p.0 + 1);
         let next_id = log_next
             .unwrap_or_else(|| stored.iter().flatten().copied().max().unwrap_or(0))
             .max(1);
         // Check every position against the log; an impossible one restarts at the oldest record.
-        let mut acked = Vec::with_capacity(readers.len());
-        for (i, name) in readers.iter().enumerate() {
-            let ok = match stored[i] {
-                Some(p) if p <= next_id => Some(p.max(oldest).max(1)),
-                Some(_) | None => None,
-            };
-            let a = ok.unwrap_or_else(|| {
-                let what = match stored[i] {
-                    Some(p) => format!("{name}: position {p} is beyond the log's end {next_id}"),
-                    None => format!("{name}: position file unreadable"),
-                };
-                tracing::error!(reader = %name, "Buffer position impossible ({what}); this reader starts again at the oldest record kept (some rows may be written twice, none skipped).");
-                recovery.position_errors.push(what);
-                rows_at[i] = segments.first().map(|s| s.rows_start);
-                oldest.max(1)
-            });
-            acked.push(a);
-        }
+        let acked: Vec<u64> = (0..readers.len())
+            .map(|i| {
+                check_position(&readers[i], stored[i], next_id, &segments, &mut recovery)
+                    .unwrap_or_else(|start| {
+                        rows_at[i] = Some(start.1);
+                        start.0
+                    })
+            })
+            .collect();
         let bytes = segments.iter().map(|s| s.len).sum();
         let buffer = Buffer {
             dir: dir.to_path_buf(),
@@ -509,19 +553,7 @@ impl Buffer {
                 .store(inner.segments.len() as u64, Relaxed);
         }
         recovery.damaged = damages;
-        buffer.metrics.bytes.store(bytes, Relaxed);
-        buffer
-            .metrics
-            .recovery_cut_bytes
-            .store(recovery.cut.iter().map(|c| c.1).sum(), Relaxed);
-        buffer
-            .metrics
-            .recovery_cut_segments
-            .store(recovery.cut.len() as u64, Relaxed);
-        buffer
-            .metrics
-            .position_errors
-            .store(recovery.position_errors.len() as u64, Relaxed);
+        buffer.metrics.recovered(bytes, &recovery);
         Ok((buffer, recovery))
     }
 
