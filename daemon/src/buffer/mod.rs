@@ -626,20 +626,7 @@ impl Buffer {
             self.check_free(&mut inner, size)?;
         }
         if inner.bytes + size > self.config.max_bytes && !reserved {
-            match self.config.when_full {
-                WhenFull::Block => {
-                    self.metrics.full_refusals.fetch_add(1, Relaxed);
-                    return Err(BufferError::Full {
-                        bytes: inner.bytes,
-                        max: self.config.max_bytes,
-                    });
-                }
-                WhenFull::DropOldest => {
-                    while inner.bytes + size > self.config.max_bytes && inner.segments.len() > 1 {
-                        self.drop_oldest(&mut inner)?;
-                    }
-                }
-            }
+            self.make_room(&mut inner, size)?;
         }
         let roll = match inner.segments.last() {
             None => true,
@@ -648,36 +635,7 @@ impl Buffer {
             }
         };
         if roll {
-            let first_id = inner.next_id;
-            let path = segment_path(&self.dir, first_id);
-            let f = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&path)
-                .map_err(io_err(&path))?;
-            // A segment left from a failed append with this first id holds no intact record.
-            if inner
-                .segments
-                .last()
-                .is_some_and(|s| s.first_id == first_id)
-            {
-                inner.segments.pop();
-            }
-            f.set_len(0).map_err(io_err(&path))?;
-            inner.writer = Some(f);
-            let rows_start = inner.rows_total;
-            inner.segments.push(Segment {
-                first_id,
-                last_id: None,
-                rows_end: rows_start,
-                rows_start,
-                len: 0,
-                path,
-                damaged: Vec::new(),
-            });
-            self.metrics
-                .segments
-                .store(inner.segments.len() as u64, Relaxed);
+            self.roll(&mut inner)?;
         }
         let id = inner.next_id;
         let header = Header::new(id, rows, now_ms(), inner.rows_total, payload);
@@ -736,6 +694,60 @@ impl Buffer {
         drop(inner);
         self.appended.send_replace(id + 1);
         Ok(id)
+    }
+
+    /// The buffer would pass `max_bytes`: refuse (`block`) or drop the oldest segments.
+    fn make_room(&self, inner: &mut Inner, size: u64) -> Result<(), BufferError> {
+        match self.config.when_full {
+            WhenFull::Block => {
+                self.metrics.full_refusals.fetch_add(1, Relaxed);
+                return Err(BufferError::Full {
+                    bytes: inner.bytes,
+                    max: self.config.max_bytes,
+                });
+            }
+            WhenFull::DropOldest => {
+                while inner.bytes + size > self.config.max_bytes && inner.segments.len() > 1 {
+                    self.drop_oldest(inner)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Start a new segment at the next id.
+    fn roll(&self, inner: &mut Inner) -> Result<(), BufferError> {
+        let first_id = inner.next_id;
+        let path = segment_path(&self.dir, first_id);
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        // A segment left from a failed append with this first id holds no intact record.
+        if inner
+            .segments
+            .last()
+            .is_some_and(|s| s.first_id == first_id)
+        {
+            inner.segments.pop();
+        }
+        f.set_len(0).map_err(io_err(&path))?;
+        inner.writer = Some(f);
+        let rows_start = inner.rows_total;
+        inner.segments.push(Segment {
+            first_id,
+            last_id: None,
+            rows_end: rows_start,
+            rows_start,
+            len: 0,
+            path,
+            damaged: Vec::new(),
+        });
+        self.metrics
+            .segments
+            .store(inner.segments.len() as u64, Relaxed);
+        Ok(())
     }
 
     /// Refuse an append of `size` bytes that would leave less than `min_free_bytes` free. The
