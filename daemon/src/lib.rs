@@ -51,5 +51,6 @@ pub mod sinks;
 pub mod sources;
 pub mod standards;
 pub mod time;
+pub mod tls;
 pub mod topology;
 pub mod transforms;

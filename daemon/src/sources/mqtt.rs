@@ -28,7 +28,7 @@ pub enum MqttError {
         source: std::io::Error,
     },
     #[error("TLS setup: {0}")]
-    Tls(String),
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// One protocol-independent event from the broker.
@@ -221,7 +221,7 @@ impl MqttSource {
             })?;
         let transport = match (&c.tls, tls) {
             (Some(t), true) => Some(rumqttc::Transport::tls_with_config(
-                rumqttc::TlsConfiguration::Rustls(Arc::new(tls_config(t)?)),
+                rumqttc::TlsConfiguration::Rustls(Arc::new(crate::tls::client_config(t)?)),
             )),
             _ => None,
         };
@@ -314,11 +314,7 @@ impl MqttSource {
                 ev = client.poll() => match ev {
                     Ok(Event::Connected { session_present }) => {
                         backoff = Duration::from_millis(100);
-                        metrics.mqtt_connected.store(true, Relaxed);
-                        metrics.mqtt_down_since_unix.store(0, Relaxed);
-                        set_error(&metrics, "");
-                        metrics.mqtt_connections.fetch_add(1, Relaxed);
-                        tracing::info!(session_present, "MQTT connected.");
+                        mark_up(&metrics, session_present);
                         // Packet ids of the previous connection are void: the broker redelivers
                         // those messages with new ones.
                         connection = connection.wrapping_add(1);
@@ -349,22 +345,8 @@ impl MqttSource {
                         // Wait for room in the queue's byte budget (a message larger than the
                         // whole budget waits for an empty queue). The fast paths take no
                         // shutdown waiter: most messages find room at once.
-                        let budget = match &self.budget {
-                            Some((sem, cap)) => {
-                                let n = (size + 64).min(*cap).min(u32::MAX as usize) as u32;
-                                match Arc::clone(sem).try_acquire_many_owned(n) {
-                                    Ok(p) => Some(p),
-                                    Err(_) => tokio::select! {
-                                        biased;
-                                        _ = shutdown.cancelled() => break,
-                                        p = Arc::clone(sem).acquire_many_owned(n) => match p {
-                                            Ok(p) => Some(p),
-                                            Err(_) => break,
-                                        },
-                                    },
-                                }
-                            }
-                            None => None,
+                        let Some(budget) = self.reserve(size, &shutdown).await else {
+                            break;
                         };
                         let msg = RawMessage { topic, payload, delivery, budget };
                         match tx.try_send(msg) {
@@ -382,8 +364,6 @@ impl MqttSource {
                     }
                     Ok(Event::Other) => {}
                     Err(PollError::Oversized(n)) => {
-                        metrics.mqtt_connected.store(false, Relaxed);
-                        metrics.mqtt_connection_errors.fetch_add(1, Relaxed);
                         mark_down(&metrics, &format!("a {n}-byte message exceeds max_packet_size_bytes"));
                         tracing::warn!(bytes = n, max_packet_size_bytes = limit, "The broker sent a message over mqtt.max_packet_size_bytes; reconnecting to read and discard it.");
                         // Room for the packet's fixed header too.
@@ -391,8 +371,6 @@ impl MqttSource {
                         raised = true;
                     }
                     Err(PollError::Other(e)) => {
-                        metrics.mqtt_connected.store(false, Relaxed);
-                        metrics.mqtt_connection_errors.fetch_add(1, Relaxed);
                         mark_down(&metrics, &e);
                         tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "MQTT connection error.");
                         tokio::select! {
@@ -404,33 +382,75 @@ impl MqttSource {
                 },
             }
         }
-        // Let the pipeline finish what it holds and acknowledge it, so a clean restart does not
-        // redeliver it; anything left unacknowledged stays with the broker's session.
         drop(tx);
         drop(ack_tx);
-        let deadline = tokio::time::sleep(Duration::from_secs(5));
-        tokio::pin!(deadline);
-        loop {
-            client.flush_acks(&mut pending_acks);
-            tokio::select! {
-                _ = &mut deadline => break,
-                a = ack_rx.recv() => match a {
-                    Some((conn, pkid)) => if conn == connection { pending_acks.push_back(pkid) },
-                    None => break,
-                },
-                // Publishes arriving now are not taken: they stay unacknowledged.
-                ev = client.poll() => if ev.is_err() { break },
-            }
-        }
-        for pkid in pending_acks {
-            client.try_ack(pkid);
-        }
+        finish_acks(&mut client, ack_rx, pending_acks, connection).await;
         client.disconnect().await;
         metrics.mqtt_connected.store(false, Relaxed);
         metrics.mqtt_enabled.store(false, Relaxed);
         tracing::info!("MQTT source stopped.");
         Ok(())
     }
+}
+
+impl MqttSource {
+    /// Room for a `size`-byte message in the ingest queue's byte budget (a message larger
+    /// than the whole budget waits for an empty queue); `None` when shutting down. The fast
+    /// path takes no shutdown waiter: most messages find room at once.
+    async fn reserve(
+        &self,
+        size: usize,
+        shutdown: &CancellationToken,
+    ) -> Option<Option<tokio::sync::OwnedSemaphorePermit>> {
+        let Some((sem, cap)) = &self.budget else {
+            return Some(None);
+        };
+        let n = (size + 64).min(*cap).min(u32::MAX as usize) as u32;
+        match Arc::clone(sem).try_acquire_many_owned(n) {
+            Ok(p) => Some(Some(p)),
+            Err(_) => tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => None,
+                p = Arc::clone(sem).acquire_many_owned(n) => p.ok().map(Some),
+            },
+        }
+    }
+}
+
+/// At shutdown: let the pipeline finish what it holds and acknowledge it (for up to 5 s), so
+/// a clean restart does not redeliver it; anything left unacknowledged stays with the
+/// broker's session.
+async fn finish_acks(
+    client: &mut Client,
+    mut ack_rx: mpsc::UnboundedReceiver<(u32, u16)>,
+    mut pending_acks: VecDeque<u16>,
+    connection: u32,
+) {
+    let deadline = tokio::time::sleep(Duration::from_secs(5));
+    tokio::pin!(deadline);
+    loop {
+        client.flush_acks(&mut pending_acks);
+        tokio::select! {
+            _ = &mut deadline => break,
+            a = ack_rx.recv() => match a {
+                Some((conn, pkid)) => if conn == connection { pending_acks.push_back(pkid) },
+                None => break,
+            },
+            // Publishes arriving now are not taken: they stay unacknowledged.
+            ev = client.poll() => if ev.is_err() { break },
+        }
+    }
+    for pkid in pending_acks {
+        client.try_ack(pkid);
+    }
+}
+
+fn mark_up(metrics: &Metrics, session_present: bool) {
+    metrics.mqtt_connected.store(true, Relaxed);
+    metrics.mqtt_down_since_unix.store(0, Relaxed);
+    set_error(metrics, "");
+    metrics.mqtt_connections.fetch_add(1, Relaxed);
+    tracing::info!(session_present, "MQTT connected.");
 }
 
 fn set_error(metrics: &Metrics, e: &str) {
@@ -441,39 +461,10 @@ fn set_error(metrics: &Metrics, e: &str) {
 
 /// The connection is lost: remember since when, and why.
 fn mark_down(metrics: &Metrics, e: &str) {
+    metrics.mqtt_connected.store(false, Relaxed);
+    metrics.mqtt_connection_errors.fetch_add(1, Relaxed);
     let _ = metrics
         .mqtt_down_since_unix
         .compare_exchange(0, unix_now(), Relaxed, Relaxed);
     set_error(metrics, e);
-}
-
-pub(crate) fn tls_config(t: &crate::config::TlsConfig) -> Result<rustls::ClientConfig, MqttError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let err = |e: &dyn std::fmt::Display| MqttError::Tls(e.to_string());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(&t.ca_file).map_err(|e| err(&e))? {
-        roots.add(cert.map_err(|e| err(&e))?).map_err(|e| err(&e))?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| err(&e))?
-        .with_root_certificates(roots);
-    match (&t.client_cert_file, &t.client_key_file) {
-        (Some(cert), Some(key)) => {
-            let certs = CertificateDer::pem_file_iter(cert)
-                .map_err(|e| err(&e))?
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| err(&e))?;
-            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| err(&e))?;
-            builder
-                .with_client_auth_cert(certs, key)
-                .map_err(|e| err(&e))
-        }
-        (None, None) => Ok(builder.with_no_client_auth()),
-        _ => Err(MqttError::Tls(
-            "client_cert_file and client_key_file go together".into(),
-        )),
-    }
 }

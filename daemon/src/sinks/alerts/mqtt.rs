@@ -51,7 +51,7 @@ impl MqttChannel {
                 o.set_credentials(user, password.unwrap_or_default());
             }
             if let (Some(t), true) = (&m.tls, tls) {
-                let cfg = crate::sources::mqtt::tls_config(t)
+                let cfg = crate::tls::client_config(t)
                     .map_err(|e| ChannelError::Config(e.to_string()))?;
                 o.set_transport(rumqttc::Transport::tls_with_config(
                     rumqttc::TlsConfiguration::Rustls(std::sync::Arc::new(cfg)),
