@@ -51,6 +51,15 @@ pub fn http_error(e: reqwest::Error) -> String {
     e.without_url().to_string()
 }
 
+/// The same, for an error that is kept (its URL is left out of the text).
+pub fn http_error_ref(e: &reqwest::Error) -> String {
+    let s = e.to_string();
+    match e.url() {
+        Some(u) => s.replace(&format!(" ({u})"), "").replace(u.as_str(), "***"),
+        None => s,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -50,7 +50,12 @@ impl FileWriter {
 
     pub async fn write(&mut self, body: &[u8]) -> Result<(), WriteError> {
         let shown = self.path.display().to_string();
-        let io = |e: std::io::Error| WriteError::Retryable(format!("{shown}: {e}"));
+        let io = |source| {
+            WriteError::Unavailable(super::Unavailable::File {
+                path: shown.clone(),
+                source,
+            })
+        };
         if self.file.is_none() {
             if let Some(dir) = self.path.parent() {
                 tokio::fs::create_dir_all(dir).await.map_err(io)?;

@@ -28,21 +28,64 @@ mod tests;
 pub enum WriteError {
     /// Network trouble, timeout, 5xx, 429: the same body is sent again after a backoff.
     #[error("unavailable: {0}")]
-    Retryable(String),
+    Unavailable(#[from] Unavailable),
     /// Authentication, permission or configuration (401, 403, 404, other 4xx): nothing is
     /// dropped; the body is held and retried with backoff, and the sink reports unhealthy.
     #[error("refused: {0}")]
-    Refused(String),
+    Refused(Answer),
     /// 413: the body is split in two at a line boundary and each half written.
     #[error("too large: {0}")]
-    TooLarge(String),
+    TooLarge(Answer),
     /// The server refused the body as data (a 400 naming unparsable lines or a type conflict,
     /// without saying how many rows): the body is split until the refused rows stand alone.
     #[error("bad data: {0}")]
-    BadData(String),
+    BadData(Answer),
     /// The server wrote the body except `dropped` rows it refused as rows.
-    #[error("partial write, {dropped} rows refused: {message}")]
-    Partial { dropped: u64, message: String },
+    #[error("partial write, {dropped} rows refused: {answer}")]
+    Partial { dropped: u64, answer: Answer },
+}
+
+/// Why a server could not take a write now.
+#[derive(Debug, thiserror::Error)]
+pub enum Unavailable {
+    /// Connection refused, reset, DNS … (the request's URL left out).
+    #[error("{}", crate::redact::http_error_ref(.0))]
+    Http(#[from] reqwest::Error),
+    /// The client library's own error, with secrets removed from its text.
+    #[error("{0}")]
+    Client(String),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// 5xx, 408, 429.
+    #[error("{0}")]
+    Server(Answer),
+    #[error("{path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// A server's answer to a write it did not take: the status and what it said.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+impl std::fmt::Display for Answer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP {}: {}", self.status, self.body.trim())
+    }
+}
+
+/// The buffer could not be read (retried after a second).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Buffer(#[from] crate::buffer::BufferError),
+    #[error("the read task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 /// What the sink is doing about its writes, for `/health` and `meili_sink_state`.
@@ -324,7 +367,7 @@ impl Sink {
         tracing::info!(sink = %self.metrics.name, buffered_rows = left, "Sink stopped; unwritten rows stay in the buffer.");
     }
 
-    async fn read_failed(&self, e: String) {
+    async fn read_failed(&self, e: ReadError) {
         tracing::error!(sink = %self.metrics.name, error = %e, "Buffer read failed; retrying in 1 s.");
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -373,7 +416,7 @@ impl Sink {
                 (
                     Err(WriteError::Partial {
                         dropped: n,
-                        message,
+                        answer: message,
                     }),
                     _,
                 ) => {
@@ -400,7 +443,7 @@ impl Sink {
                 (Err(e @ (WriteError::Refused(_) | WriteError::TooLarge(_))), _) => {
                     (SinkState::Refused, e)
                 }
-                (Err(e @ WriteError::Retryable(_)), _) => (SinkState::Unavailable, e),
+                (Err(e @ WriteError::Unavailable(_)), _) => (SinkState::Unavailable, e),
             };
             if state == SinkState::Refused {
                 m.write_errors_permanent.fetch_add(1, Relaxed);
@@ -446,7 +489,7 @@ async fn read_into(
     max_bytes: u64,
     until: u64,
     body: &mut Vec<u8>,
-) -> Result<ReadStats, String> {
+) -> Result<ReadStats, ReadError> {
     // The whole request is bounded: what is in the body already counts.
     let max_bytes = max_bytes.saturating_sub(body.len() as u64);
     if max_rows == 0 || (max_bytes == 0 && !body.is_empty()) {
@@ -461,11 +504,10 @@ async fn read_into(
         let r = b.read_bounded(&mut c, max_rows, max_bytes, until, &mut out);
         (c, out, r)
     })
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     *cur = c;
     *body = out;
-    r.map_err(|e| e.to_string())
+    Ok(r?)
 }
 
 enum Flushed {

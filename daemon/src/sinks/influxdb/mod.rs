@@ -36,7 +36,10 @@ use super::WriteError;
 /// splits it to isolate the refused rows, or counts them where the server says how many it
 /// dropped; every other 4xx (401, 403, 404 …) is a configuration problem: hold and retry.
 fn classify(status: u16, text: &str) -> WriteError {
-    let msg = format!("HTTP {status}: {}", text.trim());
+    let answer = || super::Answer {
+        status,
+        body: text.trim().to_string(),
+    };
     let about_data = [
         "unable to parse",
         "partial write",
@@ -47,15 +50,15 @@ fn classify(status: u16, text: &str) -> WriteError {
     .iter()
     .any(|k| text.contains(k));
     match status {
-        500.. | 408 | 429 => WriteError::Retryable(msg),
-        413 => WriteError::TooLarge(msg),
+        500.. | 408 | 429 => WriteError::Unavailable(super::Unavailable::Server(answer())),
+        413 => WriteError::TooLarge(answer()),
         400 | 422 if about_data => match super::dropped_count(text) {
             Some(dropped) => WriteError::Partial {
                 dropped,
-                message: msg,
+                answer: answer(),
             },
-            None => WriteError::BadData(msg),
+            None => WriteError::BadData(answer()),
         },
-        _ => WriteError::Refused(msg),
+        _ => WriteError::Refused(answer()),
     }
 }

@@ -92,7 +92,7 @@ impl V1Writer {
         };
         req.send()
             .await
-            .map_err(|e| WriteError::Retryable(crate::redact::http_error(e)))
+            .map_err(|e| WriteError::Unavailable(e.into()))
     }
 
     async fn create(&self) -> Result<(), WriteError> {

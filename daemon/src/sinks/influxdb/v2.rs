@@ -8,7 +8,7 @@ use influxdb2::RequestError;
 
 use super::classify;
 use crate::config::{resolve_secret, InfluxdbV2Config};
-use crate::sinks::WriteError;
+use crate::sinks::{Unavailable, WriteError};
 
 pub struct V2Writer {
     client: influxdb2::Client,
@@ -55,13 +55,10 @@ impl V2Writer {
             TimestampPrecision::Seconds,
         );
         match tokio::time::timeout(self.timeout, fut).await {
-            Err(_) => Err(WriteError::Retryable(format!(
-                "no answer within {:?}",
-                self.timeout
-            ))),
+            Err(_) => Err(Unavailable::Timeout(self.timeout).into()),
             Ok(Ok(())) => Ok(()),
             Ok(Err(RequestError::Http { status, text })) => Err(classify(status.as_u16(), &text)),
-            Ok(Err(e)) => Err(WriteError::Retryable(crate::redact::text(&e.to_string()))),
+            Ok(Err(e)) => Err(Unavailable::Client(crate::redact::text(&e.to_string())).into()),
         }
     }
 }
