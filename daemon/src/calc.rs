@@ -5,10 +5,10 @@ use serde::Serialize;
 
 use crate::config::standards::NightStartsOn;
 use crate::standards::aqi::{self, Aqi, Edition, Inputs, Report};
+use crate::standards::clock::Clock;
 use crate::standards::lighting::{self, Schedule};
 use crate::standards::noise;
 use crate::standards::sun::{self, SunDay};
-use crate::transforms::aggregate::clock::Clock;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CalcError {

@@ -47,6 +47,7 @@ pub mod prom;
 pub mod redact;
 pub mod registry;
 pub mod replay;
+pub mod rows;
 pub mod sinks;
 pub mod sources;
 pub mod standards;

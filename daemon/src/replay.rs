@@ -24,7 +24,7 @@ use serde_json::value::RawValue;
 use crate::config::{Config, ValidateConfig};
 use crate::metrics::Reason;
 use crate::registry::Registry;
-use crate::sinks::line_protocol;
+use crate::rows::line_protocol;
 use crate::transforms::aggregate::report::Output;
 use crate::transforms::aggregate::Engine;
 use crate::transforms::validate::Channel;

@@ -6,7 +6,6 @@
 pub mod alerts;
 pub mod file;
 pub mod influxdb;
-pub mod line_protocol;
 pub mod metrics;
 
 use std::sync::atomic::Ordering::Relaxed;

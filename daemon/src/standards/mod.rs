@@ -4,6 +4,8 @@
 
 pub mod air;
 pub mod aqi;
+pub mod classes;
+pub mod clock;
 pub mod lighting;
 pub mod noise;
 pub mod ratio;

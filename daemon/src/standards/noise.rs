@@ -1,6 +1,6 @@
 //! GB 3096-2008 (acoustic environment quality) limits and energy averaging of sound levels.
 
-use crate::config::ZoneClass;
+use super::classes::ZoneClass;
 
 /// Day and night LAeq limits in dB(A) per functional-zone class (GB 3096-2008 Table 1).
 pub const fn limits(class: ZoneClass) -> (f64, f64) {

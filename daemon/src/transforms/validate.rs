@@ -15,7 +15,7 @@ use crate::config::{valid_id, ValidateConfig};
 use crate::event::{RawMessage, Record};
 use crate::metrics::{Metrics, Reason};
 use crate::registry::{DeviceId, LookupError, Registry};
-use crate::sinks::line_protocol;
+use crate::rows::line_protocol;
 use crate::transforms::Live;
 
 /// Messages validated and made durable together (one buffer record, one fsync, per

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::sample::{DARK_FAULTS, LIT_ONLY_FAULTS};
+use crate::rows::sample::{DARK_FAULTS, LIT_ONLY_FAULTS};
 use crate::standards::lighting::{self, LampTime};
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

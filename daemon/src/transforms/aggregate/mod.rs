@@ -14,12 +14,10 @@
 //!   (see [`task`] for when it is saved and how it stays consistent with the buffer).
 
 mod air;
-pub mod clock;
 mod lighting;
 pub mod metrics;
 mod noise;
 pub mod report;
-pub mod sample;
 pub mod task;
 mod toilets;
 
@@ -32,14 +30,15 @@ use serde::{Deserialize, Serialize};
 use crate::config::standards::{EditionChoice, StandardsConfig};
 use crate::config::RoadClass;
 use crate::registry::{DeviceId, Registry};
+use crate::rows::sample;
+pub use crate::rows::Sample;
 use crate::standards::aqi::{Edition, Inputs};
+use crate::standards::clock::{Clock, DAY, HOUR};
 use crate::standards::ratio::Ratio;
 use crate::standards::toilet::OpeningHours;
 use crate::standards::{air as air_std, lighting as light_std, toilet as toilet_std};
-use clock::{Clock, DAY, HOUR};
 pub use noise::periods as noise_periods;
 use report::{AirDay, ComplianceRow, DayReport, LightingDay, NoiseDay, Output, ToiletDay};
-pub use sample::Sample;
 
 /// Per-device accumulators.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
-use super::sample::Values;
 use super::*;
 use crate::config::Config;
+use crate::rows::sample::Values;
 
 const TZ: &str = "Asia/Shanghai";
 

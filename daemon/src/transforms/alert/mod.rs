@@ -28,11 +28,11 @@ use crate::config::standards::StandardsConfig;
 use crate::config::ToiletClass;
 use crate::event::Alert;
 use crate::registry::{DeviceId, Registry};
+use crate::rows::sample::{Sample, Values};
 use crate::standards::aqi::{self, Edition, Inputs, Item, Report};
+use crate::standards::clock::Clock;
 use crate::standards::{lighting as light_std, noise as noise_std};
-use crate::transforms::aggregate::clock::Clock;
 use crate::transforms::aggregate::report::ComplianceRow;
-use crate::transforms::aggregate::sample::{Sample, Values};
 use store::Store;
 
 /// Evaluation state of one rule for one subject.

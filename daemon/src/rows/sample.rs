@@ -93,7 +93,7 @@ impl Sample {
     }
 
     /// Parse the fields and timestamp of a raw row (`"laeq=55.2,seq=1i,period_s=60i 1763900000"`,
-    /// the part after the measurement and tags) written by [`crate::sinks::line_protocol`].
+    /// the part after the measurement and tags) written by [`crate::rows::line_protocol`].
     pub fn from_line(kind: Kind, fields_and_ts: &[u8]) -> Option<Sample> {
         let text = std::str::from_utf8(fields_and_ts).ok()?.trim_end();
         let (fields, ts) = text.rsplit_once(' ')?;
@@ -180,7 +180,7 @@ mod tests {
             ..Reading::new(3, 1_763_900_000, 300)
         };
         let mut line = Vec::new();
-        crate::sinks::line_protocol::encode(&mut line, reg.get(0), &r);
+        crate::rows::line_protocol::encode(&mut line, reg.get(0), &r);
         let rest = &line[reg.get(0).line_prefix.len()..];
         let parsed = Sample::from_line(Kind::Streetlight, rest).unwrap();
         assert_eq!(Some(parsed), Sample::from_reading(Kind::Streetlight, &r));

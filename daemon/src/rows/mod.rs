@@ -1,0 +1,8 @@
+//! The pipeline's record format: each reading as one InfluxDB line-protocol row. Validation
+//! writes them into the buffer ([`line_protocol::encode`]); the sinks send them as they are;
+//! the standards engine, the alert evaluator and `replay` read them back ([`Sample`]).
+
+pub mod line_protocol;
+pub mod sample;
+
+pub use sample::{Sample, Values};
