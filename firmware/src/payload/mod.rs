@@ -166,6 +166,42 @@ macro_rules! check_range {
     };
 }
 
+/// Every reading field of the contract (CONTRACT §2) with the kind it belongs to (`None`:
+/// shared; air stations and toilets both carry temperature and humidity). The one place that
+/// says whose a field is: validation, the Modbus maps and the alert rules read it.
+pub const FIELDS: [(&str, Option<Kind>); 24] = [
+    ("laeq", Some(Kind::Noise)),
+    ("lamax", Some(Kind::Noise)),
+    ("lamin", Some(Kind::Noise)),
+    ("pm2_5", Some(Kind::Air)),
+    ("pm10", Some(Kind::Air)),
+    ("so2", Some(Kind::Air)),
+    ("no2", Some(Kind::Air)),
+    ("o3", Some(Kind::Air)),
+    ("co", Some(Kind::Air)),
+    ("temp_c", None),
+    ("rh_pct", None),
+    ("stalls", Some(Kind::Toilet)),
+    ("occupied", Some(Kind::Toilet)),
+    ("entries", Some(Kind::Toilet)),
+    ("open", Some(Kind::Toilet)),
+    ("nh3", Some(Kind::Toilet)),
+    ("h2s", Some(Kind::Toilet)),
+    ("lamp_on", Some(Kind::Streetlight)),
+    ("dim_pct", Some(Kind::Streetlight)),
+    ("voltage_v", Some(Kind::Streetlight)),
+    ("current_a", Some(Kind::Streetlight)),
+    ("power_w", Some(Kind::Streetlight)),
+    ("energy_wh", Some(Kind::Streetlight)),
+    ("faults", Some(Kind::Streetlight)),
+];
+
+/// The kind a contract field belongs to: `None` for an unknown field, `Some(None)` for a
+/// shared one.
+pub fn field_kind(name: &str) -> Option<Option<Kind>> {
+    FIELDS.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+}
+
 impl Reading {
     /// A reading of `kind` with only the header set.
     pub fn new(seq: u32, ts: i64, period_s: u32) -> Reading {
@@ -181,45 +217,42 @@ impl Reading {
     /// Kinds that own at least one field present in this reading, as a bit set over
     /// [`Kind::index`]. A reading on a `noise` topic that carries `pm2_5` is a kind mismatch.
     pub fn field_kinds(&self) -> u8 {
-        let mut set = 0u8;
-        let mut mark = |present: bool, kind: Kind| {
-            if present {
-                set |= 1 << kind.index();
-            }
-        };
-        mark(
-            self.laeq.is_some() || self.lamax.is_some() || self.lamin.is_some(),
-            Kind::Noise,
-        );
-        mark(
-            self.pm2_5.is_some()
-                || self.pm10.is_some()
-                || self.so2.is_some()
-                || self.no2.is_some()
-                || self.o3.is_some()
-                || self.co.is_some(),
-            Kind::Air,
-        );
-        mark(
-            self.stalls.is_some()
-                || self.occupied.is_some()
-                || self.entries.is_some()
-                || self.open.is_some()
-                || self.nh3.is_some()
-                || self.h2s.is_some(),
-            Kind::Toilet,
-        );
-        mark(
-            self.lamp_on.is_some()
-                || self.dim_pct.is_some()
-                || self.voltage_v.is_some()
-                || self.current_a.is_some()
-                || self.power_w.is_some()
-                || self.energy_wh.is_some()
-                || self.faults.is_some(),
-            Kind::Streetlight,
-        );
-        set
+        FIELDS
+            .iter()
+            .filter(|(name, _)| self.has(name))
+            .filter_map(|(_, kind)| *kind)
+            .fold(0u8, |set, k| set | 1 << k.index())
+    }
+
+    /// Whether the reading carries the contract field `name`.
+    pub fn has(&self, name: &str) -> bool {
+        match name {
+            "laeq" => self.laeq.is_some(),
+            "lamax" => self.lamax.is_some(),
+            "lamin" => self.lamin.is_some(),
+            "pm2_5" => self.pm2_5.is_some(),
+            "pm10" => self.pm10.is_some(),
+            "so2" => self.so2.is_some(),
+            "no2" => self.no2.is_some(),
+            "o3" => self.o3.is_some(),
+            "co" => self.co.is_some(),
+            "temp_c" => self.temp_c.is_some(),
+            "rh_pct" => self.rh_pct.is_some(),
+            "stalls" => self.stalls.is_some(),
+            "occupied" => self.occupied.is_some(),
+            "entries" => self.entries.is_some(),
+            "open" => self.open.is_some(),
+            "nh3" => self.nh3.is_some(),
+            "h2s" => self.h2s.is_some(),
+            "lamp_on" => self.lamp_on.is_some(),
+            "dim_pct" => self.dim_pct.is_some(),
+            "voltage_v" => self.voltage_v.is_some(),
+            "current_a" => self.current_a.is_some(),
+            "power_w" => self.power_w.is_some(),
+            "energy_wh" => self.energy_wh.is_some(),
+            "faults" => self.faults.is_some(),
+            _ => false,
+        }
     }
 
     /// The first field of another kind than `kind` present in the reading, if any.

@@ -80,6 +80,26 @@ fn small_buffer_is_an_error() {
     assert_eq!(encode(&noise(), &mut buf), Err(EncodeError));
 }
 
+/// Every field of the table is one `has` knows: each JSON member alone makes exactly its
+/// kind (or none, for a shared field) appear in `field_kinds`.
+#[test]
+fn every_contract_field_is_known_with_its_kind() {
+    for (name, kind) in FIELDS {
+        let value = match name {
+            "open" | "lamp_on" => "true",
+            "faults" => "[\"lamp_failure\"]",
+            _ => "1",
+        };
+        let json = format!(r#"{{"v":1,"seq":1,"ts":1,"period_s":60,"{name}":{value}}}"#);
+        let (r, _): (Reading, _) = serde_json_core::from_str(&json).unwrap();
+        assert!(r.has(name), "{name}");
+        let expect = kind.map_or(0, |k| 1 << k.index());
+        assert_eq!(r.field_kinds(), expect, "{name}");
+        assert_eq!(field_kind(name), Some(kind));
+    }
+    assert_eq!(field_kind("fault"), None);
+}
+
 #[test]
 fn kind_rules() {
     let n = noise();

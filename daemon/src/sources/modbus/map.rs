@@ -49,34 +49,17 @@ pub enum Order {
     Little,
 }
 
-/// Contract fields a register can feed (CONTRACT §2), with the kind they belong to.
-pub const FIELDS: &[(&str, &str)] = &[
-    ("laeq", "noise"),
-    ("lamax", "noise"),
-    ("lamin", "noise"),
-    ("pm2_5", "air"),
-    ("pm10", "air"),
-    ("so2", "air"),
-    ("no2", "air"),
-    ("o3", "air"),
-    ("co", "air"),
-    ("temp_c", "*"),
-    ("rh_pct", "*"),
-    ("stalls", "toilet"),
-    ("occupied", "toilet"),
-    ("entries", "toilet"),
-    ("open", "toilet"),
-    ("nh3", "toilet"),
-    ("h2s", "toilet"),
-    ("lamp_on", "streetlight"),
-    ("dim_pct", "streetlight"),
-    ("voltage_v", "streetlight"),
-    ("current_a", "streetlight"),
-    ("power_w", "streetlight"),
-    ("energy_wh", "streetlight"),
-    // Fault bitmask: 1 lamp_failure, 2 driver_failure, 4 power_failure, 8 comm_failure.
-    ("fault", "streetlight"),
-];
+/// The kind of a contract field a register can feed (CONTRACT §2, from
+/// [`meili_firmware::payload::FIELDS`]): `None` if no register can feed it, `Some(None)` for
+/// a shared one. Registers carry the lamp's faults as one bitmask, `fault` (1 lamp_failure,
+/// 2 driver_failure, 4 power_failure, 8 comm_failure), not as the `faults` list.
+pub fn register_field_kind(name: &str) -> Option<Option<meili_firmware::Kind>> {
+    match name {
+        "fault" => Some(Some(meili_firmware::Kind::Streetlight)),
+        "faults" => None,
+        n => meili_firmware::payload::field_kind(n),
+    }
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -183,12 +166,12 @@ impl RegisterMap {
             let line = line_of(text, f.span().start);
             let key = format!("fields[{i}] (field {:?})", f.get_ref().field);
             let f = f.get_ref();
-            match FIELDS.iter().find(|(name, _)| *name == f.field) {
+            match register_field_kind(&f.field) {
                 None => out.push((line, format!("{key}.field"), "not a contract field".into())),
-                Some((_, kind)) if *kind != "*" && *kind != self.kind => out.push((
+                Some(Some(kind)) if kind.as_str() != self.kind => out.push((
                     line,
                     format!("{key}.field"),
-                    format!("a {kind} field in a {} map", self.kind),
+                    format!("a {} field in a {} map", kind.as_str(), self.kind),
                 )),
                 _ => {}
             }

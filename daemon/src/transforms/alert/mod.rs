@@ -119,6 +119,15 @@ fn selects(r: &RuleConfig, site: &str, kind: Kind, device: &str) -> bool {
         && (r.devices.is_empty() || r.devices.iter().any(|d| d == device))
 }
 
+/// The kind whose readings carry a threshold rule's metric (`aqi` is computed from an air
+/// station's readings).
+fn metric_kind(metric: Option<&str>) -> Option<Kind> {
+    match metric? {
+        "aqi" => Some(Kind::Air),
+        m => meili_firmware::payload::field_kind(m).flatten(),
+    }
+}
+
 fn is_db(metric: &str) -> bool {
     matches!(metric, "laeq" | "lamax")
 }
@@ -155,11 +164,7 @@ impl Evaluator {
             for (id, d) in registry.iter() {
                 let kind_ok = r.kind != RuleType::LampFault || d.kind() == Kind::Streetlight;
                 let metric_ok = r.kind != RuleType::Threshold
-                    || match r.metric.as_deref() {
-                        Some("laeq" | "lamax") => d.kind() == Kind::Noise,
-                        Some("nh3" | "h2s" | "occupied") => d.kind() == Kind::Toilet,
-                        _ => d.kind() == Kind::Air,
-                    };
+                    || metric_kind(r.metric.as_deref()) == Some(d.kind());
                 if kind_ok && metric_ok && selects(r, &d.config.site, d.kind(), d.id()) {
                     by_device[id as usize].push(i as u16);
                 }
