@@ -611,74 +611,13 @@ impl Engine {
     /// The day's ratio per compliance metric of its site.
     fn day_ratios(&self, r: &DayReport) -> Vec<(String, Ratio)> {
         let mut out: Vec<(String, Ratio)> = Vec::new();
-        let count = |it: &mut dyn Iterator<Item = (bool, bool)>| {
-            let mut x = Ratio::default();
-            for (valid, ok) in it {
-                if valid {
-                    x.denominator += 1.0;
-                    x.numerator += f64::from(u8::from(ok));
-                } else {
-                    x.invalid += 1.0;
-                }
-            }
-            x
-        };
         if !r.noise.is_empty() {
-            let p = |n: &NoiseDay, night: bool| {
-                let p = if night { n.result.night } else { n.result.day };
-                (p.valid, p.ok == Some(true))
-            };
-            out.push((
-                "noise_day_compliance".into(),
-                count(&mut r.noise.iter().map(|n| p(n, false))),
-            ));
-            out.push((
-                "noise_night_compliance".into(),
-                count(&mut r.noise.iter().map(|n| p(n, true))),
-            ));
-            let classes: BTreeSet<&str> = r.noise.iter().map(|n| n.zone_class).collect();
-            for class in classes {
-                for (name, night) in [("day", false), ("night", true)] {
-                    out.push((
-                        format!("noise_{name}_compliance_{class}"),
-                        count(
-                            &mut r
-                                .noise
-                                .iter()
-                                .filter(|n| n.zone_class == class)
-                                .map(|n| p(n, night)),
-                        ),
-                    ));
-                }
-            }
-            out.push((
-                "noise_lmax_compliance".into(),
-                count(&mut r.noise.iter().map(|n| {
-                    (
-                        n.result.night.lmax_ok.is_some(),
-                        n.result.night.lmax_ok == Some(true),
-                    )
-                })),
-            ));
-            let mut cov = Ratio::default();
-            for n in &r.noise {
-                let area = n.area_km2.unwrap_or(0.0);
-                let (d, nt) = (n.result.day, n.result.night);
-                if d.valid && nt.valid {
-                    cov.denominator += area;
-                    if d.ok == Some(true) && nt.ok == Some(true) {
-                        cov.numerator += area;
-                    }
-                } else {
-                    cov.invalid += area;
-                }
-            }
-            out.push(("noise_zone_coverage".into(), cov));
+            noise_ratios(&r.noise, &mut out);
         }
         if let Some(site) = r.air.iter().find(|a| a.device == "_site") {
             let ratio = |a: Option<&crate::standards::aqi::Aqi>| {
                 let valid = a.is_some_and(|a| a.aqi.is_some());
-                count(&mut std::iter::once((
+                count(std::iter::once((
                     valid,
                     a.and_then(|a| a.aqi).is_some_and(|x| x <= 100),
                 )))
@@ -690,74 +629,53 @@ impl Engine {
             }
         }
         if !r.lighting.is_empty() {
-            let sum = |main: bool, f: &dyn Fn(&LightingDay) -> (f64, f64)| {
-                let mut x = Ratio::default();
-                for g in r
-                    .lighting
-                    .iter()
-                    .filter(|g| (g.road_class == "main") == main)
-                {
-                    let (n, d) = f(g);
-                    x.numerator += n;
-                    x.denominator += d;
-                }
-                x
-            };
-            let time = |g: &LightingDay| (g.lit_lamp_minutes, g.scheduled_lamp_minutes);
-            let snap = |g: &LightingDay| (f64::from(g.snapshot_lit), f64::from(g.snapshot_due));
-            for (main, class) in [(true, "main"), (false, "secondary")] {
-                if r.lighting.iter().any(|g| (g.road_class == "main") == main) {
-                    out.push((format!("lighting_rate_{class}"), sum(main, &time)));
-                    out.push((format!("lighting_snapshot_{class}"), sum(main, &snap)));
-                }
-            }
-            let mut intact = Ratio::default();
-            for g in &r.lighting {
-                intact.numerator += f64::from(g.intact);
-                intact.denominator += f64::from(g.total);
-            }
-            out.push(("lighting_intact".into(), intact));
+            lighting_ratios(&r.lighting, &mut out);
         }
         if !r.toilets.is_empty() {
-            let mut avail = Ratio::default();
-            let mut odour = Ratio::default();
-            for t in &r.toilets {
-                avail.numerator += t.available_minutes;
-                avail.denominator += t.measured_open_minutes;
-                odour.numerator += f64::from(t.odour_ok_hours);
-                odour.denominator += f64::from(t.odour_hours);
-            }
-            out.push(("toilet_availability".into(), avail));
-            out.push(("toilet_odour_compliance".into(), odour));
-            let site_cfg = self.cfg.sites.get(&r.site);
-            if let Some(area) = site_cfg.and_then(|s| s.built_up_area_km2) {
-                out.push((
-                    "toilet_density".into(),
-                    Ratio::new(r.toilets.len() as f64, area),
-                ));
-            }
-            let points = site_cfg.map_or(&[][..], |s| &s.busy_points[..]);
-            if !points.is_empty() {
-                let toilets: Vec<(f64, f64)> = self
-                    .registry
-                    .iter()
-                    .filter(|(_, d)| d.site() == r.site && d.kind() == Kind::Toilet)
-                    .map(|(_, d)| (d.config.lat, d.config.lon))
-                    .collect();
-                let served = points
-                    .iter()
-                    .filter(|p| {
-                        toilet_std::nearest_m((p.lat, p.lon), &toilets)
-                            .is_some_and(|m| m <= self.cfg.toilets.radius_m)
-                    })
-                    .count();
-                out.push((
-                    "toilet_coverage".into(),
-                    Ratio::new(served as f64, points.len() as f64),
-                ));
-            }
+            self.toilet_ratios(r, &mut out);
         }
         out
+    }
+
+    /// Availability, odour, density (per km² of built-up area) and coverage of busy points.
+    fn toilet_ratios(&self, r: &DayReport, out: &mut Vec<(String, Ratio)>) {
+        let mut avail = Ratio::default();
+        let mut odour = Ratio::default();
+        for t in &r.toilets {
+            avail.numerator += t.available_minutes;
+            avail.denominator += t.measured_open_minutes;
+            odour.numerator += f64::from(t.odour_ok_hours);
+            odour.denominator += f64::from(t.odour_hours);
+        }
+        out.push(("toilet_availability".into(), avail));
+        out.push(("toilet_odour_compliance".into(), odour));
+        let site_cfg = self.cfg.sites.get(&r.site);
+        if let Some(area) = site_cfg.and_then(|s| s.built_up_area_km2) {
+            out.push((
+                "toilet_density".into(),
+                Ratio::new(r.toilets.len() as f64, area),
+            ));
+        }
+        let points = site_cfg.map_or(&[][..], |s| &s.busy_points[..]);
+        if !points.is_empty() {
+            let toilets: Vec<(f64, f64)> = self
+                .registry
+                .iter()
+                .filter(|(_, d)| d.site() == r.site && d.kind() == Kind::Toilet)
+                .map(|(_, d)| (d.config.lat, d.config.lon))
+                .collect();
+            let served = points
+                .iter()
+                .filter(|p| {
+                    toilet_std::nearest_m((p.lat, p.lon), &toilets)
+                        .is_some_and(|m| m <= self.cfg.toilets.radius_m)
+                })
+                .count();
+            out.push((
+                "toilet_coverage".into(),
+                Ratio::new(served as f64, points.len() as f64),
+            ));
+        }
     }
 
     fn window_row(
@@ -824,6 +742,100 @@ impl Engine {
     pub fn day_of(&mut self, unix: i64) -> i64 {
         self.clock.day_of(unix)
     }
+}
+
+/// Valid items counted in the denominator, good ones in the numerator, the rest as invalid.
+fn count(it: impl Iterator<Item = (bool, bool)>) -> Ratio {
+    let mut x = Ratio::default();
+    for (valid, ok) in it {
+        if valid {
+            x.denominator += 1.0;
+            x.numerator += f64::from(u8::from(ok));
+        } else {
+            x.invalid += 1.0;
+        }
+    }
+    x
+}
+
+/// Day and night compliance (all points and per zone class), night Lmax, zone coverage.
+fn noise_ratios(noise: &[NoiseDay], out: &mut Vec<(String, Ratio)>) {
+    let p = |n: &NoiseDay, night: bool| {
+        let p = if night { n.result.night } else { n.result.day };
+        (p.valid, p.ok == Some(true))
+    };
+    out.push((
+        "noise_day_compliance".into(),
+        count(noise.iter().map(|n| p(n, false))),
+    ));
+    out.push((
+        "noise_night_compliance".into(),
+        count(noise.iter().map(|n| p(n, true))),
+    ));
+    let classes: BTreeSet<&str> = noise.iter().map(|n| n.zone_class).collect();
+    for class in classes {
+        for (name, night) in [("day", false), ("night", true)] {
+            out.push((
+                format!("noise_{name}_compliance_{class}"),
+                count(
+                    noise
+                        .iter()
+                        .filter(|n| n.zone_class == class)
+                        .map(|n| p(n, night)),
+                ),
+            ));
+        }
+    }
+    out.push((
+        "noise_lmax_compliance".into(),
+        count(noise.iter().map(|n| {
+            (
+                n.result.night.lmax_ok.is_some(),
+                n.result.night.lmax_ok == Some(true),
+            )
+        })),
+    ));
+    let mut cov = Ratio::default();
+    for n in noise {
+        let area = n.area_km2.unwrap_or(0.0);
+        let (d, nt) = (n.result.day, n.result.night);
+        if d.valid && nt.valid {
+            cov.denominator += area;
+            if d.ok == Some(true) && nt.ok == Some(true) {
+                cov.numerator += area;
+            }
+        } else {
+            cov.invalid += area;
+        }
+    }
+    out.push(("noise_zone_coverage".into(), cov));
+}
+
+/// Lighting rate and snapshot (main roads, and the others), facilities intact.
+fn lighting_ratios(lighting: &[LightingDay], out: &mut Vec<(String, Ratio)>) {
+    let sum = |main: bool, f: &dyn Fn(&LightingDay) -> (f64, f64)| {
+        let mut x = Ratio::default();
+        for g in lighting.iter().filter(|g| (g.road_class == "main") == main) {
+            let (n, d) = f(g);
+            x.numerator += n;
+            x.denominator += d;
+        }
+        x
+    };
+    let time = |g: &LightingDay| (g.lit_lamp_minutes, g.scheduled_lamp_minutes);
+    let snap = |g: &LightingDay| (f64::from(g.snapshot_lit), f64::from(g.snapshot_due));
+    for (main, class) in [(true, "main"), (false, "secondary")] {
+        if lighting.iter().any(|g| (g.road_class == "main") == main) {
+            out.push((format!("lighting_rate_{class}"), sum(main, &time)));
+            out.push((format!("lighting_snapshot_{class}"), sum(main, &snap)));
+        }
+    }
+    let mut intact = Ratio::default();
+    for g in lighting {
+        intact.numerator += f64::from(g.intact);
+        intact.denominator += f64::from(g.total);
+    }
+    out.push(("lighting_intact".into(), intact));
 }
 
 #[derive(Serialize)]
