@@ -515,57 +515,9 @@ impl Engine {
                         road_class: class.as_str(),
                         ..LightingDay::default()
                     });
-                    let frame = light_frame(&self.cfg, &self.clock, dev, d);
-                    let lamp = acc.days.get(&d);
-                    let (on, off) = lamp.map_or(frame.window, |l| l.window);
-                    g.total += 1;
-                    // A day still open counts the schedule only up to the watermark, so that
-                    // live figures do not treat tonight's lamp-time as already missed.
-                    let until = if complete {
-                        off
-                    } else {
-                        off.min(self.watermark)
-                    };
-                    g.scheduled_lamp_minutes += (until - on).max(0) as f64 / 60.0;
-                    let inspected = complete || frame.inspection <= self.watermark;
-                    if (on..off).contains(&frame.inspection) && inspected {
-                        g.snapshot_due += 1;
-                    }
-                    if let Some(l) = lamp {
-                        g.intact += u32::from(l.last_faults == 0);
-                        g.lit_lamp_minutes += l.time.lit_secs as f64 / 60.0;
-                        g.reported_lamp_minutes += l.time.reported_secs as f64 / 60.0;
-                        g.day_burning_lamp_minutes += l.time.day_burning_secs as f64 / 60.0;
-                        g.day_burning_wh += l.time.day_burning_wh;
-                        if (on..off).contains(&frame.inspection) && l.snapshot == Some(true) {
-                            g.snapshot_lit += 1;
-                        }
-                    }
+                    self.add_lamp_day(g, acc, dev, d, complete);
                 }
-                Acc::Toilet(acc) => {
-                    let hours = opening_hours(&self.cfg, dev);
-                    let day = acc.days.get(&d).copied().unwrap_or_default();
-                    let class = c
-                        .toilet_class
-                        .map_or(1, |t| t.as_str().parse().unwrap_or(1));
-                    let limits = self.cfg.toilets.odour;
-                    let (ok, total) = acc.odour_hours(
-                        d * 24,
-                        24,
-                        u32::from(self.cfg.toilets.hour_min_coverage_pct) * 36,
-                        |nh3, h2s| limits.ok(class, nh3, h2s),
-                    );
-                    r.toilets.push(ToiletDay {
-                        device: c.id.clone(),
-                        toilet_class: c.toilet_class.map_or("1", |t| t.as_str()),
-                        open_minutes: f64::from(hours.minutes()),
-                        measured_open_minutes: day.measured_open_s as f64 / 60.0,
-                        available_minutes: day.available_s as f64 / 60.0,
-                        entries: acc.entries(midnight, self.clock.midnight(d + 1)),
-                        odour_ok_hours: ok,
-                        odour_hours: total,
-                    });
-                }
+                Acc::Toilet(acc) => r.toilets.push(self.toilet_day(acc, dev, d)),
             }
         }
         for mut g in light.into_values() {
@@ -579,6 +531,71 @@ impl Engine {
             r.air.push(site_day);
         }
         r
+    }
+
+    /// One lamp's day into its road class's lighting figures.
+    fn add_lamp_day(
+        &self,
+        g: &mut LightingDay,
+        acc: &lighting::Acc,
+        dev: &crate::registry::Device,
+        d: i64,
+        complete: bool,
+    ) {
+        let frame = light_frame(&self.cfg, &self.clock, dev, d);
+        let lamp = acc.days.get(&d);
+        let (on, off) = lamp.map_or(frame.window, |l| l.window);
+        g.total += 1;
+        // A day still open counts the schedule only up to the watermark, so that
+        // live figures do not treat tonight's lamp-time as already missed.
+        let until = if complete {
+            off
+        } else {
+            off.min(self.watermark)
+        };
+        g.scheduled_lamp_minutes += (until - on).max(0) as f64 / 60.0;
+        let inspected = complete || frame.inspection <= self.watermark;
+        if (on..off).contains(&frame.inspection) && inspected {
+            g.snapshot_due += 1;
+        }
+        if let Some(l) = lamp {
+            g.intact += u32::from(l.last_faults == 0);
+            g.lit_lamp_minutes += l.time.lit_secs as f64 / 60.0;
+            g.reported_lamp_minutes += l.time.reported_secs as f64 / 60.0;
+            g.day_burning_lamp_minutes += l.time.day_burning_secs as f64 / 60.0;
+            g.day_burning_wh += l.time.day_burning_wh;
+            if (on..off).contains(&frame.inspection) && l.snapshot == Some(true) {
+                g.snapshot_lit += 1;
+            }
+        }
+    }
+
+    /// One toilet's day: availability while open, odour hours, entries.
+    fn toilet_day(&self, acc: &toilets::Acc, dev: &crate::registry::Device, d: i64) -> ToiletDay {
+        let c = &dev.config;
+        let midnight = self.clock.midnight(d);
+        let hours = opening_hours(&self.cfg, dev);
+        let day = acc.days.get(&d).copied().unwrap_or_default();
+        let class = c
+            .toilet_class
+            .map_or(1, |t| t.as_str().parse().unwrap_or(1));
+        let limits = self.cfg.toilets.odour;
+        let (ok, total) = acc.odour_hours(
+            d * 24,
+            24,
+            u32::from(self.cfg.toilets.hour_min_coverage_pct) * 36,
+            |nh3, h2s| limits.ok(class, nh3, h2s),
+        );
+        ToiletDay {
+            device: c.id.clone(),
+            toilet_class: c.toilet_class.map_or("1", |t| t.as_str()),
+            open_minutes: f64::from(hours.minutes()),
+            measured_open_minutes: day.measured_open_s as f64 / 60.0,
+            available_minutes: day.available_s as f64 / 60.0,
+            entries: acc.entries(midnight, self.clock.midnight(d + 1)),
+            odour_ok_hours: ok,
+            odour_hours: total,
+        }
     }
 
     fn edition(&self, d: i64) -> Edition {
