@@ -40,27 +40,7 @@ pub fn calc(what: Calc) -> anyhow::Result<()> {
                 o3_8h: num("o3_8h", o3_8h)?,
             };
             let a = calc::aqi(ed, hourly, !no_round, &input);
-            let mut t = format!(
-                "AQI ({}): {}",
-                a.standard,
-                a.aqi.map_or("NA".to_string(), |x| x.to_string())
-            );
-            if let (Some(c), Some(zh), Some(en)) = (a.category, a.category_zh, a.category_en) {
-                t += &format!("  category {c} {zh} ({en})");
-            }
-            if !a.primary.is_empty() {
-                t += &format!("  primary {}", a.primary.join(", "));
-            }
-            t.push('\n');
-            for (k, v) in &a.iaqi {
-                t += &format!(
-                    "  IAQI {k:<6} {v:>4}  (C = {})\n",
-                    a.concentrations.get(k).copied().unwrap_or(f64::NAN)
-                );
-            }
-            if !a.missing.is_empty() {
-                t += &format!("  missing: {}\n", a.missing.join(", "));
-            }
+            let t = aqi_text(&a);
             print_json_or(format, &a, t)
         }
         Calc::Leq { levels, format } => {
@@ -77,27 +57,8 @@ pub fn calc(what: Calc) -> anyhow::Result<()> {
             zone_class,
             format,
         } => {
-            let hourly: Vec<Option<f64>> = levels
-                .split(',')
-                .map(|x| x.trim())
-                .map(|x| {
-                    if x.is_empty() {
-                        Ok(None)
-                    } else {
-                        x.parse::<f64>().map(Some)
-                    }
-                })
-                .collect::<Result<_, _>>()
-                .map_err(|e| anyhow::anyhow!("--levels: {e}"))?;
-            let class = match zone_class.as_deref() {
-                None => None,
-                Some(c) => Some(
-                    meili_daemon::config::ZoneClass::ALL
-                        .into_iter()
-                        .find(|z| z.as_str() == c)
-                        .ok_or_else(|| anyhow::anyhow!("--zone-class is one of 0 1 2 3 4a 4b"))?,
-                ),
-            };
+            let hourly = hourly_levels(&levels)?;
+            let class = zone_class.as_deref().map(parse_zone_class).transpose()?;
             let r = calc::ldn(&hourly, day_start_hour, class)?;
             let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
             let t = format!(
@@ -147,4 +108,53 @@ pub fn calc(what: Calc) -> anyhow::Result<()> {
             print_json_or(format, &r, t)
         }
     }
+}
+
+/// `calc aqi` as text: the index, category, primary pollutants, each IAQI.
+fn aqi_text(a: &meili_daemon::standards::aqi::Aqi) -> String {
+    let mut t = format!(
+        "AQI ({}): {}",
+        a.standard,
+        a.aqi.map_or("NA".to_string(), |x| x.to_string())
+    );
+    if let (Some(c), Some(zh), Some(en)) = (a.category, a.category_zh, a.category_en) {
+        t += &format!("  category {c} {zh} ({en})");
+    }
+    if !a.primary.is_empty() {
+        t += &format!("  primary {}", a.primary.join(", "));
+    }
+    t.push('\n');
+    for (k, v) in &a.iaqi {
+        t += &format!(
+            "  IAQI {k:<6} {v:>4}  (C = {})\n",
+            a.concentrations.get(k).copied().unwrap_or(f64::NAN)
+        );
+    }
+    if !a.missing.is_empty() {
+        t += &format!("  missing: {}\n", a.missing.join(", "));
+    }
+    t
+}
+
+/// `--levels 55,56,,54`: one level per hour, empty for an hour without a valid Leq.
+fn hourly_levels(levels: &str) -> anyhow::Result<Vec<Option<f64>>> {
+    levels
+        .split(',')
+        .map(|x| x.trim())
+        .map(|x| {
+            if x.is_empty() {
+                Ok(None)
+            } else {
+                x.parse::<f64>().map(Some)
+            }
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("--levels: {e}"))
+}
+
+fn parse_zone_class(c: &str) -> anyhow::Result<meili_daemon::config::ZoneClass> {
+    meili_daemon::config::ZoneClass::ALL
+        .into_iter()
+        .find(|z| z.as_str() == c)
+        .ok_or_else(|| anyhow::anyhow!("--zone-class is one of 0 1 2 3 4a 4b"))
 }
