@@ -55,28 +55,7 @@ pub async fn run(
         Some(path) => config::load(path)?,
         None => Config::from_toml(DEMO_CONFIG)?,
     };
-    let v4_port = if opts.mqtt_port == 0 {
-        free_port().map_err(DemoError::Broker)?
-    } else {
-        opts.mqtt_port
-    };
-    let v5_port = if opts.mqtt_port == 0 {
-        free_port().map_err(DemoError::Broker)?
-    } else {
-        opts.mqtt_port.wrapping_add(1)
-    };
-    let v4 = SocketAddr::from(([127, 0, 0, 1], v4_port));
-    // Refuse to start next to another broker: the fleet and the daemon would talk to it instead.
-    for port in [v4_port, v5_port] {
-        std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
-            DemoError::Broker(std::io::Error::new(
-                e.kind(),
-                format!("port {port} is in use ({e}); pass --mqtt-port 0 to pick free ports"),
-            ))
-        })?;
-    }
-    broker::start(v4, SocketAddr::from(([127, 0, 0, 1], v5_port))).map_err(DemoError::Broker)?;
-
+    let (v4, v5_port) = start_broker(opts.mqtt_port)?;
     config.daemon.data_dir = opts.data_dir.clone();
     config.daemon.http_listen = opts.http_listen;
     // Reachable from other machines: the page needs a token; one is made for this run.
@@ -93,21 +72,7 @@ pub async fn run(
             "\nmeilid demo: the page is open to the network; sign in with this run's token {token}"
         );
     }
-    config.mqtt = Some(MqttConfig {
-        url: crate::config::SecretUrl::new(format!("mqtt://{v4}")),
-        client_id: "meilid-demo".into(),
-        protocol: MqttProtocol::V311,
-        username: None,
-        password: None,
-        password_file: None,
-        keep_alive_secs: 30,
-        topic_prefix: crate::config::DEFAULT_TOPIC_PREFIX.into(),
-        session_expiry_secs: 3600,
-        receive_maximum: 1024,
-        max_packet_size_bytes: 1024 * 1024,
-        reconnect_max_backoff_ms: 5000,
-        tls: None,
-    });
+    config.mqtt = Some(demo_mqtt(v4));
     let tz = jiff::tz::TimeZone::get(&config.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
     let devices: Vec<_> = config.devices.iter().map(|d| d.get_ref().clone()).collect();
     let daemon = Daemon::start(config).await?;
@@ -167,6 +132,49 @@ pub async fn run(
         opts.data_dir.join("store").display()
     );
     Ok(())
+}
+
+/// The embedded broker: MQTT 3.1.1 on `port` and MQTT 5 on the next one (both free ones for
+/// 0). It refuses to start next to another broker: the fleet and the daemon would talk to it.
+fn start_broker(port: u16) -> Result<(SocketAddr, u16), DemoError> {
+    let (v4_port, v5_port) = if port == 0 {
+        (
+            free_port().map_err(DemoError::Broker)?,
+            free_port().map_err(DemoError::Broker)?,
+        )
+    } else {
+        (port, port.wrapping_add(1))
+    };
+    for port in [v4_port, v5_port] {
+        std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|e| {
+            DemoError::Broker(std::io::Error::new(
+                e.kind(),
+                format!("port {port} is in use ({e}); pass --mqtt-port 0 to pick free ports"),
+            ))
+        })?;
+    }
+    let v4 = SocketAddr::from(([127, 0, 0, 1], v4_port));
+    broker::start(v4, SocketAddr::from(([127, 0, 0, 1], v5_port))).map_err(DemoError::Broker)?;
+    Ok((v4, v5_port))
+}
+
+/// The daemon's MQTT source on the embedded broker.
+fn demo_mqtt(v4: SocketAddr) -> MqttConfig {
+    MqttConfig {
+        url: crate::config::SecretUrl::new(format!("mqtt://{v4}")),
+        client_id: "meilid-demo".into(),
+        protocol: MqttProtocol::V311,
+        username: None,
+        password: None,
+        password_file: None,
+        keep_alive_secs: 30,
+        topic_prefix: crate::config::DEFAULT_TOPIC_PREFIX.into(),
+        session_expiry_secs: 3600,
+        receive_maximum: 1024,
+        max_packet_size_bytes: 1024 * 1024,
+        reconnect_max_backoff_ms: 5000,
+        tls: None,
+    }
 }
 
 fn is_night(now: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> bool {
