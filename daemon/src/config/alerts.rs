@@ -283,6 +283,51 @@ pub const LAMP_FAULTS: [&str; 5] = [
     "day_burning",
 ];
 
+/// A threshold rule: its metric, threshold and window.
+fn check_threshold(
+    r: &RuleConfig,
+    key: &dyn Fn(&str) -> String,
+    err: &mut dyn FnMut(String, String),
+) {
+    match r.metric.as_deref() {
+        Some(m) if THRESHOLD_METRICS.contains(&m) => {
+            if m == "aqi" && r.window_mins != 60 {
+                err(key("window_mins"), "aqi is hourly: use 60".into());
+            }
+        }
+        Some(m) => err(
+            key("metric"),
+            format!("{m:?} is not one of {}", THRESHOLD_METRICS.join(", ")),
+        ),
+        None => err(key("metric"), "threshold rules need a metric".into()),
+    }
+    match &r.threshold {
+        None => err(key("threshold"), "threshold rules need one".into()),
+        Some(Threshold::Named(n)) if n != "limit" => err(
+            key("threshold"),
+            format!("{n:?}: give a number or \"limit\""),
+        ),
+        Some(Threshold::Named(_))
+            if !matches!(r.metric.as_deref(), Some("laeq" | "nh3" | "h2s")) =>
+        {
+            err(
+                key("threshold"),
+                "\"limit\" applies to laeq (zone limit) and nh3/h2s (odour limit)".into(),
+            )
+        }
+        _ => {}
+    }
+    if r.window_mins > 24 * 60 || (r.window_mins > 0 && 1440 % r.window_mins != 0) {
+        err(
+            key("window_mins"),
+            "must divide a day (e.g. 5, 15, 60)".into(),
+        );
+    }
+    if r.min_coverage_pct > 100 {
+        err(key("min_coverage_pct"), "at most 100".into());
+    }
+}
+
 impl AlertsConfig {
     /// Report every problem as (key, message).
     pub fn check(&self, err: &mut dyn FnMut(String, String)) {
@@ -301,46 +346,7 @@ impl AlertsConfig {
                 err(key("name"), format!("{:?} is used twice", r.name));
             }
             match r.kind {
-                RuleType::Threshold => {
-                    match r.metric.as_deref() {
-                        Some(m) if THRESHOLD_METRICS.contains(&m) => {
-                            if m == "aqi" && r.window_mins != 60 {
-                                err(key("window_mins"), "aqi is hourly: use 60".into());
-                            }
-                        }
-                        Some(m) => err(
-                            key("metric"),
-                            format!("{m:?} is not one of {}", THRESHOLD_METRICS.join(", ")),
-                        ),
-                        None => err(key("metric"), "threshold rules need a metric".into()),
-                    }
-                    match &r.threshold {
-                        None => err(key("threshold"), "threshold rules need one".into()),
-                        Some(Threshold::Named(n)) if n != "limit" => err(
-                            key("threshold"),
-                            format!("{n:?}: give a number or \"limit\""),
-                        ),
-                        Some(Threshold::Named(_))
-                            if !matches!(r.metric.as_deref(), Some("laeq" | "nh3" | "h2s")) =>
-                        {
-                            err(
-                                key("threshold"),
-                                "\"limit\" applies to laeq (zone limit) and nh3/h2s (odour limit)"
-                                    .into(),
-                            )
-                        }
-                        _ => {}
-                    }
-                    if r.window_mins > 24 * 60 || (r.window_mins > 0 && 1440 % r.window_mins != 0) {
-                        err(
-                            key("window_mins"),
-                            "must divide a day (e.g. 5, 15, 60)".into(),
-                        );
-                    }
-                    if r.min_coverage_pct > 100 {
-                        err(key("min_coverage_pct"), "at most 100".into());
-                    }
-                }
+                RuleType::Threshold => check_threshold(r, &key, err),
                 RuleType::LampFault => {
                     for f in &r.faults {
                         if !LAMP_FAULTS.contains(&f.as_str()) {
