@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The longest functions of a Rust source tree (outside `#[cfg(test)]` modules and tests/).
 
-Usage: scripts/long-functions.py [SRC_DIR] [N]  (default daemon/src, 10). A function runs from
+Usage: scripts/long-functions.py [SRC_DIR] [N] [--max LINES]  (default daemon/src, 10). With
+--max, exit status 1 when a function is longer (tests/run checks the daemon at 120). A function runs from
 its `fn` line to the line where its braces balance (braces in strings and char literals
 not counted); lines are counted as written.
 """
@@ -40,8 +41,14 @@ def functions(path):
 
 
 def main():
-    src = sys.argv[1] if len(sys.argv) > 1 else "daemon/src"
-    n = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    args = sys.argv[1:]
+    limit = None
+    if "--max" in args:
+        i = args.index("--max")
+        limit = int(args[i + 1])
+        del args[i : i + 2]
+    src = args[0] if args else "daemon/src"
+    n = int(args[1]) if len(args) > 1 else 10
     found = []
     for root, _, files in os.walk(src):
         for f in files:
@@ -49,7 +56,13 @@ def main():
                 found.extend(functions(os.path.join(root, f)))
     for length, name, path, line in sorted(found, reverse=True)[:n]:
         print(f"{length:5} {name} ({path}:{line})")
+    if limit is not None:
+        over = [f for f in found if f[0] > limit]
+        for length, name, path, line in sorted(over, reverse=True):
+            print(f"longer than {limit} lines: {name} ({path}:{line}), {length}", file=sys.stderr)
+        return 1 if over else 0
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

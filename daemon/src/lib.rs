@@ -7,30 +7,42 @@
 //!   health rows.
 //! - [`transforms`]: `validate` (decode + contract checks, counted rejections), `live`
 //!   (latest state per device), `aggregate` (the standards engine: daily results and
-//!   compliance ratios, itself a reader of the buffer) and `alert` (rules and their lifecycle,
-//!   another reader).
-//! - [`buffer`]: the durable store-and-forward log between validation and the sinks (its
-//!   on-disk format and rules are specified at the top of the module).
+//!   compliance ratios, itself a reader of the buffer) and `alert` (reading rules, gateway
+//!   rules in `alert/gateway.rs`, their lifecycle in `alert/store.rs`; another reader).
+//! - [`buffer`]: the durable store-and-forward log between validation and every reader (its
+//!   on-disk format and rules are specified at the top of the module): appends and reads in
+//!   `mod.rs`, opening and recovery in `recover.rs`, each reader's statistics in `metrics.rs`,
+//!   and `stateful.rs`, the reader that saves its position with its state (the engine and the
+//!   alert evaluator).
+//! - [`rows`]: the record format the buffer carries: a reading as a line-protocol row
+//!   (`line_protocol::encode`) and read back (`Sample`).
 //! - [`sinks`]: where readings leave (`influxdb` v1/v2, `file`), each reading the buffer from
 //!   its own position, batched with retry; `alerts`: webhook, MQTT and Alertmanager channels.
 //! - [`topology`]: builds the stages and joins them with bounded queues; owns shutdown.
 //! - [`gateway`]: the read-only view of the running gateway (`Shared`, `View`) that the HTTP
-//!   layer, the health rows and the demo's table read, without the wiring.
+//!   layer, the health rows and the demo's table read, without the wiring; `Telemetry` knows
+//!   where each component's counters are and puts them together for `/metrics`.
 //! - [`standards`]: the arithmetic of the standards, one plain module each: `aqi` (HJ 633),
-//!   `air` (GB 3095 / HJ 663 validity), `noise` (GB 3096), `lighting`, `toilet`, `sun`, `ratio`.
+//!   `air` (GB 3095 / HJ 663 validity), `noise` (GB 3096), `lighting`, `toilet`, `sun`,
+//!   `ratio`; `clock` (local days and hours) and `classes` (zone, road and toilet classes).
 //! - [`replay`], [`calc`]: `meilid replay` and `meilid calc`.
-//! - [`config`], [`registry`]: typed configuration and the device registry.
-//! - [`http`], [`metrics`]: the technician's web page (`http/page.html`), the API
-//!   (`http/api.rs`: devices, compliance, the toilet GeoJSON feed), silences
-//!   (`http/silences.rs`), authentication (`http/auth.rs`), the listeners' limits
-//!   (`http/server.rs`), `/health`, `/metrics`.
+//! - [`config`], [`registry`]: typed configuration (`config/check.rs` and `config/limits.rs`:
+//!   what serde cannot check) and the device registry.
+//! - [`http`]: the technician's web page (`http/page.html`), the API (`http/api.rs`: devices,
+//!   compliance, the toilet GeoJSON feed), silences (`http/silences.rs`), authentication
+//!   (`http/auth.rs`), the listeners' limits (`http/server.rs`), `/health`, `/metrics`.
+//! - [`metrics`]: the ingest path's counters and rejection reasons; [`prom`]: the one writer
+//!   of Prometheus text. Every other component owns and renders its own counters.
 //! - [`broker`]: `meilid broker-config` (mosquitto password file and ACL); [`redact`]: secrets
-//!   out of logs and errors.
+//!   out of logs and errors; [`tls`]: the MQTT connections' TLS; [`time`], [`lines`]: the
+//!   wall clock, line numbers in configuration text.
 //! - [`demo`] (cargo feature `demo`, default on): `meilid demo` — embedded broker, simulated
 //!   fleet, live table; and `meilid simulate`.
 //!
-//! The command line is in `src/bin/meilid/` (one file per group of commands). Picture and
-//! recipes (adding a sink, a rule type, a metric): docs/architecture.md.
+//! There are no import cycles between files and no function over 120 lines
+//! (`scripts/import-cycles.py`, `scripts/long-functions.py --max 120`, both run by
+//! `tests/run`). The command line is in `src/bin/meilid/` (one file per group of commands).
+//! Picture and recipes (adding a source, a sink, a rule type, a metric): docs/architecture.md.
 
 pub mod broker;
 pub mod buffer;

@@ -13,7 +13,7 @@
 //!   power cut may.
 //! - **Readers.** Each sink (and the standards engine and alert evaluator) reads the log in
 //!   order from its own position and, after its server acknowledged a write, records the id of
-//!   the next record it needs in `pos-{reader}` ([`position`]), overwritten in place so that a
+//!   the next record it needs in `pos-{reader}` (`position.rs`), overwritten in place so that a
 //!   full disk never stops positions moving. Positions are not fsynced: after a power cut a
 //!   reader may go back a little and write some rows again, which the database absorbs.
 //! - **Deletion.** A segment file is deleted when every reader has acknowledged all of its
