@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::ChannelError;
+use super::{ChannelError, DeliveryError};
 use crate::config::alerts::AlertmanagerConfig;
 use crate::event::Alert;
 
@@ -66,7 +66,7 @@ impl Alertmanager {
         })
     }
 
-    pub async fn post(&self, alerts: &[Alert]) -> Result<(), ChannelError> {
+    pub async fn post(&self, alerts: &[Alert]) -> Result<(), DeliveryError> {
         let body: Vec<_> = alerts.iter().map(|a| self.body(a)).collect();
         let resp = self
             .http
@@ -75,27 +75,24 @@ impl Alertmanager {
             .body(serde_json::to_vec(&body).unwrap_or_default())
             .send()
             .await
-            .map_err(|e| {
-                ChannelError::Delivery(format!(
-                    "POST {}: {}",
-                    crate::redact::url(self.url.as_str()),
-                    crate::redact::http_error(e)
-                ))
+            .map_err(|source| DeliveryError::Http {
+                url: crate::redact::url(&self.url),
+                source,
             })?;
         if resp.status().is_success() {
             Ok(())
         } else {
-            let status = resp.status();
+            let status = resp.status().as_u16();
             let text = resp.text().await.unwrap_or_default();
-            Err(ChannelError::Delivery(format!(
-                "POST {}: HTTP {status}: {}",
-                crate::redact::url(&self.url),
-                text.trim()
-            )))
+            Err(DeliveryError::Refused {
+                url: crate::redact::url(&self.url),
+                status,
+                body: text.trim().to_string(),
+            })
         }
     }
 
-    pub async fn deliver(&mut self, a: &Alert) -> Result<(), ChannelError> {
+    pub async fn deliver(&mut self, a: &Alert) -> Result<(), DeliveryError> {
         self.post(std::slice::from_ref(a)).await
     }
 }

@@ -29,22 +29,75 @@ pub fn http_client(
     let mut b =
         reqwest::Client::builder().timeout(std::time::Duration::from_millis(timeout_ms.max(100)));
     if let Some(path) = ca_file {
-        let pem = std::fs::read(path)
-            .map_err(|e| ChannelError::Config(format!("{what} ca_file {}: {e}", path.display())))?;
-        let ca = reqwest::Certificate::from_pem(&pem)
-            .map_err(|e| ChannelError::Config(format!("{what} ca_file {}: {e}", path.display())))?;
+        let ca_err = |source| ChannelError::CaFile {
+            what: what.to_string(),
+            path: path.display().to_string(),
+            source,
+        };
+        let pem = std::fs::read(path).map_err(|e| ca_err(CaError::Read(e)))?;
+        let ca = reqwest::Certificate::from_pem(&pem).map_err(|e| ca_err(CaError::Pem(e)))?;
         b = b.add_root_certificate(ca);
     }
-    b.build()
-        .map_err(|e| ChannelError::Config(format!("{what} client: {e}")))
+    b.build().map_err(|source| ChannelError::Client {
+        what: what.to_string(),
+        source,
+    })
+}
+
+/// A channel that cannot be built from its configuration (at start-up).
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    #[error("{what} ca_file {path}: {source}")]
+    CaFile {
+        what: String,
+        path: String,
+        source: CaError,
+    },
+    #[error("{what} client: {source}")]
+    Client {
+        what: String,
+        source: reqwest::Error,
+    },
+    #[error("{what}: {source}")]
+    Secret {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("[alerts.mqtt] needs url or [mqtt]")]
+    NoBroker,
+    #[error("invalid MQTT url {0}")]
+    Url(String),
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ChannelError {
-    #[error("{0}")]
-    Config(String),
-    #[error("{0}")]
-    Delivery(String),
+pub enum CaError {
+    #[error(transparent)]
+    Read(std::io::Error),
+    #[error(transparent)]
+    Pem(reqwest::Error),
+}
+
+/// A notification the receiver did not take (retried with backoff).
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("POST {url}: {}", crate::redact::http_error_ref(.source))]
+    Http { url: String, source: reqwest::Error },
+    #[error("POST {url}: HTTP {status}{}", if .body.is_empty() { String::new() } else { format!(": {}", .body) })]
+    Refused {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("encoding the alert: {0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("MQTT: {0}")]
+    Mqtt(#[from] rumqttc::ConnectionError),
+    #[error("MQTT: {0}")]
+    Client(#[from] rumqttc::ClientError),
+    #[error("no PUBACK in time")]
+    NoAck,
 }
 
 #[derive(Debug, Default)]
@@ -107,7 +160,7 @@ impl Channel {
         }
     }
 
-    pub async fn deliver(&mut self, a: &Alert) -> Result<(), ChannelError> {
+    pub async fn deliver(&mut self, a: &Alert) -> Result<(), DeliveryError> {
         match self {
             Channel::Webhook(w) => w.deliver(a).await,
             Channel::Mqtt(m) => m.deliver(a).await,

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rumqttc::{AsyncClient, Event, EventLoop, MqttOptions, Packet, QoS};
 
-use super::ChannelError;
+use super::{ChannelError, DeliveryError};
 use crate::config::alerts::AlertMqttConfig;
 use crate::config::{resolve_secret, MqttConfig};
 use crate::event::Alert;
@@ -29,13 +29,11 @@ impl MqttChannel {
             .as_ref()
             .map(|u| u.as_str())
             .or(main.map(|m| m.url.as_str()))
-            .ok_or_else(|| ChannelError::Config("[alerts.mqtt] needs url or [mqtt]".into()))?;
-        let u = url::Url::parse(url).map_err(|_| {
-            ChannelError::Config(format!("invalid MQTT url {}", crate::redact::url(url)))
-        })?;
+            .ok_or(ChannelError::NoBroker)?;
+        let u = url::Url::parse(url).map_err(|_| ChannelError::Url(crate::redact::url(url)))?;
         let host = u
             .host_str()
-            .ok_or_else(|| ChannelError::Config(format!("invalid MQTT url {url:?}")))?;
+            .ok_or_else(|| ChannelError::Url(crate::redact::url(url)))?;
         let tls = matches!(u.scheme(), "mqtts" | "ssl");
         let port = u.port().unwrap_or(if tls { 8883 } else { 1883 });
         let client_id = c.client_id.clone().unwrap_or_else(|| {
@@ -46,13 +44,15 @@ impl MqttChannel {
             .set_keep_alive(Duration::from_secs(30));
         if let Some(m) = main {
             let password = resolve_secret(m.password.as_ref(), m.password_file.as_deref())
-                .map_err(|e| ChannelError::Config(format!("mqtt password_file: {e}")))?;
+                .map_err(|source| ChannelError::Secret {
+                    what: "mqtt password_file",
+                    source,
+                })?;
             if let Some(user) = &m.username {
                 o.set_credentials(user, password.unwrap_or_default());
             }
             if let (Some(t), true) = (&m.tls, tls) {
-                let cfg = crate::tls::client_config(t)
-                    .map_err(|e| ChannelError::Config(e.to_string()))?;
+                let cfg = crate::tls::client_config(t)?;
                 o.set_transport(rumqttc::Transport::tls_with_config(
                     rumqttc::TlsConfiguration::Rustls(std::sync::Arc::new(cfg)),
                 ));
@@ -71,30 +71,29 @@ impl MqttChannel {
         })
     }
 
-    pub async fn deliver(&mut self, a: &Alert) -> Result<(), ChannelError> {
+    pub async fn deliver(&mut self, a: &Alert) -> Result<(), DeliveryError> {
         let r = tokio::time::timeout(self.timeout, self.publish(a)).await;
-        let r = r.unwrap_or_else(|_| Err(ChannelError::Delivery("no PUBACK in time".into())));
+        let r = r.unwrap_or(Err(DeliveryError::NoAck));
         if r.is_err() {
             self.conn = None;
         }
         r
     }
 
-    async fn publish(&mut self, a: &Alert) -> Result<(), ChannelError> {
-        let payload = serde_json::to_vec(a).map_err(|e| ChannelError::Delivery(e.to_string()))?;
+    async fn publish(&mut self, a: &Alert) -> Result<(), DeliveryError> {
+        let payload = serde_json::to_vec(a)?;
         let topic = format!("{}/{}/alerts", self.prefix, a.site);
         let (client, el) = self
             .conn
             .get_or_insert_with(|| AsyncClient::new(self.options.clone(), 16));
         client
             .publish(topic, QoS::AtLeastOnce, false, payload)
-            .await
-            .map_err(|e| ChannelError::Delivery(e.to_string()))?;
+            .await?;
         loop {
             match el.poll().await {
                 Ok(Event::Incoming(Packet::PubAck(_))) => return Ok(()),
                 Ok(_) => {}
-                Err(e) => return Err(ChannelError::Delivery(format!("MQTT: {e}"))),
+                Err(e) => return Err(e.into()),
             }
         }
     }

@@ -4,7 +4,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::ChannelError;
+use super::{ChannelError, DeliveryError};
 use crate::config::alerts::WebhookConfig;
 use crate::config::resolve_secret;
 use crate::event::Alert;
@@ -32,8 +32,13 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 
 impl Webhook {
     pub fn new(c: &WebhookConfig) -> Result<Webhook, ChannelError> {
-        let secret = resolve_secret(c.secret.as_ref(), c.secret_file.as_deref())
-            .map_err(|e| ChannelError::Config(format!("webhook secret_file: {e}")))?;
+        let secret =
+            resolve_secret(c.secret.as_ref(), c.secret_file.as_deref()).map_err(|source| {
+                ChannelError::Secret {
+                    what: "webhook secret_file",
+                    source,
+                }
+            })?;
         let http = super::http_client("webhook", c.timeout_ms, c.ca_file.as_deref())?;
         Ok(Webhook {
             url: c.url.to_string_unredacted(),
@@ -42,8 +47,8 @@ impl Webhook {
         })
     }
 
-    pub async fn deliver(&mut self, a: &Alert) -> Result<(), ChannelError> {
-        let body = serde_json::to_vec(a).map_err(|e| ChannelError::Delivery(e.to_string()))?;
+    pub async fn deliver(&mut self, a: &Alert) -> Result<(), DeliveryError> {
+        let body = serde_json::to_vec(a)?;
         let mut req = self
             .http
             .post(&self.url)
@@ -52,21 +57,20 @@ impl Webhook {
         if let Some(s) = &self.secret {
             req = req.header("x-meili-signature", signature(s, &body));
         }
-        let resp = req.body(body).send().await.map_err(|e| {
-            ChannelError::Delivery(format!(
-                "POST {}: {}",
-                crate::redact::url(self.url.as_str()),
-                crate::redact::http_error(e)
-            ))
-        })?;
+        let url = || crate::redact::url(&self.url);
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|source| DeliveryError::Http { url: url(), source })?;
         if resp.status().is_success() {
             Ok(())
         } else {
-            Err(ChannelError::Delivery(format!(
-                "POST {}: HTTP {}",
-                crate::redact::url(&self.url),
-                resp.status()
-            )))
+            Err(DeliveryError::Refused {
+                url: url(),
+                status: resp.status().as_u16(),
+                body: String::new(),
+            })
         }
     }
 }
