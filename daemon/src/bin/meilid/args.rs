@@ -28,6 +28,7 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the daemon.
     Run {
+        /// The gateway configuration (TOML).
         #[arg(long)]
         config: PathBuf,
     },
@@ -35,10 +36,14 @@ pub enum Command {
     #[cfg(feature = "demo")]
     Demo(crate::demo::DemoArgs),
     /// Validate a configuration file; every error names file, line and key.
-    CheckConfig { file: PathBuf },
+    CheckConfig {
+        /// The configuration file to check (its includes and register maps are read too).
+        file: PathBuf,
+    },
     /// Device identities at the broker: mosquitto password file, ACL (each device writes only
     /// its own topics), per-device passwords for provisioning, listener settings.
     BrokerConfig {
+        /// The gateway configuration (TOML).
         #[arg(long)]
         config: PathBuf,
         /// Directory to write passwd, acl, device-passwords.csv, mosquitto-meili.conf into.
@@ -48,6 +53,7 @@ pub enum Command {
     /// A new HTTP bearer token: prints the token (give it to its holder) and the
     /// `[[http.tokens]]` entry with its SHA-256 (put it in the configuration).
     Token {
+        /// The token holder's name (shown in the audit log).
         #[arg(long)]
         name: String,
         /// read, write or admin.
@@ -60,10 +66,13 @@ pub enum Command {
     /// Run a capture (NDJSON) or CSV export through the pipeline; print daily results and
     /// compliance.
     Replay {
+        /// The gateway configuration (TOML).
         #[arg(long)]
         config: PathBuf,
+        /// Capture (NDJSON of {"topic","payload"}) or CSV export (time,site,kind,device,field,value).
         #[arg(long)]
         input: PathBuf,
+        /// Output: a table for people, or JSON for scripts.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -89,6 +98,7 @@ pub enum Alerts {
     /// Send a test alert (firing, then resolved) through every configured channel; exits
     /// non-zero if any channel fails.
     Test {
+        /// The gateway configuration (TOML).
         #[arg(long)]
         config: PathBuf,
     },
@@ -110,18 +120,25 @@ pub enum Modbus {
         /// Serial device of the RS-485 line.
         #[arg(long, requires = "baud")]
         rtu: Option<PathBuf>,
+        /// Baud rate of the RS-485 line.
         #[arg(long)]
         baud: Option<u32>,
+        /// Parity of the RS-485 line.
         #[arg(long, value_enum, default_value_t = meili_daemon::config::Parity::None)]
         parity: meili_daemon::config::Parity,
+        /// Stop bits (1 or 2).
         #[arg(long, default_value_t = 1)]
         stop_bits: u8,
+        /// Modbus unit (slave) id, 1-247 on RS-485.
         #[arg(long)]
         unit: u8,
+        /// Register map (configs/modbus/*.toml) for the device.
         #[arg(long)]
         map: PathBuf,
+        /// How long to wait for an answer.
         #[arg(long, default_value_t = 1000)]
         timeout_ms: u64,
+        /// Output: a table for people, or JSON for scripts.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -132,20 +149,28 @@ pub enum Calc {
     /// AQI from daily values (24-h means, O3 daily max 1-h and max 8-h) or, with --hourly, from
     /// 1-h means. µg/m³; CO mg/m³.
     Aqi {
+        /// HJ 633 edition: 2012 or 2026.
         #[arg(long, value_parser = ["2012", "2026"])]
         standard: String,
+        /// PM2.5, µg/m³.
         #[arg(long = "pm2_5", alias = "pm25")]
         pm2_5: Option<String>,
+        /// PM10, µg/m³.
         #[arg(long)]
         pm10: Option<String>,
+        /// SO2, µg/m³.
         #[arg(long)]
         so2: Option<String>,
+        /// NO2, µg/m³.
         #[arg(long)]
         no2: Option<String>,
+        /// CO, mg/m³.
         #[arg(long)]
         co: Option<String>,
+        /// O3 1-hour (daily maximum for the daily report), µg/m³.
         #[arg(long = "o3_1h")]
         o3_1h: Option<String>,
+        /// O3 8-hour moving mean (daily maximum), µg/m³.
         #[arg(long = "o3_8h")]
         o3_8h: Option<String>,
         /// Real-time (hourly) report instead of the daily report.
@@ -154,55 +179,73 @@ pub enum Calc {
         /// Use the concentrations as given, without GB/T 8170 rounding first.
         #[arg(long)]
         no_round: bool,
+        /// Output: a table for people, or JSON for scripts.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
     /// Energy average of sound levels in dB.
     Leq {
+        /// Comma-separated sound levels, dB.
         #[arg(long)]
         levels: String,
+        /// Output: a table for people, or JSON for scripts.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
     /// Ld, Ln and Ldn from 24 hourly Leq values (hour 0 first; leave an entry empty if missing).
     Ldn {
+        /// Comma-separated sound levels, dB.
         #[arg(long)]
         levels: String,
+        /// Hour the day period starts (GB 3096: 6; local rules may differ).
         #[arg(long, default_value_t = 6)]
         day_start_hour: u8,
         /// Zone class (0 1 2 3 4a 4b) to judge against its limits.
         #[arg(long)]
         zone_class: Option<String>,
+        /// Output: a table for people, or JSON for scripts.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
     /// Sunrise and sunset.
     Sun {
+        /// Latitude, degrees (north positive).
         #[arg(long, allow_hyphen_values = true)]
         lat: f64,
+        /// Longitude, degrees (east positive).
         #[arg(long, allow_hyphen_values = true)]
         lon: f64,
+        /// Local date, YYYY-MM-DD.
         #[arg(long)]
         date: String,
+        /// IANA time zone of the date.
         #[arg(long, default_value = "Asia/Shanghai")]
         timezone: String,
+        /// Output: a table for people, or JSON for scripts.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
     /// When a lamp should be lit on the night starting --date (sunset/sunrise with offsets).
     Lighting {
+        /// Latitude, degrees (north positive).
         #[arg(long, allow_hyphen_values = true)]
         lat: f64,
+        /// Longitude, degrees (east positive).
         #[arg(long, allow_hyphen_values = true)]
         lon: f64,
+        /// Local date, YYYY-MM-DD.
         #[arg(long)]
         date: String,
+        /// Minutes after sunset the lamps switch on (negative: before).
         #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
         on_offset_min: i32,
+        /// Minutes after sunrise the lamps switch off (negative: before).
         #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
         off_offset_min: i32,
+        /// IANA time zone of the date.
         #[arg(long, default_value = "Asia/Shanghai")]
         timezone: String,
+        /// Output: a table for people, or JSON for scripts.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },

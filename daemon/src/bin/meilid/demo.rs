@@ -36,16 +36,22 @@ pub struct SimulateArgs {
     /// Broker address, host:port (IP).
     #[arg(long)]
     pub broker: std::net::SocketAddr,
+    /// Site of the simulated devices (the topic's site segment).
     #[arg(long, default_value = "sim")]
     pub site: String,
+    /// Noise meters to simulate.
     #[arg(long, default_value_t = 0)]
     pub noise: usize,
+    /// Air-quality stations to simulate.
     #[arg(long, default_value_t = 0)]
     pub air: usize,
+    /// Smart toilets to simulate.
     #[arg(long, default_value_t = 0)]
     pub toilet: usize,
+    /// Streetlight controllers to simulate.
     #[arg(long, default_value_t = 0)]
     pub streetlight: usize,
+    /// Seconds between readings of each simulated device.
     #[arg(long, default_value_t = 60)]
     pub period_secs: u32,
     /// Chance (%) per period that a device's link goes down for 1–10 periods.
@@ -57,6 +63,7 @@ pub struct SimulateArgs {
     /// Noise meters served over Modbus (units 1…N) on --modbus-tcp, or on --modbus-rtu.
     #[arg(long, default_value_t = 0)]
     pub modbus_noise: usize,
+    /// Address the simulated Modbus TCP meters listen on.
     #[arg(long, default_value = "127.0.0.1:1502")]
     pub modbus_tcp: std::net::SocketAddr,
     /// Serve the Modbus meters as RTU slaves on this serial line instead of TCP.
@@ -65,6 +72,7 @@ pub struct SimulateArgs {
     /// The gateway's end of the RTU line, for --print-config (default: --modbus-rtu).
     #[arg(long)]
     pub gateway_rtu: Option<PathBuf>,
+    /// Baud rate of the simulated RTU line.
     #[arg(long, default_value_t = 9600)]
     pub modbus_baud: u32,
     /// Where the register maps are (for --print-config).
