@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
-use crate::config::{self, Config, MqttConfig, MqttProtocol};
+use crate::config::{self, Config, DeviceConfig, MqttConfig, MqttProtocol};
 use crate::topology::Daemon;
 
 /// The built-in demo configuration.
@@ -29,6 +29,9 @@ pub struct DemoOptions {
     pub mqtt_port: u16,
     pub period_secs: u32,
     pub config: Option<PathBuf>,
+    /// Publish the simulated fleet's last two days (5-minute periods) before going live, so
+    /// that the day, night and monthly figures are there from the first minute.
+    pub backfill: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +86,16 @@ pub async fn run(
     );
 
     let fleet_stop = CancellationToken::new();
+    tokio::pin!(stop);
+    let mut stopped = false;
+    if opts.backfill {
+        tokio::select! {
+            n = backfill(&devices, v4, &tz, &fleet_stop) => {
+                println!("meilid demo: {n} readings of the last two days published; now live");
+            }
+            _ = &mut stop => stopped = true,
+        }
+    }
     let period = Duration::from_secs(u64::from(opts.period_secs.max(1)));
     let fleet: Vec<_> = devices
         .into_iter()
@@ -116,7 +129,9 @@ pub async fn run(
         }
     });
 
-    stop.await;
+    if !stopped {
+        stop.await;
+    }
     printer.abort();
     fleet_stop.cancel();
     for f in fleet {
@@ -175,6 +190,51 @@ fn demo_mqtt(v4: SocketAddr) -> MqttConfig {
         reconnect_max_backoff_ms: 5000,
         tls: None,
     }
+}
+
+/// The fleet's readings from midnight two days ago until now, in 5-minute periods, as fast as
+/// the broker takes them: the day before yesterday is then a complete day with its night (to
+/// 06:00 the next morning) at any time of day, and yesterday and today have figures so far.
+async fn backfill(
+    devices: &[DeviceConfig],
+    broker: SocketAddr,
+    tz: &jiff::tz::TimeZone,
+    stop: &CancellationToken,
+) -> u64 {
+    let now = jiff::Timestamp::now();
+    let from = now
+        .to_zoned(tz.clone())
+        .date()
+        .checked_sub(jiff::Span::new().days(2))
+        .ok()
+        .and_then(|d| d.to_zoned(tz.clone()).ok())
+        .map_or(now.as_second() - 2 * 86_400, |z| z.timestamp().as_second());
+    println!(
+        "meilid demo: publishing the simulated fleet's last two days first (5-minute periods)…"
+    );
+    let published = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let tasks: Vec<_> = devices
+        .iter()
+        .map(|d| {
+            tokio::spawn(fleet::run_device(
+                d.clone(),
+                broker,
+                Duration::from_secs(300),
+                tz.clone(),
+                stop.clone(),
+                fleet::SimOptions {
+                    start_unix: Some(from),
+                    end_unix: Some(now.as_second()),
+                    published: std::sync::Arc::clone(&published),
+                    ..fleet::SimOptions::default()
+                },
+            ))
+        })
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+    published.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 fn is_night(now: jiff::Timestamp, tz: &jiff::tz::TimeZone) -> bool {

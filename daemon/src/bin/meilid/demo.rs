@@ -29,6 +29,10 @@ pub struct DemoArgs {
     /// Configuration with the demo's devices (default: the built-in configs/demo.toml).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// Start live at once, without first publishing the last two days (which fills the day,
+    /// night and monthly figures within a minute).
+    #[arg(long)]
+    pub no_backfill: bool,
 }
 
 #[derive(Args)]
@@ -141,6 +145,7 @@ pub async fn demo(a: DemoArgs) -> anyhow::Result<()> {
         mqtt_port: a.mqtt_port,
         period_secs: a.period_secs,
         config: a.config,
+        backfill: !a.no_backfill,
     };
     demo::run(opts, after_or_signal(a.duration)).await?;
     Ok(())
