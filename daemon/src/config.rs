@@ -586,17 +586,6 @@ fn error_key(text: &str, e: &toml::de::Error) -> String {
         .unwrap_or_default()
 }
 
-/// The line where `leaf = …` is first set (0 when it is not in the text: a default).
-fn key_line(text: &str, leaf: &str) -> usize {
-    text.lines()
-        .position(|l| {
-            l.trim_start()
-                .strip_prefix(leaf)
-                .is_some_and(|r| r.trim_start().starts_with('='))
-        })
-        .map_or(0, |i| i + 1)
-}
-
 /// Configuration and device files larger than this are refused (not read into memory).
 const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 

@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use meili_firmware::Kind;
 
 use super::{
-    key_line, limits, valid_id, Config, ConfigError, DeviceConfig, ModbusDevice, MqttConfig,
-    SinkConfig,
+    limits, valid_id, Config, ConfigError, DeviceConfig, ModbusDevice, MqttConfig, SinkConfig,
 };
-use crate::lines::line_of;
+use crate::lines::{key_line, line_of};
 
 /// Where problems are collected.
 struct Errors<'a>(&'a mut Vec<ConfigError>);
@@ -31,19 +30,26 @@ impl Config {
     /// Check the whole configuration; `texts` are the files' contents, for line numbers.
     pub(super) fn validate_into(&self, texts: &[String], errors: &mut Vec<ConfigError>) {
         let main = &self.files[0];
+        let text = &texts[0];
         let mut e = Errors(errors);
+        let line = |key: &str| key_line(text, key);
         if let Some(m) = &self.mqtt {
-            mqtt(m, &mut |k, msg| e.at(main, 0, k, msg));
+            mqtt(m, &mut |k, msg| e.at(main, line(k), k, msg));
         }
         if self.buffer.max_bytes < self.buffer.segment_bytes.saturating_mul(2) {
-            e.at(main, 0, "buffer", "need max_bytes >= 2 * segment_bytes");
+            e.at(
+                main,
+                line("buffer"),
+                "buffer",
+                "need max_bytes >= 2 * segment_bytes",
+            );
         }
         self.alerts
-            .check(&mut |key, message| e.at(main, 0, key, message));
+            .check(&mut |key, message| e.at(main, line(&key), key, message));
         if self.alerts.mqtt.as_ref().is_some_and(|m| m.url.is_none()) && self.mqtt.is_none() {
             e.at(
                 main,
-                0,
+                line("alerts.mqtt"),
                 "alerts.mqtt.url",
                 "give url, or an [mqtt] broker to publish alerts to",
             );
@@ -51,14 +57,13 @@ impl Config {
         if jiff::tz::TimeZone::get(&self.daemon.timezone).is_err() {
             e.at(
                 main,
-                0,
+                line("daemon.timezone"),
                 "daemon.timezone",
                 format!("{:?} is not a known IANA time zone", self.daemon.timezone),
             );
         }
         for (key, message) in limits::problems(self) {
-            let leaf = key.rsplit('.').next().unwrap_or(&key);
-            e.at(main, key_line(&texts[0], leaf), key.clone(), message);
+            e.at(main, line(&key), key.clone(), message);
         }
         for (key, message) in self.standards.problems() {
             let line = texts[0]

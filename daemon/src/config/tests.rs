@@ -43,7 +43,7 @@ fn ranges_files_and_paths_are_checked_with_their_lines() {
         (9, "mqtt.password_file"),
         (13, "sinks[0].path"),
         (15, "sinks[0].batch.max_rows"),
-        (0, "mqtt.tls"),
+        (6, "mqtt.tls"),
     ] {
         assert!(got.contains(&want), "{want:?} not in {got:?}");
     }

@@ -17,6 +17,18 @@ pub fn check_config(file: &Path) -> ExitCode {
                 c.devices.len(),
                 c.sinks.len()
             );
+            if c.devices.is_empty() {
+                eprintln!(
+                    "warning: {}: no [[devices]] (nor an include with them): every reading will be rejected as unknown_device",
+                    file.display()
+                );
+            }
+            if c.sinks.is_empty() {
+                eprintln!(
+                    "warning: {}: no [[sinks]]: readings are kept in the buffer and counted, but written nowhere",
+                    file.display()
+                );
+            }
             ExitCode::SUCCESS
         }
         Err(errors) => {
