@@ -105,6 +105,8 @@ impl Telemetry {
 /// What the API needs from the configuration.
 pub struct View {
     pub tz: jiff::tz::TimeZone,
+    /// `daemon.timezone` (IANA), for pages that show times in the gateway's zone.
+    pub tz_name: String,
     pub toilet_hours: String,
     pub prefix: String,
     pub maps: BTreeMap<PathBuf, Arc<RegisterMap>>,
@@ -116,6 +118,7 @@ impl View {
     pub fn from_config(c: &Config) -> View {
         View {
             tz: jiff::tz::TimeZone::get(&c.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC),
+            tz_name: c.daemon.timezone.clone(),
             toilet_hours: c.standards.toilets.opening_hours.clone(),
             prefix: c.topic_prefix().to_string(),
             maps: c.modbus_maps.clone(),

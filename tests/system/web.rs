@@ -161,6 +161,8 @@ fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
     let head = browser.eval("return document.querySelector('#devices h2').innerText;");
     assert_eq!(head, "Devices");
     browser.screenshot(&out.join("devices.png"));
+    browser.set_size(1440, 900);
+    browser.screenshot(&out.join("devices-desktop-1440.png"));
 
     // A Modbus meter's page: recent readings and its register map.
     browser.click("a[href='#/device/sim/m0001']");
@@ -179,6 +181,15 @@ fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
         .collect();
     assert!(fields.contains(&"laeq"), "{detail}");
     assert!(detail["recent"].as_u64().unwrap() >= 3, "{detail}");
+    // Field names with their units, times in the gateway's zone in one 24-hour form.
+    let heads = browser.eval(
+        "return { laeq: document.querySelector('#recent th[data-field=laeq]').innerText,
+                  time: document.querySelector('#recent tbody td').innerText };",
+    );
+    assert_eq!(heads["laeq"], "LAeq (dB(A))", "{heads}");
+    let time = heads["time"].as_str().unwrap();
+    let shape = time.len() == 19 && time.as_bytes()[10] == b' ' && time.as_bytes()[13] == b':';
+    assert!(shape, "YYYY-MM-DD HH:MM:SS, got {time:?}");
     assert!(
         detail["title"].as_str().unwrap().starts_with("m0001"),
         "{detail}"
@@ -194,24 +205,65 @@ fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
     );
     assert_eq!(topic, "meili/v1/sim/toilet/t0001/telemetry");
 
-    // On a phone, in Chinese.
-    browser.set_size(390, 844);
+    // On a small phone, in Chinese: devices first, no sideways scrolling, units everywhere.
+    browser.set_size(360, 780);
     browser.goto(&format!("{base}/?lang=zh"));
-    let head = browser.wait_for(
-        "Chinese page",
-        "return document.body.dataset.state === 'ready' && document.querySelectorAll('#device-body tr').length > 0
-           ? document.querySelector('#devices h2').innerText : null;",
+    let phone = browser.wait_for(
+        "Chinese page on a phone",
+        "const rows = [...document.querySelectorAll('#device-body tr[data-device]')];
+         if (document.body.dataset.state !== 'ready' || rows.length === 0) return null;
+         const first = rows[0].getBoundingClientRect();
+         return { head: document.querySelector('#devices h2').innerText,
+                  width: document.documentElement.scrollWidth, viewport: window.innerWidth,
+                  firstBottom: first.bottom, height: window.innerHeight,
+                  complianceOpen: document.getElementById('compliance-box').open,
+                  last: rows.map(r => [r.dataset.device, r.querySelector('td.c-last').innerText]) };",
     );
-    assert_eq!(head, "设备");
-    browser.screenshot(&out.join("devices-phone-zh.png"));
+    assert_eq!(phone["head"], "设备", "{phone}");
+    assert!(
+        phone["width"].as_u64() <= phone["viewport"].as_u64(),
+        "no horizontal overflow: {phone}"
+    );
+    assert!(
+        phone["firstBottom"].as_f64().unwrap() <= phone["height"].as_f64().unwrap(),
+        "the first device is on the first screen: {phone}"
+    );
+    assert_eq!(
+        phone["complianceOpen"], false,
+        "compliance starts collapsed"
+    );
+    for r in phone["last"].as_array().unwrap() {
+        let (id, text) = (r[0].as_str().unwrap(), r[1].as_str().unwrap());
+        let unit = match &id[4..5] {
+            "n" | "m" => "dB(A)",
+            "a" => "µg/m³",
+            "t" => "mg/m³",
+            _ => "W",
+        };
+        assert!(text.contains(unit), "{id}: {text:?} lacks {unit}");
+    }
+    browser.screenshot(&out.join("devices-phone-360-zh.png"));
 
     // The error check can fail: with the daemon gone, the page says so.
     drop(m);
     let shown = browser.wait_for(
         "error banner",
-        "const e = document.getElementById('error'); return e.hidden ? null : e.innerText;",
+        "const e = document.getElementById('error');
+         return e.hidden ? null : { text: e.innerText, state: document.body.dataset.state,
+           summary: document.getElementById('summary').innerText };",
     );
-    assert!(shown.as_str().unwrap().contains("无法连接"), "{shown}");
+    let text = shown["text"].as_str().unwrap();
+    assert!(text.contains("网关无法连接，自"), "{shown}");
+    assert_eq!(shown["state"], "stale", "{shown}");
+    // The header no longer claims devices online, it says when the gateway last answered.
+    assert!(
+        shown["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("最后一次连接"),
+        "{shown}"
+    );
+    browser.screenshot(&out.join("devices-phone-360-unreachable.png"));
     eprintln!("screenshots in {}", out.display());
 }
 

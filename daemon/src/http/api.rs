@@ -38,6 +38,7 @@ fn device_json(s: &Shared, id: DeviceId, st: &DeviceState, now: i64) -> Value {
         "period_s": period_secs(d, st),
         "online": online(d, st, now),
         "last_seen": st.last_seen_unix.and_then(|t| s.view.rfc3339(t)),
+        "last_seen_unix": st.last_seen_unix,
         "age_s": st.last_seen_unix.map(|t| (now - t).max(0)),
         "readings": st.readings,
         "rejected": st.rejected,
@@ -88,7 +89,7 @@ pub async fn devices(State(s): State<Api>) -> impl IntoResponse {
         .collect();
     let online = list.iter().filter(|d| d["online"] == true).count();
     Json(
-        json!({"generated_at": s.view.rfc3339(now), "total": list.len(), "online": online, "devices": list}),
+        json!({"generated_at": s.view.rfc3339(now), "timezone": s.view.tz_name, "total": list.len(), "online": online, "devices": list}),
     )
 }
 
@@ -111,6 +112,7 @@ pub async fn device(
         let st = live.get(did);
         let mut v = device_json(&s, did, st, now);
         v["recent"] = json!(st.recent.iter().rev().map(reading_json).collect::<Vec<_>>());
+        v["timezone"] = json!(s.view.tz_name);
         v
     };
     if let Some(m) = &dev.config.modbus {
