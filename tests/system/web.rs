@@ -205,6 +205,62 @@ fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
     );
     assert_eq!(topic, "meili/v1/sim/toilet/t0001/telemetry");
 
+    // A streetlight dimmed from its page: the command reaches the broker, where an
+    // independent mosquitto_sub sees it on the lamp's cmd topic.
+    let sub = Subscriber::start(
+        mq.port,
+        "meili/v1/sim/streetlight/+/cmd",
+        "meili/v1/sim/streetlight/_probe/cmd",
+        dir.path(),
+    );
+    browser.goto(&format!("{base}/?lang=en#/device/sim/l0001"));
+    browser.wait_for(
+        "the lamp's commands",
+        "return document.body.dataset.view === 'device' && document.getElementById('send-dim') ? true : null;",
+    );
+    browser.eval("document.getElementById('dim-pct').value = '40'; return true;");
+    browser.click("#send-dim");
+    let sent = browser.wait_for(
+        "the command acknowledged",
+        "const r = document.getElementById('cmd-result'); return r && r.dataset.sent ? r.dataset.sent : null;",
+    );
+    let seen = wait_until(
+        "the cmd message at the broker",
+        Duration::from_secs(10),
+        || {
+            sub.messages()
+                .into_iter()
+                .find(|(t, _)| t == "meili/v1/sim/streetlight/l0001/cmd")
+        },
+    );
+    let cmd: Value = serde_json::from_str(&seen.1).unwrap();
+    assert_eq!(cmd["v"], 1, "{cmd}");
+    assert_eq!(cmd["op"], "dim", "{cmd}");
+    assert_eq!(cmd["dim_pct"], 40, "{cmd}");
+    assert_eq!(cmd["id"], sent, "{cmd}");
+    browser.screenshot(&out.join("device-l0001-dimmed.png"));
+    // What a device cannot take is refused before it reaches the broker.
+    for (device, body) in [
+        ("n0001", r#"{"op":"dim","dim_pct":40}"#),
+        ("l0001", r#"{"op":"dim","dim_pct":140}"#),
+        ("l0001", r#"{"op":"fly"}"#),
+    ] {
+        let r = http_request(
+            "POST",
+            &format!("{base}/api/v1/devices/sim/{device}/cmd"),
+            &[("content-type", "application/json")],
+            Some(body.as_bytes().to_vec()),
+            None,
+        )
+        .unwrap();
+        assert_eq!(r.status, 400, "{device} {body}: {}", r.body);
+    }
+    assert_eq!(
+        sub.messages().len(),
+        1,
+        "only the valid command was published"
+    );
+
     // On a small phone, in Chinese: devices first, no sideways scrolling, units everywhere.
     browser.set_size(360, 780);
     browser.goto(&format!("{base}/?lang=zh"));

@@ -5,6 +5,7 @@
 
 mod api;
 pub mod auth;
+mod commands;
 mod page;
 pub mod server;
 mod silences;
@@ -29,6 +30,8 @@ pub struct Api {
     pub gw: Shared,
     pub auth: std::sync::Arc<auth::Auth>,
     pub http: std::sync::Arc<server::HttpMetrics>,
+    /// Commands to devices through the `[mqtt]` broker (none without one).
+    pub commands: Option<std::sync::Arc<crate::sinks::commands::Commands>>,
 }
 
 impl std::ops::Deref for Api {
@@ -42,6 +45,8 @@ impl std::ops::Deref for Api {
 pub enum StartError {
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
+    #[error("device commands: {0}")]
+    Commands(#[from] crate::sinks::alerts::ChannelError),
     #[error("HTTP listener on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -61,6 +66,12 @@ pub async fn start(
         gw,
         auth: std::sync::Arc::new(auth::Auth::from_config(&config.http, listen)?),
         http: std::sync::Arc::default(),
+        commands: match &config.mqtt {
+            Some(m) => Some(std::sync::Arc::new(crate::sinks::commands::Commands::new(
+                m,
+            )?)),
+            None => None,
+        },
     };
     if config.http.insecure_no_auth && !listen.ip().is_loopback() {
         tracing::warn!(listen = %listen,
@@ -112,6 +123,7 @@ pub fn router(shared: Api) -> Router {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/devices", get(api::devices))
         .route("/api/v1/devices/{site}/{id}", get(api::device))
+        .route("/api/v1/devices/{site}/{id}/cmd", post(commands::send))
         .route("/api/v1/compliance", get(api::compliance))
         .route("/api/v1/toilets.geojson", get(api::toilets))
         .route("/api/v1/silences", post(silences::add))

@@ -4,6 +4,7 @@
 //! what the server accepted. Whatever is unwritten at shutdown stays in the buffer.
 
 pub mod alerts;
+pub mod commands;
 pub mod file;
 pub mod influxdb;
 pub mod metrics;

@@ -83,6 +83,26 @@ impl MqttChannel {
     async fn publish(&mut self, a: &Alert) -> Result<(), DeliveryError> {
         let payload = serde_json::to_vec(a)?;
         let topic = format!("{}/{}/alerts", self.prefix, a.site);
+        self.publish_raw(topic, payload).await
+    }
+
+    /// Publish `payload` on `{topic_prefix}/{suffix}` at QoS 1 and wait for the PUBACK
+    /// (within `timeout_ms`); the connection is rebuilt after a failure.
+    pub async fn publish_to(
+        &mut self,
+        suffix: &str,
+        payload: Vec<u8>,
+    ) -> Result<(), DeliveryError> {
+        let topic = format!("{}/{suffix}", self.prefix);
+        let r = tokio::time::timeout(self.timeout, self.publish_raw(topic, payload)).await;
+        let r = r.unwrap_or(Err(DeliveryError::NoAck));
+        if r.is_err() {
+            self.conn = None;
+        }
+        r
+    }
+
+    async fn publish_raw(&mut self, topic: String, payload: Vec<u8>) -> Result<(), DeliveryError> {
         let (client, el) = self
             .conn
             .get_or_insert_with(|| AsyncClient::new(self.options.clone(), 16));

@@ -1,0 +1,100 @@
+//! `POST /api/v1/devices/{site}/{id}/cmd` (extension; `write` scope): a command to a device
+//! through the broker (`sinks::commands`). Streetlights take `dim` (`dim_pct` 0–100) and
+//! `schedule` (`on_offset_min` after sunset, `off_offset_min` after sunrise, each within
+//! ±240); every MQTT device takes `time` (the gateway's clock). Audited.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::{Extension, Json};
+use meili_firmware::Kind;
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::Api;
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandRequest {
+    op: String,
+    dim_pct: Option<u8>,
+    on_offset_min: Option<i32>,
+    off_offset_min: Option<i32>,
+}
+
+type Refusal = (StatusCode, String);
+
+fn bad(msg: impl Into<String>) -> Refusal {
+    (StatusCode::BAD_REQUEST, msg.into())
+}
+
+/// The command's fields besides `v` and `id`, or why the device cannot take it.
+fn fields(kind: Kind, r: &CommandRequest) -> Result<Value, Refusal> {
+    let offset_ok = |m: Option<i32>| m.is_none_or(|m| (-240..=240).contains(&m));
+    match (r.op.as_str(), kind) {
+        ("dim", Kind::Streetlight) => match r.dim_pct {
+            Some(p) if p <= 100 => Ok(json!({"op": "dim", "dim_pct": p})),
+            _ => Err(bad("dim needs dim_pct from 0 to 100")),
+        },
+        ("schedule", Kind::Streetlight) => {
+            if r.on_offset_min.is_none() && r.off_offset_min.is_none() {
+                return Err(bad("schedule needs on_offset_min or off_offset_min"));
+            }
+            if !offset_ok(r.on_offset_min) || !offset_ok(r.off_offset_min) {
+                return Err(bad("offsets are minutes from -240 to 240"));
+            }
+            let mut v = json!({"op": "schedule"});
+            if let Some(m) = r.on_offset_min {
+                v["on_offset_min"] = json!(m);
+            }
+            if let Some(m) = r.off_offset_min {
+                v["off_offset_min"] = json!(m);
+            }
+            Ok(v)
+        }
+        ("time", _) => Ok(json!({"op": "time", "ts": crate::time::unix_now()})),
+        ("dim" | "schedule", k) => Err(bad(format!(
+            "{} devices take time; dim and schedule are for streetlights",
+            k.as_str()
+        ))),
+        (op, _) => Err(bad(format!("{op:?}: ops are dim, schedule, time"))),
+    }
+}
+
+/// Send a command; answers 202 with the command once the broker has it, 503 without one.
+pub async fn send(
+    State(s): State<Api>,
+    Extension(caller): Extension<Caller>,
+    Path((site, id)): Path<(String, String)>,
+    Json(r): Json<CommandRequest>,
+) -> Result<(StatusCode, Json<Value>), Refusal> {
+    let Some((_, dev)) = s
+        .registry
+        .iter()
+        .find(|(_, d)| d.config.site == site && d.config.id == id)
+    else {
+        return Err((StatusCode::NOT_FOUND, format!("no device {site}/{id}")));
+    };
+    if dev.config.modbus.is_some() {
+        return Err(bad("a Modbus device has no command topic"));
+    }
+    let Some(commands) = &s.commands else {
+        return Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no [mqtt] broker configured".into(),
+        ));
+    };
+    let mut cmd = fields(dev.kind(), &r)?;
+    cmd["v"] = json!(1);
+    cmd["id"] = json!(commands.next_id());
+    let path = format!("{site}/{}/{id}", dev.kind().as_str());
+    let sent = commands.send(&path, &cmd).await;
+    tracing::info!(target: "meili::audit", who = %caller.name, client = ?caller.client,
+        action = "device.cmd", device = %path, command = %cmd, ok = sent.is_ok(), "Audit: command to a device.");
+    match sent {
+        Ok(()) => Ok((StatusCode::ACCEPTED, Json(cmd))),
+        Err(e) => Err((
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the broker did not take the command: {e}"),
+        )),
+    }
+}
