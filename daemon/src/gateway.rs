@@ -29,6 +29,8 @@ use crate::transforms::Live;
 pub struct Shared {
     pub registry: Arc<Registry>,
     pub live: Arc<Mutex<Live>>,
+    /// Devices that publish but are not declared.
+    pub pending: Arc<Mutex<crate::transforms::pending::Pending>>,
     pub metrics: Arc<Metrics>,
     /// Every component's counters, for `/metrics`, `/health` and the health rows.
     pub telemetry: Arc<Telemetry>,

@@ -107,6 +107,7 @@ impl Daemon {
         let mut shared = Shared {
             registry: Arc::clone(&registry),
             live: Arc::clone(&live),
+            pending: Arc::default(),
             metrics: Arc::clone(&metrics),
             telemetry: Arc::clone(&telemetry),
             started: std::time::Instant::now(),
@@ -163,6 +164,7 @@ impl Daemon {
             ingest_rx,
             Arc::clone(&buffer),
             live,
+            Arc::clone(&shared.pending),
             Arc::clone(&metrics),
             ctl.abort.clone(),
         ));

@@ -160,6 +160,43 @@ fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
     );
     let head = browser.eval("return document.querySelector('#devices h2').innerText;");
     assert_eq!(head, "Devices");
+    // A device nobody declared yet (mosquitto_pub as the new device): still rejected, but
+    // listed with what it sent and the entry that declares it.
+    let reading = format!(
+        r#"{{"v":1,"seq":1,"ts":{},"period_s":60,"laeq":61.5}}"#,
+        jiff::Timestamp::now().as_second()
+    );
+    publish_lines(
+        mq.port,
+        "meili/v1/sim/noise/n0099/telemetry",
+        &[reading.clone()],
+    );
+    let pending = wait_until("the new device pending", Duration::from_secs(10), || {
+        let v = api(&m, "/api/v1/devices/pending");
+        let d = v["devices"].as_array()?.first()?.clone();
+        (d["id"] == "n0099").then_some(d)
+    });
+    assert_eq!(pending["messages"], 1, "{pending}");
+    assert_eq!(pending["last_payload"], reading.as_str(), "{pending}");
+    assert!(
+        pending["declare"]
+            .as_str()
+            .unwrap()
+            .contains("id = \"n0099\"\nsite = \"sim\"\nkind = \"noise\""),
+        "{pending}"
+    );
+    let listed = api(&m, "/api/v1/devices");
+    assert_eq!(
+        listed["total"],
+        expected.len(),
+        "not declared, not a device yet"
+    );
+    let on_page = browser.wait_for(
+        "the pending device on the page",
+        "const d = document.querySelector('[data-pending=\"sim/noise/n0099\"]');
+         return d && !document.getElementById('pending').hidden ? d.innerText : null;",
+    );
+    assert!(on_page.as_str().unwrap().contains("laeq"), "{on_page}");
     browser.screenshot(&out.join("devices.png"));
     browser.set_size(1440, 900);
     browser.screenshot(&out.join("devices-desktop-1440.png"));

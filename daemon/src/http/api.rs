@@ -93,6 +93,33 @@ pub async fn devices(State(s): State<Api>) -> impl IntoResponse {
     )
 }
 
+/// `GET /api/v1/devices/pending`: devices that publish but are not declared, with the
+/// `[[devices]]` entry that declares each (location and class to fill in).
+pub async fn pending(State(s): State<Api>) -> impl IntoResponse {
+    let list = s.pending.lock().unwrap_or_else(|e| e.into_inner()).list();
+    let devices: Vec<Value> = list
+        .into_iter()
+        .map(|d| {
+            let class = match d.kind.as_str() {
+                "noise" => "zone_class = \"2\"  # 0 1 2 3 4a 4b\n",
+                "streetlight" => "road_class = \"main\"  # main secondary branch alley\n",
+                "toilet" => "toilet_class = \"2\"  # 1 2 3\n",
+                _ => "",
+            };
+            let toml = format!(
+                "[[devices]]\nid = \"{}\"\nsite = \"{}\"\nkind = \"{}\"\nlat = 0.0  # WGS-84\nlon = 0.0\n{class}",
+                d.id, d.site, d.kind
+            );
+            let mut v = json!(d);
+            v["first_seen"] = json!(s.view.rfc3339(d.first_seen_unix));
+            v["last_seen"] = json!(s.view.rfc3339(d.last_seen_unix));
+            v["declare"] = json!(toml);
+            v
+        })
+        .collect();
+    Json(json!({"timezone": s.view.tz_name, "devices": devices}))
+}
+
 /// `GET /api/v1/devices/{site}/{id}`: one device with its recent readings and, for Modbus
 /// devices, its register map.
 pub async fn device(

@@ -122,6 +122,7 @@ pub fn router(shared: Api) -> Router {
         .route("/logout", post(auth::logout))
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/devices", get(api::devices))
+        .route("/api/v1/devices/pending", get(api::pending))
         .route("/api/v1/devices/{site}/{id}", get(api::device))
         .route("/api/v1/devices/{site}/{id}/cmd", post(commands::send))
         .route("/api/v1/compliance", get(api::compliance))

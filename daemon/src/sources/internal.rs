@@ -215,6 +215,7 @@ mod tests {
         });
         Shared {
             live: Arc::new(Mutex::new(Live::new(&registry))),
+            pending: Arc::default(),
             registry,
             metrics,
             telemetry,

@@ -112,6 +112,15 @@ impl Validator {
         &self.registry
     }
 
+    /// The topic's `{site}/{kind}/{device}` and suffix, and the topic root.
+    pub fn path_of<'a>(&'a self, topic: &'a [u8]) -> Option<(&'a str, &'a str, &'a str)> {
+        let rest = std::str::from_utf8(topic)
+            .ok()?
+            .strip_prefix(self.prefix.as_str())?;
+        let (path, suffix) = rest.rsplit_once('/')?;
+        Some((self.prefix.trim_end_matches('/'), path, suffix))
+    }
+
     /// `{prefix}/{site}/{kind}/{device}/{telemetry|status}` → device and channel.
     pub fn route(&self, topic: &[u8]) -> Result<(DeviceId, Channel), Rejection> {
         let topic = std::str::from_utf8(topic)
@@ -380,6 +389,7 @@ pub async fn run(
     mut rx: mpsc::Receiver<RawMessage>,
     buffer: Arc<Buffer>,
     live: Arc<Mutex<Live>>,
+    pending: Arc<Mutex<super::pending::Pending>>,
     metrics: Arc<Metrics>,
     abort: CancellationToken,
 ) {
@@ -424,6 +434,12 @@ pub async fn run(
                 }
                 Err(r) => {
                     metrics.messages_received.fetch_add(1, Relaxed);
+                    if r.reason == Reason::UnknownDevice {
+                        if let Some((root, path, suffix)) = validator.path_of(&msg.topic) {
+                            let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+                            p.seen(root, path, suffix, &msg.payload, now);
+                        }
+                    }
                     on_reject(r)
                 }
             }
