@@ -169,7 +169,7 @@ fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
     publish_lines(
         mq.port,
         "meili/v1/sim/noise/n0099/telemetry",
-        &[reading.clone()],
+        std::slice::from_ref(&reading),
     );
     let pending = wait_until("the new device pending", Duration::from_secs(10), || {
         let v = api(&m, "/api/v1/devices/pending");
