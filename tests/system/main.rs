@@ -41,3 +41,5 @@ mod web;
 mod webdriver;
 // Every Grafana panel query against InfluxDB filled from a simulated day; dashboard structure.
 mod dashboards;
+// `meilid demo` with its backfill.
+mod demo;
