@@ -124,6 +124,9 @@ pub struct Config {
         PathBuf,
         std::sync::Arc<crate::sources::modbus::map::RegisterMap>,
     >,
+    /// Register maps that could not be read at all, with why (reported at the device's line).
+    #[serde(skip)]
+    pub unreadable_maps: std::collections::BTreeMap<PathBuf, String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -650,6 +653,13 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
                     .extend(std::iter::repeat_n(idx, file.devices.len()));
                 config.devices.extend(file.devices);
             }
+            // A file that cannot be read is reported at the `include` line.
+            Err(e) if e.line == 0 && e.key.is_empty() => errors.push(ConfigError {
+                file: path.to_path_buf(),
+                line: crate::lines::key_line(&texts[0], "include"),
+                key: "include".into(),
+                message: format!("{}: {}", inc_path.display(), e.message),
+            }),
             Err(e) => errors.push(e),
         }
     }
@@ -683,6 +693,13 @@ impl Config {
                         .insert(m.map.clone(), std::sync::Arc::new(map));
                 }
                 Err(problems) => {
+                    // A file that cannot be read is reported where the device names it.
+                    if let [(0, key, message)] = &problems[..] {
+                        if key.is_empty() {
+                            self.unreadable_maps.insert(m.map.clone(), message.clone());
+                            continue;
+                        }
+                    }
                     errors.extend(
                         problems
                             .into_iter()

@@ -202,7 +202,10 @@ impl Config {
                 ),
             ),
             Some(_) => {}
-            None => bad("map", format!("{} was not loaded", m.map.display())),
+            None => match self.unreadable_maps.get(&m.map) {
+                Some(why) => bad("map", format!("{}: {why}", m.map.display())),
+                None => bad("map", format!("{} was not loaded", m.map.display())),
+            },
         }
     }
 }
