@@ -336,6 +336,21 @@ fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
         assert!(text.contains(unit), "{id}: {text:?} lacks {unit}");
     }
     browser.screenshot(&out.join("devices-phone-360-zh.png"));
+    // A lamp's page on the phone: its readings table scrolls inside its box, the page does not.
+    browser.goto(&format!("{base}/?lang=zh#/device/sim/l0002"));
+    let page = browser.wait_for(
+        "a lamp's page on a phone",
+        "if (document.body.dataset.view !== 'device' || !document.getElementById('send-dim')) return null;
+         return { width: document.documentElement.scrollWidth, viewport: window.innerWidth,
+                  power: document.querySelector('#recent th[data-field=power_w]').innerText };",
+    );
+    assert!(
+        page["width"].as_u64() <= page["viewport"].as_u64(),
+        "no horizontal overflow: {page}"
+    );
+    assert_eq!(page["power"], "功率 (W)", "{page}");
+    browser.screenshot(&out.join("device-l0002-phone-360-zh.png"));
+    browser.goto(&format!("{base}/?lang=zh"));
 
     // The error check can fail: with the daemon gone, the page says so.
     drop(m);
