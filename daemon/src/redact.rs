@@ -46,13 +46,8 @@ pub fn text(text: &str) -> String {
     out
 }
 
-/// An HTTP client error without the URL it carries (which may hold a token).
-pub fn http_error(e: reqwest::Error) -> String {
-    e.without_url().to_string()
-}
-
-/// The same, for an error that is kept (its URL is left out of the text).
-pub fn http_error_ref(e: &reqwest::Error) -> String {
+/// An HTTP client error's text without the URL it carries (which may hold a token).
+pub fn http_error(e: &reqwest::Error) -> String {
     let s = e.to_string();
     match e.url() {
         Some(u) => s.replace(&format!(" ({u})"), "").replace(u.as_str(), "***"),
@@ -62,6 +57,31 @@ pub fn http_error_ref(e: &reqwest::Error) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn http_errors_lose_their_url() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // Nothing listens on port 1: a connection error that carries the URL.
+        let e = rt
+            .block_on(
+                reqwest::Client::new()
+                    .get("http://127.0.0.1:1/write?token=s3cret")
+                    .send(),
+            )
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("s3cret"),
+            "the raw error has it: {e}"
+        );
+        let shown = super::http_error(&e);
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("127.0.0.1:1"),
+            "{shown}"
+        );
+    }
+
     #[test]
     fn passwords_and_query_values_go() {
         assert_eq!(

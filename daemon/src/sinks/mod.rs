@@ -49,7 +49,7 @@ pub enum WriteError {
 #[derive(Debug, thiserror::Error)]
 pub enum Unavailable {
     /// Connection refused, reset, DNS … (the request's URL left out).
-    #[error("{}", crate::redact::http_error_ref(.0))]
+    #[error("{}", crate::redact::http_error(.0))]
     Http(#[from] reqwest::Error),
     /// The client library's own error, with secrets removed from its text.
     #[error("{0}")]

@@ -82,7 +82,7 @@ pub enum CaError {
 /// A notification the receiver did not take (retried with backoff).
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
-    #[error("POST {url}: {}", crate::redact::http_error_ref(.source))]
+    #[error("POST {url}: {}", crate::redact::http_error(.source))]
     Http { url: String, source: reqwest::Error },
     #[error("POST {url}: HTTP {status}{}", if .body.is_empty() { String::new() } else { format!(": {}", .body) })]
     Refused {
