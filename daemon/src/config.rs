@@ -582,8 +582,13 @@ fn error_key(text: &str, e: &toml::de::Error) -> String {
             }
         }
     }
+    // The whole line the error is on: `key = value` names the key even when the error
+    // points at the value.
     e.span()
-        .and_then(|s| text.get(s.start..))
+        .and_then(|s| {
+            let start = text.get(..s.start)?.rfind('\n').map_or(0, |i| i + 1);
+            text.get(start..)
+        })
         .and_then(|t| t.lines().next())
         .map(|l| l.split('=').next().unwrap_or("").trim().to_string())
         .unwrap_or_default()
@@ -592,37 +597,70 @@ fn error_key(text: &str, e: &toml::de::Error) -> String {
 /// Configuration and device files larger than this are refused (not read into memory).
 const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
-fn parse_file<T: serde::de::DeserializeOwned>(path: &Path) -> Result<(T, String), ConfigError> {
+fn parse_file<T: serde::de::DeserializeOwned>(
+    path: &Path,
+) -> Result<(T, String), Vec<ConfigError>> {
     let fail = |message: String| ConfigError {
         file: path.into(),
         line: 0,
         key: String::new(),
         message,
     };
-    let meta = std::fs::metadata(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let meta = std::fs::metadata(path).map_err(|e| vec![fail(format!("cannot read: {e}"))])?;
     if !meta.is_file() {
-        return Err(fail("not a regular file".into()));
+        return Err(vec![fail("not a regular file".into())]);
     }
     if meta.len() > MAX_CONFIG_BYTES {
-        return Err(fail(format!(
+        return Err(vec![fail(format!(
             "{} bytes; a configuration file is at most {MAX_CONFIG_BYTES}",
             meta.len()
-        )));
+        ))]);
     }
-    let text = std::fs::read_to_string(path).map_err(|e| fail(format!("cannot read: {e}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| vec![fail(format!("cannot read: {e}"))])?;
     match toml::from_str::<T>(&text) {
         Ok(v) => Ok((v, text)),
-        Err(e) => {
-            let line = e.span().map_or(0, |s| line_of(&text, s.start));
-            let key = error_key(&text, &e);
-            Err(ConfigError {
-                file: path.into(),
-                line,
-                key,
-                message: e.message().trim().to_string(),
-            })
+        Err(e) => Err(parse_errors::<T>(path, &text, &e)),
+    }
+}
+
+/// Errors reported for one file at most (a file of nothing but errors stops there).
+const MAX_PARSE_ERRORS: usize = 20;
+
+/// Every parse error of `text`, not only the first: the line of each error is commented out
+/// and the text parsed again, until it parses or [`MAX_PARSE_ERRORS`] are found.
+fn parse_errors<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+    first: &toml::de::Error,
+) -> Vec<ConfigError> {
+    let one = |text: &str, e: &toml::de::Error| ConfigError {
+        file: path.into(),
+        line: e.span().map_or(0, |s| line_of(text, s.start)),
+        key: error_key(text, e),
+        message: e.message().trim().to_string(),
+    };
+    let mut found = vec![one(text, first)];
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    while found.len() < MAX_PARSE_ERRORS {
+        let line = found.last().map_or(0, |f| f.line);
+        if line == 0 || line > lines.len() || lines[line - 1].starts_with('#') {
+            break;
+        }
+        lines[line - 1] = format!("#{}", lines[line - 1]);
+        let again = lines.join("\n");
+        match toml::from_str::<T>(&again) {
+            Ok(_) => break,
+            Err(e) => {
+                let next = one(&again, &e);
+                if found.iter().any(|f| f.line == next.line) {
+                    break;
+                }
+                found.push(next);
+            }
         }
     }
+    found
 }
 
 #[derive(Deserialize)]
@@ -634,8 +672,7 @@ struct DevicesFile {
 
 /// Read, parse and validate a configuration file and the device files it includes.
 pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
-    let (mut config, text): (Config, String) =
-        parse_file(path).map_err(|e| ConfigErrors(vec![e]))?;
+    let (mut config, text): (Config, String) = parse_file(path).map_err(ConfigErrors)?;
     config.files = vec![path.to_path_buf()];
     let mut texts = vec![text];
     config.device_files = vec![0; config.devices.len()];
@@ -654,13 +691,18 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
                 config.devices.extend(file.devices);
             }
             // A file that cannot be read is reported at the `include` line.
-            Err(e) if e.line == 0 && e.key.is_empty() => errors.push(ConfigError {
-                file: path.to_path_buf(),
-                line: crate::lines::key_line(&texts[0], "include"),
-                key: "include".into(),
-                message: format!("{}: {}", inc_path.display(), e.message),
-            }),
-            Err(e) => errors.push(e),
+            Err(e) => errors.extend(e.into_iter().map(|e| {
+                if e.line == 0 && e.key.is_empty() {
+                    ConfigError {
+                        file: path.to_path_buf(),
+                        line: crate::lines::key_line(&texts[0], "include"),
+                        key: "include".into(),
+                        message: format!("{}: {}", inc_path.display(), e.message),
+                    }
+                } else {
+                    e
+                }
+            })),
         }
     }
     config.load_maps(base, &mut errors);

@@ -250,3 +250,25 @@ modbus = {{ tcp = "10.0.0.5:502", unit = 3, map = "{m}", interval_secs = 10 }}
         "n3 is fine: {keys:?}"
     );
 }
+
+#[test]
+fn every_parse_error_of_a_file_is_reported_with_its_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gw.toml");
+    std::fs::write(
+        &path,
+        "[daemon]\ndata_dir = 5\nbogus = 1\nhttp_listen = \"nope\"\n\n[mqtt]\nurl = \"mqtt://a\"\nclient_id = \"x\"\nkeep_alive_secs = \"ten\"\n",
+    )
+    .unwrap();
+    let e = load(&path).unwrap_err().0;
+    let got: Vec<(usize, &str)> = e.iter().map(|e| (e.line, e.key.as_str())).collect();
+    for want in [
+        (2, "data_dir"),
+        (3, "bogus"),
+        (4, "http_listen"),
+        (9, "keep_alive_secs"),
+    ] {
+        assert!(got.contains(&want), "{want:?} not in {got:?}");
+    }
+    assert_eq!(e.len(), 4, "{got:?}");
+}
