@@ -440,8 +440,9 @@ fn noise_meter_image_in_qemu_polls_its_rs485_transmitter_and_reports() {
     let mq = Mosquitto::start();
     let influx = Influxd::start();
     let dir = tempfile::tempdir().unwrap();
-    // 65.8 dB on unit 3 (DOMAIN.md §8.3: holding register 0 = dB × 10).
-    let rtu = ModbusServer::rtu(&serde_json::json!({"units": {"3": {"holding": {"0": 658}}}}));
+    // 93.5 dB on unit 3 (DOMAIN.md §8.3: holding register 0 = dB × 10): a 94 dB calibrator
+    // the transmitter reads 0.5 dB low.
+    let rtu = ModbusServer::rtu(&serde_json::json!({"units": {"3": {"holding": {"0": 935}}}}));
     let config = format!(
         "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-qemu-noise\"\n\n\
          [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\n\
@@ -450,7 +451,7 @@ fn noise_meter_image_in_qemu_polls_its_rs485_transmitter_and_reports() {
         mq.url(),
         influx.url()
     );
-    let _meilid = Meilid::start(dir.path(), &config);
+    let meilid = Meilid::start(dir.path(), &config);
     let sensor = format!("serial,id=c2,path={}", rtu.tty.display());
     let dev = Device::boot(dir.path(), "noise", &sensor);
     dev.provision("n0001", mq.port, &["set unit 3"]);
@@ -464,8 +465,8 @@ fn noise_meter_image_in_qemu_polls_its_rs485_transmitter_and_reports() {
     for r in &rows {
         for v in &r[1..] {
             assert!(
-                (v - 65.8).abs() < 0.01,
-                "seq {}: {v} dB, the transmitter says 65.8",
+                (v - 93.5).abs() < 0.01,
+                "seq {}: {v} dB, the transmitter says 93.5",
                 r[0]
             );
         }
@@ -482,10 +483,68 @@ fn noise_meter_image_in_qemu_polls_its_rs485_transmitter_and_reports() {
         "{served} reads for {} readings",
         rows.len()
     );
+    // Calibration through the gateway's API: the meter measures the 94 dB calibrator for 5 s
+    // and keeps +0.5 dB; the status says so, and the readings after it read 94.0.
+    let base = format!("http://127.0.0.1:{}", meilid.http);
+    let r = http_request(
+        "POST",
+        &format!("{base}/api/v1/devices/town/n0001/cmd"),
+        &[("content-type", "application/json")],
+        Some(br#"{"op":"calibrate","reference_db":94.0}"#.to_vec()),
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 202, "{}", r.body);
+    dev.console.wait_for("noise: calibrated", 30);
+    let status = wait_until(
+        "the calibration in the status",
+        Duration::from_secs(30),
+        || {
+            let (_, body) = http_get(&format!("{base}/api/v1/devices/town/n0001"))?;
+            let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+            v["status"]["cal_offset_db"]
+                .as_f64()
+                .is_some()
+                .then(|| v["status"].clone())
+        },
+    );
+    assert!(
+        (status["cal_offset_db"].as_f64().unwrap() - 0.5).abs() < 1e-6,
+        "{status}"
+    );
+    assert!(
+        status["cal_unix"].as_i64().unwrap() > 1_700_000_000,
+        "{status}"
+    );
+    let calibrated = wait_until("readings at 94.0 dB", Duration::from_secs(30), || {
+        let rows = numbers(
+            &influx,
+            "SELECT seq, laeq FROM noise WHERE device = 'n0001' AND laeq > 93.9",
+        );
+        (rows.len() >= 2).then_some(rows)
+    });
+    for r in &calibrated {
+        assert!((r[1] - 94.0).abs() < 0.01, "seq {}: {} dB", r[0], r[1]);
+    }
+    // Saved: after a restart the meter still reads 94.0 and says when it was calibrated.
+    dev.console.send("reboot");
+    dev.console.wait_for("id n0001 reset software", 20);
+    let before = calibrated.len();
+    wait_until(
+        "readings at 94.0 dB after the restart",
+        Duration::from_secs(60),
+        || {
+            let rows = numbers(
+                &influx,
+                "SELECT seq, laeq FROM noise WHERE device = 'n0001' AND laeq > 93.9",
+            );
+            (rows.len() >= before + 2).then_some(())
+        },
+    );
     let stack = dev.console.stack_peak();
     assert!(stack < 64 * 1024, "peak stack {stack} bytes");
     eprintln!(
-        "qemu noise meter: {} readings, {served} reads served by pymodbus, peak stack {stack} bytes",
+        "qemu noise meter: {} readings, {served} reads served by pymodbus, calibrated +0.5 dB, peak stack {stack} bytes",
         rows.len()
     );
 }

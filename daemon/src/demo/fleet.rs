@@ -97,6 +97,7 @@ pub async fn run_device(
         rssi_dbm: Some(-55 - (rng.next_f64() * 30.0) as i16),
         buffered: Some(0),
         reset: heapless::String::try_from("power_on").ok(),
+        ..Status::default()
     };
     if let Ok(n) = payload::encode_status(&status, &mut buf) {
         link.publish(format!("{root}/status"), buf[..n].to_vec(), true)

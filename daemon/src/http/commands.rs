@@ -1,7 +1,8 @@
 //! `POST /api/v1/devices/{site}/{id}/cmd` (extension; `write` scope): a command to a device
 //! through the broker (`sinks::commands`). Streetlights take `dim` (`dim_pct` 0–100) and
 //! `schedule` (`on_offset_min` after sunset, `off_offset_min` after sunrise, each within
-//! ±240); every MQTT device takes `time` (the gateway's clock). Audited.
+//! ±240); noise meters `calibrate` (`reference_db`, the acoustic calibrator's level held on
+//! the microphone, 80–130 dB); every MQTT device takes `time` (the gateway's clock). Audited.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -19,6 +20,7 @@ pub struct CommandRequest {
     dim_pct: Option<u8>,
     on_offset_min: Option<i32>,
     off_offset_min: Option<i32>,
+    reference_db: Option<f32>,
 }
 
 type Refusal = (StatusCode, String);
@@ -52,11 +54,25 @@ fn fields(kind: Kind, r: &CommandRequest) -> Result<Value, Refusal> {
             Ok(v)
         }
         ("time", _) => Ok(json!({"op": "time", "ts": crate::time::unix_now()})),
+        ("calibrate", Kind::Noise) => match r.reference_db {
+            Some(db) if (80.0..=130.0).contains(&db) => {
+                Ok(json!({"op": "calibrate", "reference_db": db}))
+            }
+            _ => Err(bad(
+                "calibrate needs reference_db, the calibrator's level (80 to 130 dB)",
+            )),
+        },
+        ("calibrate", k) => Err(bad(format!(
+            "{} devices are not calibrated this way; calibrate is for noise meters",
+            k.as_str()
+        ))),
         ("dim" | "schedule", k) => Err(bad(format!(
             "{} devices take time; dim and schedule are for streetlights",
             k.as_str()
         ))),
-        (op, _) => Err(bad(format!("{op:?}: ops are dim, schedule, time"))),
+        (op, _) => Err(bad(format!(
+            "{op:?}: ops are dim, schedule, calibrate, time"
+        ))),
     }
 }
 

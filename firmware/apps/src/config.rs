@@ -23,6 +23,8 @@ pub struct Config {
     pub period_s: u32,
     /// Calibration offset added to the measured level (noise) or PM2.5 (air).
     pub offset: f32,
+    /// When a calibrator set `offset` (unix seconds; 0: never, the offset was typed in).
+    pub cal_unix: i64,
     /// RS-485 unit of the noise transmitter.
     pub unit: u8,
     /// Noise meters: the RS-485 transmitter (`rs485`) or the board's I2S microphone (`mic`).
@@ -73,6 +75,7 @@ impl Default for Config {
             apn: s("cmnet"),
             period_s: 60,
             offset: 0.0,
+            cal_unix: 0,
             unit: 1,
             noise_input: NoiseInput::Rs485,
             // A typical 3-electrode cell behind a 0.6 V-biased transimpedance stage.

@@ -168,6 +168,10 @@ impl Modem {
     }
 
     async fn attach(&mut self) -> Result<(), NetError> {
+        // No socket is open yet: anything waiting in the receive buffer is a stale answer (the
+        // device restarted or gave up mid-command) that would pair every command with the
+        // previous one's reply from here on. Drop it.
+        self.uart.clear();
         self.wake().await?;
         let mut sim = false;
         self.cmd("AT+CPIN?", SHORT, |l| sim |= *l == Line::SimReady(true))

@@ -42,6 +42,29 @@ static CLOCK: embassy_sync::blocking_mutex::Mutex<
     core::cell::Cell<Option<(i64, Instant)>>,
 > = embassy_sync::blocking_mutex::Mutex::new(core::cell::Cell::new(None));
 
+/// A noise meter's calibration (offset dB, unix seconds), for the status message.
+static CALIBRATION: embassy_sync::blocking_mutex::Mutex<
+    CriticalSectionRawMutex,
+    core::cell::Cell<Option<(f32, i64)>>,
+> = embassy_sync::blocking_mutex::Mutex::new(core::cell::Cell::new(None));
+/// The status changed (a calibration): the network task publishes it again.
+static STATUS_CHANGED: AtomicBool = AtomicBool::new(false);
+
+/// A calibrator set the meter's offset: it is saved in the configuration (it survives a
+/// restart) and reported in the status message.
+pub async fn calibrated(offset: f32, unix: i64) -> bool {
+    CALIBRATION.lock(|c| c.set(Some((offset, unix))));
+    STATUS_CHANGED.store(true, Ordering::Relaxed);
+    with_store(async |s| {
+        let mut c = s.config().await.unwrap_or_default();
+        c.offset = offset;
+        c.cal_unix = unix;
+        s.save_config(&c).await
+    })
+    .await
+    .unwrap_or(false)
+}
+
 /// UNIX seconds now, once the RTC or the network gave the time.
 pub fn unix_now() -> Option<i64> {
     Clock(CLOCK.lock(|c| c.get())).stamp(Instant::now())
@@ -135,6 +158,9 @@ pub async fn start(spawner: &Spawner, b: Board, kind: Kind) -> Parts {
     );
     let mut store = Store::new(b.config_flash, b.queue_flash).await;
     let cfg = store.config().await.unwrap_or_default();
+    if cfg.cal_unix > 0 {
+        CALIBRATION.lock(|c| c.set(Some((cfg.offset, cfg.cal_unix))));
+    }
     crate::log!(
         "meili {} {} on {}: id {} reset {} queued {}",
         kind.as_str(),
@@ -228,6 +254,9 @@ fn status_json(buf: &mut [u8], online: bool, rssi: Option<i16>, queued: u32) -> 
     let mut reset = heapless::String::new();
     let _ = reset.push_str(reset_reason().as_str());
     s.reset = Some(reset);
+    if let Some((offset, unix)) = CALIBRATION.lock(|c| c.get()) {
+        (s.cal_offset_db, s.cal_unix) = (Some(offset), Some(unix));
+    }
     encode_status(&s, buf).unwrap_or(0)
 }
 
@@ -397,6 +426,14 @@ async fn online<S: Socket>(
             } else if since.elapsed() > Duration::from_secs(30) {
                 crate::log!("clock: still unknown; reconnecting to read it");
                 return Err(SessionError::NoAnswer);
+            }
+        }
+        if STATUS_CHANGED.swap(false, Ordering::Relaxed) {
+            let queued = with_store(async |s| s.queued).await.unwrap_or(0);
+            let n = status_json(&mut st.json, true, rssi, queued);
+            if let Err(e) = session.publish("status", &st.json[..n], true).await {
+                STATUS_CHANGED.store(true, Ordering::Relaxed);
+                return Err(e);
             }
         }
         // New readings: published at once; on failure kept in flash and the session ends.

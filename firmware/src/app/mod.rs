@@ -1,6 +1,7 @@
 //! Device application building blocks: the offline ring buffer, toilet inputs, streetlight
-//! fault logic.
+//! fault logic, noise calibration.
 
+pub mod calibration;
 pub mod offline;
 pub mod streetlight;
 pub mod toilet;

@@ -185,6 +185,8 @@ pub struct Command {
     pub dim_pct: Option<u8>,
     /// `time`: the gateway's clock (unix seconds).
     pub ts: Option<i64>,
+    /// `calibrate` (noise meters): the level of the acoustic calibrator at the microphone, dB.
+    pub reference_db: Option<f32>,
 }
 
 /// Decode a command payload.

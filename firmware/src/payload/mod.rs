@@ -340,6 +340,12 @@ pub struct Status {
     /// (an extension of CONTRACT §2).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reset: Option<heapless::String<12>>,
+    /// Noise meters: the calibration offset in dB added to the measured level, and when it was
+    /// set by an acoustic calibrator (unix seconds) (an extension of CONTRACT §2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cal_offset_db: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cal_unix: Option<i64>,
 }
 
 /// The buffer is too small for the encoded object.

@@ -56,11 +56,24 @@ fn golden_batch_and_status() {
         rssi_dbm: Some(-67),
         buffered: Some(0),
         reset: Some(heapless::String::try_from("watchdog").unwrap()),
+        ..Status::default()
     };
     let n = encode_status(&s, &mut buf).unwrap();
     assert_eq!(
         &buf[..n],
         br#"{"v":1,"online":true,"fw":"1.2.0","uptime_s":3600,"rssi_dbm":-67,"buffered":0,"reset":"watchdog"}"#
+    );
+    // A calibrated noise meter says so.
+    let cal = Status {
+        cal_offset_db: Some(0.6),
+        cal_unix: Some(1_795_000_000),
+        ..s
+    };
+    let n = encode_status(&cal, &mut buf).unwrap();
+    assert!(
+        buf[..n].ends_with(br#""reset":"watchdog","cal_offset_db":0.6,"cal_unix":1795000000}"#),
+        "{}",
+        core::str::from_utf8(&buf[..n]).unwrap()
     );
 }
 

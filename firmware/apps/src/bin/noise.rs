@@ -11,6 +11,8 @@
 use embassy_executor::Spawner;
 use embassy_time::{with_timeout, Duration, Instant, Ticker};
 use embedded_io_async::{Read, Write};
+use meili_firmware::app::calibration;
+use meili_firmware::app::streetlight::decode_command;
 use meili_firmware::drivers::noise_x10::{parse_reply, request};
 use meili_firmware::drivers::sound::LevelMeter;
 use meili_firmware::payload::Kind;
@@ -68,14 +70,74 @@ async fn poll(uart: &mut board::Uart, unit: u8) -> Option<f32> {
         .map(|x10| f32::from(x10) / 10.0)
 }
 
+/// A calibration in progress: the calibrator's level, and the energy and count of the levels
+/// measured so far.
+type Calibrating = Option<(f32, f64, u32)>;
+
+/// A `calibrate` command from the gateway starts a calibration.
+fn calibrate_command() -> Calibrating {
+    let cmd = station::COMMANDS.try_receive().ok()?;
+    match decode_command(&cmd) {
+        Some(c) if c.op == "calibrate" => match c.reference_db {
+            Some(r) => {
+                log!(
+                    "noise: calibrating against {} dB for {} s",
+                    r,
+                    calibration::SECONDS
+                );
+                Some((r, 0.0, 0))
+            }
+            None => {
+                log!("noise: calibrate without reference_db; ignored");
+                None
+            }
+        },
+        Some(c) => {
+            log!("noise: command {} ignored", c.op.as_str());
+            None
+        }
+        None => None,
+    }
+}
+
+/// The calibration's end: the new offset, saved, or the old one if the level is implausible.
+async fn finish_calibration(reference: f32, energy: f64, n: u32, offset: f32) -> f32 {
+    let measured = (10.0 * libm::log10(energy / f64::from(n.max(1)))) as f32;
+    match calibration::noise_offset(reference, measured, offset) {
+        Ok(new) => {
+            let saved = station::calibrated(new, station::unix_now().unwrap_or(0)).await;
+            log!(
+                "noise: calibrated: measured {} dB, offset {} dB (saved {})",
+                measured,
+                new,
+                saved
+            );
+            new
+        }
+        Err(e) => {
+            log!(
+                "noise: calibration refused ({:?}): measured {} dB against {} dB",
+                e,
+                measured,
+                reference
+            );
+            offset
+        }
+    }
+}
+
 #[embassy_executor::task]
-async fn sensor(mut uart: board::Uart, unit: u8, period_s: u32, offset: f32, mut seq: u32) {
+async fn sensor(mut uart: board::Uart, unit: u8, period_s: u32, mut offset: f32, mut seq: u32) {
     let period = Duration::from_secs(u64::from(period_s));
     let mut ticker = Ticker::every(Duration::from_secs(1));
     let mut start = Instant::now();
     let (mut energy, mut n, mut max, mut min, mut failed) = (0f64, 0u32, f32::MIN, f32::MAX, 0u32);
+    let mut cal: Calibrating = None;
     loop {
         station::sensor_beat();
+        if cal.is_none() {
+            cal = calibrate_command();
+        }
         match poll(&mut uart, unit).await {
             Some(db) => {
                 let db = db + offset;
@@ -83,6 +145,15 @@ async fn sensor(mut uart: board::Uart, unit: u8, period_s: u32, offset: f32, mut
                 n += 1;
                 max = max.max(db);
                 min = min.min(db);
+                if let Some((r, e, k)) = cal.as_mut() {
+                    *e += libm::pow(10.0, f64::from(db) / 10.0);
+                    *k += 1;
+                    if *k >= calibration::SECONDS {
+                        let (r, e, k) = (*r, *e, *k);
+                        offset = finish_calibration(r, e, k, offset).await;
+                        cal = None;
+                    }
+                }
             }
             None => failed += 1,
         }
@@ -114,9 +185,12 @@ async fn sensor(mut uart: board::Uart, unit: u8, period_s: u32, offset: f32, mut
 const MIC_FULL_SCALE_DB: f32 = 123.01;
 
 #[embassy_executor::task]
-async fn microphone(mut mic: board::Mic, period_s: u32, offset: f32, mut seq: u32) {
+async fn microphone(mut mic: board::Mic, period_s: u32, mut offset: f32, mut seq: u32) {
     let rate = board::MIC_RATE_HZ;
     let mut meter = LevelMeter::new(rate as f32, MIC_FULL_SCALE_DB + offset);
+    // A calibration: the calibrator's level, its own meter and the samples still to measure.
+    let mut cal: Option<(f32, LevelMeter, u64)> = None;
+    let mut recalibrated = false;
     let per_period = u64::from(period_s) * u64::from(rate);
     let (mut samples, mut overruns) = (0u64, 0u32);
     let mut block = [0f32; 128];
@@ -128,17 +202,42 @@ async fn microphone(mut mic: board::Mic, period_s: u32, offset: f32, mut seq: u3
                     meter.push(x);
                 }
                 samples += block.len() as u64;
+                if let Some((_, m, left)) = cal.as_mut() {
+                    for &x in &block {
+                        m.push(x);
+                    }
+                    *left = left.saturating_sub(block.len() as u64);
+                }
             }
             Err(()) => overruns += 1,
         }
         if samples % u64::from(rate) < block.len() as u64 {
             station::sensor_beat();
+            if cal.is_none() {
+                cal = calibrate_command().map(|(r, _, _)| {
+                    let m = LevelMeter::new(rate as f32, MIC_FULL_SCALE_DB + offset);
+                    (r, m, u64::from(calibration::SECONDS) * u64::from(rate))
+                });
+            }
+        }
+        if let Some((r, mut m, 0)) = cal.take_if(|c| c.2 == 0) {
+            if let Some(l) = m.finish() {
+                let e = libm::pow(10.0, f64::from(l.laeq) / 10.0);
+                let new = finish_calibration(r, e, 1, offset).await;
+                // The running period ends with the old offset; the next one has the new.
+                recalibrated |= new != offset;
+                offset = new;
+            }
         }
         if samples >= per_period {
             samples -= per_period;
             let mut r = Reading::new(seq, 0, period_s);
             if let Some(l) = meter.finish() {
                 (r.laeq, r.lamax, r.lamin) = (Some(l.laeq), Some(l.lamax), Some(l.lamin));
+            }
+            if recalibrated {
+                meter = LevelMeter::new(rate as f32, MIC_FULL_SCALE_DB + offset);
+                recalibrated = false;
             }
             log!(
                 "noise: seq {} laeq {:?} from the microphone ({} overruns)",
