@@ -281,6 +281,9 @@ fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
         ("n0001", r#"{"op":"dim","dim_pct":40}"#),
         ("l0001", r#"{"op":"dim","dim_pct":140}"#),
         ("l0001", r#"{"op":"fly"}"#),
+        ("n0001", r#"{"op":"zero"}"#),
+        ("t0001", r#"{"op":"span","gas":"nh3"}"#),
+        ("t0001", r#"{"op":"calibrate","reference_db":94.0}"#),
     ] {
         let r = http_request(
             "POST",
@@ -297,6 +300,34 @@ fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
         1,
         "only the valid command was published"
     );
+    // A toilet's gas cell spanned through the API: the command reaches its cmd topic.
+    let toilet_dir = dir.path().join("toilets");
+    std::fs::create_dir_all(&toilet_dir).unwrap();
+    let toilets = Subscriber::start(
+        mq.port,
+        "meili/v1/sim/toilet/+/cmd",
+        "meili/v1/sim/toilet/_probe/cmd",
+        &toilet_dir,
+    );
+    let r = http_request(
+        "POST",
+        &format!("{base}/api/v1/devices/sim/t0001/cmd"),
+        &[("content-type", "application/json")],
+        Some(br#"{"op":"span","gas":"h2s","mg_m3":5.0}"#.to_vec()),
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 202, "{}", r.body);
+    let seen = wait_until(
+        "the span command at the broker",
+        Duration::from_secs(10),
+        || toilets.messages().into_iter().next(),
+    );
+    assert_eq!(seen.0, "meili/v1/sim/toilet/t0001/cmd");
+    let cmd: Value = serde_json::from_str(&seen.1).unwrap();
+    assert_eq!(cmd["op"], "span", "{cmd}");
+    assert_eq!(cmd["gas"], "h2s", "{cmd}");
+    assert_eq!(cmd["mg_m3"], 5.0, "{cmd}");
 
     // On a small phone, in Chinese: devices first, no sideways scrolling, units everywhere.
     browser.set_size(360, 780);

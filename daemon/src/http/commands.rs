@@ -2,7 +2,9 @@
 //! through the broker (`sinks::commands`). Streetlights take `dim` (`dim_pct` 0–100) and
 //! `schedule` (`on_offset_min` after sunset, `off_offset_min` after sunrise, each within
 //! ±240); noise meters `calibrate` (`reference_db`, the acoustic calibrator's level held on
-//! the microphone, 80–130 dB); every MQTT device takes `time` (the gateway's clock). Audited.
+//! the microphone, 80–130 dB); toilets `zero` (clean air on the gas cells; `gas` nh3 or h2s,
+//! else both) and `span` (`gas`, `mg_m3` of span gas); every MQTT device takes `time` (the
+//! gateway's clock). Audited.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -21,6 +23,8 @@ pub struct CommandRequest {
     on_offset_min: Option<i32>,
     off_offset_min: Option<i32>,
     reference_db: Option<f32>,
+    gas: Option<String>,
+    mg_m3: Option<f32>,
 }
 
 type Refusal = (StatusCode, String);
@@ -62,6 +66,23 @@ fn fields(kind: Kind, r: &CommandRequest) -> Result<Value, Refusal> {
                 "calibrate needs reference_db, the calibrator's level (80 to 130 dB)",
             )),
         },
+        ("zero", Kind::Toilet) => match r.gas.as_deref() {
+            None => Ok(json!({"op": "zero"})),
+            Some(g @ ("nh3" | "h2s")) => Ok(json!({"op": "zero", "gas": g})),
+            Some(g) => Err(bad(format!("{g:?}: gas is nh3 or h2s"))),
+        },
+        ("span", Kind::Toilet) => match (r.gas.as_deref(), r.mg_m3) {
+            (Some(g @ ("nh3" | "h2s")), Some(c)) if c > 0.0 && c <= 1000.0 => {
+                Ok(json!({"op": "span", "gas": g, "mg_m3": c}))
+            }
+            _ => Err(bad(
+                "span needs gas (nh3 or h2s) and mg_m3, the span gas's concentration",
+            )),
+        },
+        ("zero" | "span", k) => Err(bad(format!(
+            "{} devices have no gas cells; zero and span are for toilets",
+            k.as_str()
+        ))),
         ("calibrate", k) => Err(bad(format!(
             "{} devices are not calibrated this way; calibrate is for noise meters",
             k.as_str()
@@ -71,7 +92,7 @@ fn fields(kind: Kind, r: &CommandRequest) -> Result<Value, Refusal> {
             k.as_str()
         ))),
         (op, _) => Err(bad(format!(
-            "{op:?}: ops are dim, schedule, calibrate, time"
+            "{op:?}: ops are dim, schedule, calibrate, zero, span, time"
         ))),
     }
 }

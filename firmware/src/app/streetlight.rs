@@ -187,6 +187,10 @@ pub struct Command {
     pub ts: Option<i64>,
     /// `calibrate` (noise meters): the level of the acoustic calibrator at the microphone, dB.
     pub reference_db: Option<f32>,
+    /// `zero` and `span` (toilets' gas cells): `nh3` or `h2s` (`zero` without it: both), and
+    /// the span gas's concentration in mg/m³.
+    pub gas: Option<heapless::String<8>>,
+    pub mg_m3: Option<f32>,
 }
 
 /// Decode a command payload.

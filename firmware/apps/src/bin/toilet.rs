@@ -7,8 +7,9 @@
 use embassy_executor::Spawner;
 use embassy_time::{with_timeout, Duration, Instant, Timer};
 use embedded_hal::digital::InputPin;
+use meili_firmware::app::streetlight::decode_command;
 use meili_firmware::app::toilet::{BeamCounter, Debounce};
-use meili_firmware::drivers::gas::{Calibration, GasChannel};
+use meili_firmware::drivers::gas::{AdcChannel, Calibration, GasChannel};
 use meili_firmware::payload::Kind;
 use meili_firmware::Reading;
 use meili_firmware_apps::config::Config;
@@ -45,6 +46,63 @@ fn cell(zero_v: f32, span_v: f32) -> Calibration {
     }
 }
 
+/// A `zero` or `span` command from the gateway on the gas cells: measured now, saved in the
+/// configuration (it survives a restart), logged.
+async fn calibrate_gas<A: AdcChannel>(nh3: &mut GasChannel<A>, h2s: &mut GasChannel<A>) {
+    let Ok(cmd) = station::COMMANDS.try_receive() else {
+        return;
+    };
+    let Some(c) = decode_command(&cmd) else {
+        return;
+    };
+    let gas = c.gas.as_deref();
+    for (name, ch) in [("nh3", &mut *nh3), ("h2s", &mut *h2s)] {
+        let raw = match (c.op.as_str(), gas) {
+            ("zero", None) | ("zero" | "span", Some(_)) if gas.is_none_or(|g| g == name) => {
+                ch.read_mean(64).ok()
+            }
+            _ => None,
+        };
+        let Some(raw) = raw else { continue };
+        let new = match c.op.as_str() {
+            "zero" => ch.calibration.zeroed(raw),
+            _ => ch.calibration.spanned(raw, c.mg_m3.unwrap_or(0.0)),
+        };
+        match new {
+            Ok(cal) => {
+                ch.calibration = cal;
+                let saved = station::with_store(async |s| {
+                    let mut cfg = s.config().await.unwrap_or_default();
+                    match name {
+                        "nh3" => {
+                            (cfg.nh3_zero_v, cfg.nh3_span_v) = (cal.zero_v, cal.span_v_per_mg_m3)
+                        }
+                        _ => (cfg.h2s_zero_v, cfg.h2s_span_v) = (cal.zero_v, cal.span_v_per_mg_m3),
+                    }
+                    s.save_config(&cfg).await
+                })
+                .await
+                .unwrap_or(false);
+                log!(
+                    "toilet: {} {}: zero {} V, span {} V per mg/m3 (saved {})",
+                    name,
+                    c.op.as_str(),
+                    cal.zero_v,
+                    cal.span_v_per_mg_m3,
+                    saved
+                );
+            }
+            Err(e) => log!(
+                "toilet: {} {} refused ({:?}), raw {}",
+                name,
+                c.op.as_str(),
+                e,
+                raw
+            ),
+        }
+    }
+}
+
 #[embassy_executor::task]
 async fn sensor(io: board::ToiletIo, cfg: Config, mut seq: u32) {
     let board::ToiletIo {
@@ -78,6 +136,7 @@ async fn sensor(io: board::ToiletIo, cfg: Config, mut seq: u32) {
         }
         beam.sample(InputPin::is_high(&mut inputs.beam).unwrap_or(false));
         open.sample(InputPin::is_high(&mut inputs.open).unwrap_or(false));
+        calibrate_gas(&mut nh3, &mut h2s).await;
         if start.elapsed() < period {
             continue;
         }
