@@ -129,6 +129,12 @@ impl Registry {
         format!("{}/{}", d.site(), d.id())
     }
 
+    /// The device declared as `site` / `id`, whatever its kind.
+    pub fn find(&self, site: &str, id: &str) -> Option<(DeviceId, &Device)> {
+        let &d = self.by_site_id.get(&format!("{site}/{id}"))?;
+        Some((d, self.get(d)))
+    }
+
     /// Resolve `"{site}/{kind}/{device}"`.
     pub fn lookup(&self, path: &str) -> Result<DeviceId, LookupError> {
         if let Some(&id) = self.by_path.get(path) {

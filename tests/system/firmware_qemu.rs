@@ -516,11 +516,14 @@ fn noise_meter_image_in_qemu_polls_its_rs485_transmitter_and_reports() {
         status["cal_unix"].as_i64().unwrap() > 1_700_000_000,
         "{status}"
     );
-    let calibrated = wait_until("readings at 94.0 dB", Duration::from_secs(30), || {
-        let rows = numbers(
+    let at_94 = || {
+        numbers(
             &influx,
             "SELECT seq, laeq FROM noise WHERE device = 'n0001' AND laeq > 93.9",
-        );
+        )
+    };
+    let calibrated = wait_until("readings at 94.0 dB", Duration::from_secs(30), || {
+        let rows = at_94();
         (rows.len() >= 2).then_some(rows)
     });
     for r in &calibrated {
@@ -533,13 +536,7 @@ fn noise_meter_image_in_qemu_polls_its_rs485_transmitter_and_reports() {
     wait_until(
         "readings at 94.0 dB after the restart",
         Duration::from_secs(60),
-        || {
-            let rows = numbers(
-                &influx,
-                "SELECT seq, laeq FROM noise WHERE device = 'n0001' AND laeq > 93.9",
-            );
-            (rows.len() >= before + 2).then_some(())
-        },
+        || (at_94().len() >= before + 2).then_some(()),
     );
     let stack = dev.console.stack_peak();
     assert!(stack < 64 * 1024, "peak stack {stack} bytes");

@@ -127,11 +127,7 @@ pub async fn device(
     Path((site, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, (StatusCode, String)> {
     let now = now_unix();
-    let Some((did, dev)) = s
-        .registry
-        .iter()
-        .find(|(_, d)| d.config.site == site && d.config.id == id)
-    else {
+    let Some((did, dev)) = s.registry.find(&site, &id) else {
         return Err((StatusCode::NOT_FOUND, format!("no device {site}/{id}")));
     };
     let mut v = {

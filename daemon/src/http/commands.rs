@@ -104,11 +104,7 @@ pub async fn send(
     Path((site, id)): Path<(String, String)>,
     Json(r): Json<CommandRequest>,
 ) -> Result<(StatusCode, Json<Value>), Refusal> {
-    let Some((_, dev)) = s
-        .registry
-        .iter()
-        .find(|(_, d)| d.config.site == site && d.config.id == id)
-    else {
+    let Some((_, dev)) = s.registry.find(&site, &id) else {
         return Err((StatusCode::NOT_FOUND, format!("no device {site}/{id}")));
     };
     if dev.config.modbus.is_some() {

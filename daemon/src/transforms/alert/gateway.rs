@@ -159,12 +159,7 @@ impl Evaluator {
             let Some((site, dev)) = m.device.split_once('/') else {
                 continue;
             };
-            let Some(kind) = self
-                .registry
-                .iter()
-                .find(|(_, d)| d.id() == dev && d.config.site == site)
-                .map(|(_, d)| d.kind())
-            else {
+            let Some(kind) = self.registry.find(site, dev).map(|(_, d)| d.kind()) else {
                 continue;
             };
             if !selects(r, site, kind, dev) {

@@ -101,8 +101,7 @@ fn calibrate_command() -> Calibrating {
 }
 
 /// The calibration's end: the new offset, saved, or the old one if the level is implausible.
-async fn finish_calibration(reference: f32, energy: f64, n: u32, offset: f32) -> f32 {
-    let measured = (10.0 * libm::log10(energy / f64::from(n.max(1)))) as f32;
+async fn finish_calibration(reference: f32, measured: f32, offset: f32) -> f32 {
     match calibration::noise_offset(reference, measured, offset) {
         Ok(new) => {
             let saved = station::calibrated(new, station::unix_now().unwrap_or(0)).await;
@@ -141,16 +140,18 @@ async fn sensor(mut uart: board::Uart, unit: u8, period_s: u32, mut offset: f32,
         match poll(&mut uart, unit).await {
             Some(db) => {
                 let db = db + offset;
-                energy += libm::pow(10.0, f64::from(db) / 10.0);
+                let power = libm::pow(10.0, f64::from(db) / 10.0);
+                energy += power;
                 n += 1;
                 max = max.max(db);
                 min = min.min(db);
                 if let Some((r, e, k)) = cal.as_mut() {
-                    *e += libm::pow(10.0, f64::from(db) / 10.0);
+                    *e += power;
                     *k += 1;
                     if *k >= calibration::SECONDS {
                         let (r, e, k) = (*r, *e, *k);
-                        offset = finish_calibration(r, e, k, offset).await;
+                        let measured = (10.0 * libm::log10(e / f64::from(k))) as f32;
+                        offset = finish_calibration(r, measured, offset).await;
                         cal = None;
                     }
                 }
@@ -222,8 +223,7 @@ async fn microphone(mut mic: board::Mic, period_s: u32, mut offset: f32, mut seq
         }
         if let Some((r, mut m, 0)) = cal.take_if(|c| c.2 == 0) {
             if let Some(l) = m.finish() {
-                let e = libm::pow(10.0, f64::from(l.laeq) / 10.0);
-                let new = finish_calibration(r, e, 1, offset).await;
+                let new = finish_calibration(r, l.laeq, offset).await;
                 // The running period ends with the old offset; the next one has the new.
                 recalibrated |= new != offset;
                 offset = new;
