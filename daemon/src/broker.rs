@@ -111,9 +111,12 @@ fn write(path: &Path, text: &str, private: bool) -> Result<(), BrokerConfigError
 
 /// Passwords issued before (`site,kind,device,username,password` per line).
 fn issued(path: &Path) -> BTreeMap<String, String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
+    parse_issued(&std::fs::read_to_string(path).unwrap_or_default())
+}
+
+/// `device-passwords.csv`: password by broker username.
+pub fn parse_issued(text: &str) -> BTreeMap<String, String> {
+    text.lines()
         .filter(|l| !l.starts_with('#'))
         .filter_map(|l| {
             let f: Vec<&str> = l.split(',').collect();

@@ -16,6 +16,7 @@ pub mod alerts;
 mod check;
 pub mod http;
 mod limits;
+pub mod provision;
 pub mod standards;
 
 /// A secret string (password, token) whose `Debug` output is redacted.
@@ -107,6 +108,8 @@ pub struct Config {
     /// Alert rules, silences and channels (`[alerts]`).
     #[serde(default)]
     pub alerts: alerts::AlertsConfig,
+    /// What `meilid device provision` gives every device (`[provision]`).
+    pub provision: Option<provision::ProvisionConfig>,
     /// Further files holding `[[devices]]`, relative to this file.
     #[serde(default)]
     pub include: Vec<PathBuf>,

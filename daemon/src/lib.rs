@@ -33,7 +33,8 @@
 //!   (`http/auth.rs`), the listeners' limits (`http/server.rs`), `/health`, `/metrics`.
 //! - [`metrics`]: the ingest path's counters and rejection reasons; [`prom`]: the one writer
 //!   of Prometheus text. Every other component owns and renders its own counters.
-//! - [`broker`]: `meilid broker-config` (mosquitto password file and ACL); [`redact`]: secrets
+//! - [`broker`]: `meilid broker-config` (mosquitto password file and ACL); [`provision`]:
+//!   `meilid device provision` (a device's configuration sector as an image); [`redact`]: secrets
 //!   out of logs and errors; [`tls`]: the MQTT connections' TLS; [`time`], [`lines`]: the
 //!   wall clock, line numbers in configuration text.
 //! - [`demo`] (cargo feature `demo`, default on): `meilid demo` — embedded broker, simulated
@@ -56,6 +57,7 @@ pub mod http;
 pub mod lines;
 pub mod metrics;
 pub mod prom;
+pub mod provision;
 pub mod redact;
 pub mod registry;
 pub mod replay;

@@ -8,12 +8,14 @@
 //! - [`modbus`]: the RS-485 Modbus RTU slave and the devices' register maps.
 //! - [`sun`]: sunrise/sunset, the streetlight's astronomical clock (the daemon uses it too).
 //! - [`mqtt`]: a small MQTT 3.1.1 client over `embedded-io` (QoS 1, will, `cmd` subscription).
+//! - [`config`]: the device's configuration record (flash, console, `meilid device provision`).
 //! - [`app`]: device-application pieces (offline ring buffer, toilet stalls and entry beam,
 //!   streetlight faults).
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
 pub mod app;
+pub mod config;
 pub mod drivers;
 pub mod modbus;
 pub mod mqtt;

@@ -28,7 +28,7 @@ fn image(kind: &str) -> PathBuf {
 }
 
 /// The console: everything the device logged, and a way to type commands.
-struct Console {
+pub(crate) struct Console {
     stream: TcpStream,
     text: Arc<Mutex<String>>,
 }
@@ -54,14 +54,14 @@ impl Console {
         Console { stream, text }
     }
 
-    fn send(&self, line: &str) {
+    pub(crate) fn send(&self, line: &str) {
         (&self.stream)
             .write_all(format!("{line}\r").as_bytes())
             .unwrap();
         std::thread::sleep(Duration::from_millis(150));
     }
 
-    fn wait_for(&self, what: &str, secs: u64) {
+    pub(crate) fn wait_for(&self, what: &str, secs: u64) {
         let deadline = std::time::Instant::now() + Duration::from_secs(secs);
         while !self.text.lock().unwrap().contains(what) {
             if std::time::Instant::now() > deadline {
@@ -88,13 +88,13 @@ impl Console {
         digits.parse().unwrap()
     }
 
-    fn wait_for_count(&self, what: &str, n: usize, secs: u64) {
+    pub(crate) fn wait_for_count(&self, what: &str, n: usize, secs: u64) {
         wait_until(&format!("{n} × {what}"), Duration::from_secs(secs), || {
             (self.count(what) >= n).then_some(())
         });
     }
 
-    fn count(&self, what: &str) -> usize {
+    pub(crate) fn count(&self, what: &str) -> usize {
         self.text.lock().unwrap().matches(what).count()
     }
 }
@@ -105,8 +105,8 @@ fn peers() -> PathBuf {
 
 /// An image running in QEMU with its console and the modem emulator on its UARTs; `sensor`
 /// is the QEMU chardev of the sensor port (id `c2`).
-struct Device {
-    console: Console,
+pub(crate) struct Device {
+    pub(crate) console: Console,
     /// The modem emulator's link state file (`up`, `down`, `hung`).
     control: PathBuf,
     _qemu: Proc,
@@ -120,6 +120,17 @@ impl Device {
 
     /// `bus`: the QEMU chardev of the field-bus port (id `c3`), for the Modbus RTU slave.
     fn boot_with_bus(dir: &Path, kind: &str, sensor: &str, bus: Option<&str>) -> Device {
+        Device::boot_with_args(dir, kind, sensor, bus, &[])
+    }
+
+    /// `args`: further QEMU arguments (a provisioning image's `-device loader,…`).
+    pub(crate) fn boot_with_args(
+        dir: &Path,
+        kind: &str,
+        sensor: &str,
+        bus: Option<&str>,
+        args: &[String],
+    ) -> Device {
         let (console_port, modem_port) = (free_port(), free_port());
         let chardev = |id: &str, port: u16| {
             format!("socket,id={id},host=127.0.0.1,port={port},server=on,wait=off")
@@ -151,7 +162,8 @@ impl Device {
                 .args(
                     bus.map(|b| vec!["-chardev", b, "-serial", "chardev:c3"])
                         .unwrap_or_default(),
-                ),
+                )
+                .args(args),
             &dir.join(format!("qemu-{kind}.log")),
         );
         let console = Console::connect(console_port);

@@ -28,6 +28,8 @@ mod firmware_modbus;
 mod firmware_mqtt;
 // Issue 15: the real device image in QEMU.
 mod firmware_qemu;
+// Issue 18: `meilid device provision`'s image in the emulated board; the console's get/set.
+mod firmware_provision;
 // Issue 16: tokens, scopes, Host, silences, slowloris, secrets, TLS settings, broker ACLs.
 mod security;
 // Issue 17: the shape of /metrics and of the health rows, pinned before the architecture step.

@@ -1,6 +1,6 @@
 //! The technician's console (115200 8N1 on the console port): log lines out, and a small
-//! line-oriented provisioning shell in: `show`, `set KEY VALUE`, `save`, `status`, `reboot`,
-//! and a pasted PEM certificate (the broker's CA for `tls on`).
+//! line-oriented provisioning shell in: `show`, `get KEY`, `set KEY VALUE`, `save`, `status`,
+//! `reboot`, and a pasted PEM certificate (the broker's CA for `tls on`). Keys: docs/firmware.md.
 
 use core::fmt::Write as _;
 use core::sync::atomic::Ordering;
@@ -93,53 +93,26 @@ async fn command(text: &str, cfg: &mut Config) -> bool {
     let mut words = text.splitn(3, ' ');
     match (words.next(), words.next(), words.next()) {
         (Some("show"), ..) => {
-            crate::log!(
-                "config: id={} site={} broker={}:{} username={} password={}",
-                cfg.id,
-                cfg.site,
-                cfg.broker_host,
-                cfg.broker_port,
-                cfg.username,
-                if cfg.password.is_empty() { "" } else { "***" },
-            );
-            crate::log!(
-                "config: apn={} period_s={} offset={} unit={}",
-                cfg.apn,
-                cfg.period_s,
-                cfg.offset,
-                cfg.unit
-            );
-            crate::log!(
-                "config: noise_input={:?} nh3_zero_v={} nh3_span_v={} h2s_zero_v={} h2s_span_v={}",
-                cfg.noise_input,
-                cfg.nh3_zero_v,
-                cfg.nh3_span_v,
-                cfg.h2s_zero_v,
-                cfg.h2s_span_v
-            );
-            crate::log!(
-                "config: lat={} lon={} utc_offset_min={} on_offset_min={} off_offset_min={} dim_pct={} v_per_count={} a_per_count={}",
-                cfg.lat,
-                cfg.lon,
-                cfg.utc_offset_min,
-                cfg.on_offset_min,
-                cfg.off_offset_min,
-                cfg.dim_pct,
-                cfg.v_per_count,
-                cfg.a_per_count
-            );
-            let mut ca = [0u8; crate::tls::CA_MAX];
-            let ca_len = station::with_store(async |s| s.ca(&mut ca).await)
-                .await
-                .flatten()
-                .unwrap_or(0);
-            crate::log!(
-                "config: tls={} ca={} bytes modbus_unit={} modbus_baud={}",
-                if cfg.tls { "on" } else { "off" },
-                ca_len,
-                cfg.modbus_unit,
-                cfg.modbus_baud
-            );
+            // Lines of up to ~160 characters, so the log pipe takes them all at once.
+            let mut line: String<192> = String::new();
+            for key in crate::config::KEYS {
+                let _ = write!(line, " {key}=");
+                let _ = value(cfg, key, &mut line).await;
+                if line.len() > 160 {
+                    crate::log!("config:{}", line);
+                    line.clear();
+                }
+            }
+            if !line.is_empty() {
+                crate::log!("config:{}", line);
+            }
+        }
+        (Some("get"), Some(k), _) => {
+            let mut v: String<96> = String::new();
+            match value(cfg, k.trim(), &mut v).await {
+                Ok(()) => crate::log!("{}={}", k.trim(), v),
+                Err(e) => crate::log!("get {}: {}", k.trim(), e),
+            }
         }
         (Some("set"), Some(k), Some(v)) => match cfg.set(k, v.trim()) {
             Ok(()) => crate::log!("set {}: ok (save, then reboot to apply)", k),
@@ -168,7 +141,32 @@ async fn command(text: &str, cfg: &mut Config) -> bool {
             crate::log!("rebooting");
             return true;
         }
-        _ => crate::log!("commands: show | set KEY VALUE | save | status | reboot"),
+        _ => crate::log!("commands: show | get KEY | set KEY VALUE | save | status | reboot"),
     }
     false
+}
+
+/// A key's value; `ca` (bytes of the stored certificate) and `seq` come from their own items.
+async fn value(
+    cfg: &Config,
+    key: &str,
+    out: &mut impl core::fmt::Write,
+) -> Result<(), &'static str> {
+    match key {
+        "ca" => {
+            let mut ca = [0u8; crate::tls::CA_MAX];
+            let n = station::with_store(async |s| s.ca(&mut ca).await)
+                .await
+                .flatten()
+                .unwrap_or(0);
+            write!(out, "{n} bytes").map_err(|_| "too long")
+        }
+        "seq" => {
+            let n = station::with_store(async |s| s.seq().await)
+                .await
+                .unwrap_or(0);
+            write!(out, "{n}").map_err(|_| "too long")
+        }
+        _ => cfg.get(key, out),
+    }
 }

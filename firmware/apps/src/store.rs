@@ -9,15 +9,9 @@ use sequential_storage::map::{MapConfig, MapStorage};
 use sequential_storage::queue::{QueueConfig, QueueStorage};
 
 use crate::board::{Flash, CONFIG_RANGE, QUEUE_RANGE};
-use crate::config::Config;
+use crate::config::{Config, KEY_CA, KEY_CONFIG, KEY_SEED, KEY_SEQ};
 
-const KEY_CONFIG: u8 = 1;
-const KEY_SEQ: u8 = 2;
-/// The broker's CA certificate (DER) for TLS, and the random seed of a board without an RNG.
-const KEY_CA: u8 = 3;
-const KEY_SEED: u8 = 4;
-/// The configuration's JSON at its longest: every string full and escaped, about 900 bytes.
-const CONFIG_JSON: usize = 1024;
+use crate::config::JSON_MAX as CONFIG_JSON;
 const MAP_BUF: usize = CONFIG_JSON + 64;
 
 pub struct Store {

@@ -20,8 +20,7 @@ use crate::net::{NetError, Socket};
 pub const READ_BUF: usize = 16_640;
 /// What this device sends fits in 4 KiB records (MQTT packets of at most 2.3 KiB).
 pub const WRITE_BUF: usize = 4_096;
-/// The CA certificate (DER) a device can hold.
-pub const CA_MAX: usize = 1024;
+pub use crate::config::CA_MAX;
 
 /// Certificate validity needs the time: the station's clock (RTC or network).
 pub struct StationClock;

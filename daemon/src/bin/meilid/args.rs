@@ -50,6 +50,11 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Device commissioning: a provisioned configuration image to flash.
+    Device {
+        #[command(subcommand)]
+        what: Device,
+    },
     /// A new HTTP bearer token: prints the token (give it to its holder) and the
     /// `[[http.tokens]]` entry with its SHA-256 (put it in the configuration).
     Token {
@@ -90,6 +95,37 @@ pub enum Command {
     Alerts {
         #[command(subcommand)]
         what: Alerts,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum Device {
+    /// Write a device's configuration record (id, site, broker, its own broker account, APN,
+    /// period, location, time zone, lamp schedule, Modbus unit) as an image of its
+    /// configuration sector, and print the command that writes it (docs/provisioning.md).
+    Provision {
+        /// The gateway configuration (TOML) the device is declared in.
+        #[arg(long)]
+        config: PathBuf,
+        /// The device's id (`n07`); with `--site` when two sites share ids.
+        #[arg(long, required_unless_present = "all", conflicts_with = "all")]
+        device: Option<String>,
+        /// Every declared device (of `--site` if given).
+        #[arg(long)]
+        all: bool,
+        /// Only devices of this site.
+        #[arg(long)]
+        site: Option<String>,
+        /// The board the image is for.
+        #[arg(long, value_enum, default_value_t = meili_daemon::provision::Board::Stm32f407)]
+        board: meili_daemon::provision::Board,
+        /// Directory for the images (`{site}-{id}.{board}.bin`).
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+        /// A further setting as on the device's console, `KEY=VALUE` (e.g. `offset=0.4`,
+        /// `noise_input=mic`, `unit=3`); repeatable, applied last.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        sets: Vec<String>,
     },
 }
 

@@ -1,6 +1,6 @@
 //! `meilid`: parses the command line and dispatches; each command lives in its own file
 //! (`args.rs` the arguments; `daemon.rs` run, alerts test; `demo.rs` demo, simulate; `offline.rs`
-//! check-config, replay; `calc.rs`; `modbus.rs`; `security.rs` broker-config, token).
+//! check-config, replay; `calc.rs`; `modbus.rs`; `security.rs` broker-config, token; `device.rs` device provision).
 //! Errors from the library become an exit code here (anyhow at the edge).
 
 mod args;
@@ -8,6 +8,7 @@ mod calc;
 mod daemon;
 #[cfg(feature = "demo")]
 mod demo;
+mod device;
 mod modbus;
 mod offline;
 mod output;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         Command::Calc { what } => calc::calc(what),
         Command::Modbus { what } => modbus::probe(what),
         Command::BrokerConfig { config, out } => security::broker_config(&config, &out),
+        Command::Device { what } => device::device(what),
         Command::Token { name, scope } => security::token(&name, &scope),
         Command::Run { config } => daemon::block_on(log, daemon::run(config)),
         #[cfg(feature = "demo")]

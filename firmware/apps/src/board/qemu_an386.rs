@@ -368,16 +368,32 @@ impl ModemPower {
     }
 }
 
+/// Where a provisioning image (`meilid device provision --board qemu`) is loaded with QEMU's
+/// `-device loader,file=…,addr=0x00311000`: QEMU copies a loader's bytes again at every
+/// reset, so they go to this window, and the first boot copies them into the configuration
+/// range once, as a programmer writes the sector once on the product board.
+const PROVISION_WINDOW: usize = 0x0031_1000;
+
 /// A new chip's flash is erased (all 0xFF); QEMU's RAM starts at zero, so the first boot of
-/// a QEMU process erases the area once, marked by a word just past it.
+/// a QEMU process erases the area once, marked by a word just past it, and takes in a
+/// provisioning image if one was loaded.
 fn erase_if_new() {
     const MAGIC: u32 = 0x4D45_494C; // "MEIL"
     let marker = (FLASH_BASE + FLASH_SIZE as usize) as *mut u32;
-    // SAFETY: the word after the emulated flash area, in SSRAM1, used for nothing else.
+    let window = |i: usize| (PROVISION_WINDOW + i) as *const u8;
+    // SAFETY: the word after the emulated flash area and the window above it, in SSRAM1,
+    // used for nothing else.
     unsafe {
         if marker.read_volatile() != MAGIC {
+            let config = CONFIG_RANGE.start as usize..CONFIG_RANGE.end as usize;
+            let loaded = config.clone().any(|i| window(i).read_volatile() != 0);
             for i in 0..FLASH_SIZE as usize {
-                ((FLASH_BASE + i) as *mut u8).write_volatile(0xFF);
+                let b = if loaded && config.contains(&i) {
+                    window(i).read_volatile()
+                } else {
+                    0xFF
+                };
+                ((FLASH_BASE + i) as *mut u8).write_volatile(b);
             }
             marker.write_volatile(MAGIC);
         }
