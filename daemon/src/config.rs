@@ -12,8 +12,10 @@ use toml::Spanned;
 use crate::lines::line_of;
 pub use crate::standards::classes::{RoadClass, ToiletClass, ZoneClass};
 
+pub mod adopt;
 pub mod alerts;
 mod check;
+pub use check::device_problems;
 pub mod http;
 mod limits;
 pub mod provision;
@@ -165,6 +167,10 @@ pub struct DaemonConfig {
     /// The `host` tag of those rows (default: this machine's host name).
     #[serde(default)]
     pub host: Option<String>,
+    /// The devices file that adopted devices are appended to (one of `include`; made on the
+    /// first adoption). Without it the page lists pending devices but cannot adopt them.
+    #[serde(default)]
+    pub adopt_file: Option<PathBuf>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -205,6 +211,7 @@ impl Default for DaemonConfig {
             health_interval_secs: default_health_interval_secs(),
             mqtt_unhealthy_after_secs: default_mqtt_unhealthy_after_secs(),
             host: None,
+            adopt_file: None,
         }
     }
 }
@@ -668,9 +675,9 @@ fn parse_errors<T: serde::de::DeserializeOwned>(
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct DevicesFile {
+pub(crate) struct DevicesFile {
     #[serde(default)]
-    devices: Vec<Spanned<DeviceConfig>>,
+    pub(crate) devices: Vec<Spanned<DeviceConfig>>,
 }
 
 /// Read, parse and validate a configuration file and the device files it includes.
@@ -683,6 +690,10 @@ pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
     let mut errors = Vec::new();
     for inc in config.include.clone() {
         let inc_path = base.join(&inc);
+        // The adopt file is made on the first adoption.
+        if config.daemon.adopt_file.as_ref() == Some(&inc) && !inc_path.exists() {
+            continue;
+        }
         match parse_file::<DevicesFile>(&inc_path) {
             Ok((file, text)) => {
                 let idx = config.files.len();

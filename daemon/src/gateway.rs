@@ -31,6 +31,9 @@ pub struct Shared {
     pub live: Arc<Mutex<Live>>,
     /// Devices that publish but are not declared.
     pub pending: Arc<Mutex<crate::transforms::pending::Pending>>,
+    /// The ingest queue, for messages of an adopted device (set once the sources start; weak,
+    /// so the pipeline still ends when its sources do).
+    pub ingest: Arc<std::sync::OnceLock<tokio::sync::mpsc::WeakSender<crate::event::RawMessage>>>,
     pub metrics: Arc<Metrics>,
     /// Every component's counters, for `/metrics`, `/health` and the health rows.
     pub telemetry: Arc<Telemetry>,
@@ -58,6 +61,7 @@ pub struct Telemetry {
     pub channels: Vec<Arc<ChannelMetrics>>,
     /// Polled Modbus devices (set once the sources start).
     pub modbus: std::sync::OnceLock<Vec<Arc<DeviceMetrics>>>,
+    pub pending: Arc<Mutex<crate::transforms::pending::Pending>>,
 }
 
 impl Telemetry {
@@ -95,6 +99,10 @@ impl Telemetry {
         self.standards.render(reader, &mut p);
         DeviceMetrics::render(self.modbus(), &mut p);
         self.buffer.metrics.render(&mut p);
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .render(&mut p);
         if let Some(store) = alerts {
             let store = store.lock().unwrap_or_else(|e| e.into_inner());
             self.alerts.render(&store, &mut p);
@@ -114,6 +122,8 @@ pub struct View {
     pub maps: BTreeMap<PathBuf, Arc<RegisterMap>>,
     pub max_silences: usize,
     pub max_silence_days: u64,
+    /// `daemon.adopt_file`, from the configuration file's folder.
+    pub adopt_file: Option<PathBuf>,
 }
 
 impl View {
@@ -126,6 +136,10 @@ impl View {
             maps: c.modbus_maps.clone(),
             max_silences: c.alerts.max_silences,
             max_silence_days: c.alerts.max_silence_days,
+            adopt_file: c.daemon.adopt_file.as_ref().map(|f| {
+                let base = c.files.first().and_then(|m| m.parent());
+                base.unwrap_or(std::path::Path::new(".")).join(f)
+            }),
         }
     }
 

@@ -97,6 +97,7 @@ impl Daemon {
             alerts: Arc::default(),
             channels: channel_metrics(&channels, alerting),
             modbus: std::sync::OnceLock::new(),
+            pending: Arc::default(),
         });
         let metrics = Arc::clone(&telemetry.ingest);
         let compliance: Latest = Arc::default();
@@ -107,7 +108,8 @@ impl Daemon {
         let mut shared = Shared {
             registry: Arc::clone(&registry),
             live: Arc::clone(&live),
-            pending: Arc::default(),
+            pending: Arc::clone(&telemetry.pending),
+            ingest: Arc::default(),
             metrics: Arc::clone(&metrics),
             telemetry: Arc::clone(&telemetry),
             started: std::time::Instant::now(),
@@ -154,6 +156,7 @@ impl Daemon {
             (stop, task)
         });
         let (ingest_tx, ingest_rx) = mpsc::channel(config.daemon.ingest_queue_messages);
+        let _ = shared.ingest.set(ingest_tx.downgrade());
         let validator = Validator::new(
             Arc::clone(&registry),
             config.topic_prefix(),

@@ -492,11 +492,16 @@ impl Meilid {
 
     /// Start with more `[daemon]` keys (`daemon_keys`, TOML lines).
     pub fn start_with_daemon(dir: &Path, daemon_keys: &str, config_body: &str) -> Meilid {
+        Meilid::start_with_top(dir, "", daemon_keys, config_body)
+    }
+
+    /// Start with top-level keys (`top`, e.g. `include`) before the `[daemon]` section.
+    pub fn start_with_top(dir: &Path, top: &str, daemon_keys: &str, config_body: &str) -> Meilid {
         let http = free_port();
         let config = dir.join("meilid.toml");
         let daemon = Meilid::daemon_section(dir, http);
         let daemon = daemon.trim_end().to_string() + "\n" + daemon_keys + "\n";
-        std::fs::write(&config, daemon + config_body).unwrap();
+        std::fs::write(&config, top.to_string() + &daemon + config_body).unwrap();
         Meilid::start_with(dir, config, http)
     }
 

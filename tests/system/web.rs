@@ -27,7 +27,13 @@ fn gateway(mq: &Mosquitto, dir: &std::path::Path, sim_args: &[&str]) -> Meilid {
         "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-web\"\n\n[standards]\nemit_interval_secs = 2\n\n{devices}",
         mq.url()
     );
-    Meilid::start(dir, &config)
+    // Devices adopted on the page go to adopted.toml, beside the configuration.
+    Meilid::start_with_top(
+        dir,
+        "include = [\"adopted.toml\"]\n",
+        "adopt_file = \"adopted.toml\"",
+        &config,
+    )
 }
 
 fn api(m: &Meilid, path: &str) -> Value {
@@ -201,6 +207,63 @@ fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
     browser.set_size(1440, 900);
     browser.screenshot(&out.join("devices-desktop-1440.png"));
 
+    // Adopted from the page: location, zone class and name typed in; the entry goes to the
+    // devices file, the registry takes it in without a restart, and the reading it sent while
+    // pending is stored with it.
+    browser.goto(&format!("{base}/?lang=en#pending"));
+    let form = "form.adopt[data-key=\"sim/n0099\"]";
+    browser.wait_for(
+        "the adopt form",
+        &format!("return document.querySelector('{form}') ? true : null;"),
+    );
+    browser.eval(&format!(
+        "const f = document.querySelector('{form}');
+         f.lat.value = '23.37'; f.lon.value = '103.39'; f.zone_class.value = '1';
+         f.name.value = 'East gate 东门'; window.confirm = () => true; return true;"
+    ));
+    browser.screenshot(&out.join("pending-n0099-adopt-form.png"));
+    browser.click(&format!("{form} button"));
+    let adopted = wait_until(
+        "n0099 declared with its reading",
+        Duration::from_secs(15),
+        || {
+            let (status, body) = http_get(&format!("{base}/api/v1/devices/sim/n0099"))?;
+            let v: Value = serde_json::from_str(&body).ok()?;
+            (status == 200 && v["readings"] == 1).then_some(v)
+        },
+    );
+    assert_eq!(adopted["lat"], 23.37, "{adopted}");
+    assert_eq!(adopted["zone_class"], "1", "{adopted}");
+    assert_eq!(adopted["name"], "East gate 东门", "{adopted}");
+    assert_eq!(adopted["last"]["laeq"], 61.5, "{adopted}");
+    let file = std::fs::read_to_string(dir.path().join("adopted.toml")).unwrap();
+    assert!(
+        file.contains("id = \"n0099\"\nsite = \"sim\"\nkind = \"noise\"")
+            && file.contains("zone_class = \"1\""),
+        "{file}"
+    );
+    assert_eq!(
+        api(&m, "/api/v1/devices/pending")["devices"],
+        serde_json::json!([])
+    );
+    // Its next reading is taken like any declared device's.
+    let second = format!(
+        r#"{{"v":1,"seq":2,"ts":{},"period_s":60,"laeq":62.5}}"#,
+        jiff::Timestamp::now().as_second()
+    );
+    publish_lines(mq.port, "meili/v1/sim/noise/n0099/telemetry", &[second]);
+    wait_until("n0099's second reading", Duration::from_secs(10), || {
+        (api(&m, "/api/v1/devices/sim/n0099")["readings"] == 2).then_some(())
+    });
+    browser.goto(&format!("{base}/?lang=en"));
+    let row = browser.wait_for(
+        "n0099 online on the page",
+        "const r = document.querySelector('#device-body tr[data-device=\"sim/n0099\"]');
+         return r && r.dataset.online === 'true' ? r.querySelector('td.c-last').innerText : null;",
+    );
+    assert!(row.as_str().unwrap().contains("62.5"), "{row}");
+    browser.screenshot(&out.join("devices-n0099-adopted-1440.png"));
+
     // A Modbus meter's page: recent readings and its register map.
     browser.click("a[href='#/device/sim/m0001']");
     let detail = browser.wait_for(
@@ -329,6 +392,17 @@ fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
     assert_eq!(cmd["gas"], "h2s", "{cmd}");
     assert_eq!(cmd["mg_m3"], 5.0, "{cmd}");
 
+    // Another new device, left pending: its adopt form must fit the phone too.
+    let third = format!(
+        r#"{{"v":1,"seq":1,"ts":{},"period_s":60,"laeq":48.0}}"#,
+        jiff::Timestamp::now().as_second()
+    );
+    publish_lines(mq.port, "meili/v1/sim/noise/n0098/telemetry", &[third]);
+    wait_until("n0098 pending", Duration::from_secs(10), || {
+        let v = api(&m, "/api/v1/devices/pending");
+        (v["devices"][0]["id"] == "n0098").then_some(())
+    });
+
     // On a small phone, in Chinese: devices first, no sideways scrolling, units everywhere.
     browser.set_size(360, 780);
     browser.goto(&format!("{base}/?lang=zh"));
@@ -367,6 +441,20 @@ fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
         assert!(text.contains(unit), "{id}: {text:?} lacks {unit}");
     }
     browser.screenshot(&out.join("devices-phone-360-zh.png"));
+    let pending = browser.wait_for(
+        "the pending device's form on a phone",
+        "const f = document.querySelector('form.adopt[data-key=\"sim/n0098\"]');
+         if (!f) return null;
+         document.getElementById('pending').scrollIntoView();
+         return { width: document.documentElement.scrollWidth, viewport: window.innerWidth,
+                  formRight: f.getBoundingClientRect().right };",
+    );
+    assert!(
+        pending["width"].as_u64() <= pending["viewport"].as_u64()
+            && pending["formRight"].as_f64() <= pending["viewport"].as_f64(),
+        "the adopt form fits: {pending}"
+    );
+    browser.screenshot(&out.join("pending-phone-360-zh.png"));
     // A lamp's page on the phone: its readings table scrolls inside its box, the page does not.
     browser.goto(&format!("{base}/?lang=zh#/device/sim/l0002"));
     let page = browser.wait_for(

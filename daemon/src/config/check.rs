@@ -54,6 +54,16 @@ impl Config {
                 "give url, or an [mqtt] broker to publish alerts to",
             );
         }
+        if let Some(f) = &self.daemon.adopt_file {
+            if !self.include.contains(f) {
+                e.at(
+                    main,
+                    line("daemon.adopt_file"),
+                    "daemon.adopt_file",
+                    format!("list {} in include too, so that adopted devices are read at the next start", f.display()),
+                );
+            }
+        }
         if jiff::tz::TimeZone::get(&self.daemon.timezone).is_err() {
             e.at(
                 main,
@@ -261,6 +271,22 @@ impl At<'_> {
             message,
         );
     }
+}
+
+/// What is wrong with one device's entry (`field: message`), as `check-config` would say.
+pub fn device_problems(d: &DeviceConfig) -> Vec<String> {
+    let mut errors = Vec::new();
+    let file = PathBuf::new();
+    let at = At {
+        file: &file,
+        line: 0,
+        key: "device".into(),
+    };
+    device(d, &at, &mut Errors(&mut errors));
+    errors
+        .into_iter()
+        .map(|e| format!("{}: {}", e.key.trim_start_matches("device."), e.message))
+        .collect()
 }
 
 /// A device's identifiers, position and the fields that belong to its kind.

@@ -1,8 +1,10 @@
 //! HTTP: `GET /` (the technician's web page), `GET /health` (JSON), `GET /metrics`
 //! (Prometheus text), and the API of CONTRACT §5 (docs/api.md), behind `auth` (tokens, login
 //! session, Host check) and `server` (connection limits and timeouts); the public listener
-//! serves only the toilet feed. Silences: `silences.rs`.
+//! serves only the toilet feed. Silences: `silences.rs`; device commands: `commands.rs`;
+//! adopting a pending device: `adopt.rs`.
 
+mod adopt;
 mod api;
 pub mod auth;
 mod commands;
@@ -123,6 +125,10 @@ pub fn router(shared: Api) -> Router {
         .route("/api/v1/alerts", get(alerts))
         .route("/api/v1/devices", get(api::devices))
         .route("/api/v1/devices/pending", get(api::pending))
+        .route(
+            "/api/v1/devices/pending/{site}/{id}/adopt",
+            post(adopt::adopt),
+        )
         .route("/api/v1/devices/{site}/{id}", get(api::device))
         .route("/api/v1/devices/{site}/{id}/cmd", post(commands::send))
         .route("/api/v1/compliance", get(api::compliance))

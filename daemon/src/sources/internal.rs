@@ -212,10 +212,12 @@ mod tests {
             alerts: Arc::default(),
             channels: Vec::new(),
             modbus: std::sync::OnceLock::new(),
+            pending: Arc::default(),
         });
         Shared {
             live: Arc::new(Mutex::new(Live::new(&registry))),
-            pending: Arc::default(),
+            pending: Arc::clone(&telemetry.pending),
+            ingest: Arc::default(),
             registry,
             metrics,
             telemetry,

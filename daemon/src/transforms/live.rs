@@ -42,9 +42,18 @@ impl Live {
         }
     }
 
+    /// A device's state; an adopted device's is made when first met.
+    fn slot(&mut self, device: DeviceId) -> &mut DeviceState {
+        let i = device as usize;
+        if i >= self.devices.len() {
+            self.devices.resize_with(i + 1, DeviceState::default);
+        }
+        &mut self.devices[i]
+    }
+
     pub fn record_all(&mut self, records: &[Record], now_unix: i64) {
         for r in records {
-            let d = &mut self.devices[r.device as usize];
+            let d = self.slot(r.device);
             d.readings += 1;
             d.last_seen_unix = Some(now_unix);
             d.offline_will = false;
@@ -59,18 +68,27 @@ impl Live {
     }
 
     pub fn status(&mut self, device: DeviceId, status: Status, now_unix: i64) {
-        let d = &mut self.devices[device as usize];
+        let d = self.slot(device);
         d.offline_will = !status.online;
         d.status = Some(status);
         d.status_unix = Some(now_unix);
     }
 
     pub fn rejected(&mut self, device: DeviceId, n: u64) {
-        self.devices[device as usize].rejected += n;
+        self.slot(device).rejected += n;
     }
 
     pub fn get(&self, device: DeviceId) -> &DeviceState {
-        &self.devices[device as usize]
+        static NOTHING_YET: DeviceState = DeviceState {
+            last_seen_unix: None,
+            readings: 0,
+            status: None,
+            status_unix: None,
+            offline_will: false,
+            recent: std::collections::VecDeque::new(),
+            rejected: 0,
+        };
+        self.devices.get(device as usize).unwrap_or(&NOTHING_YET)
     }
 }
 

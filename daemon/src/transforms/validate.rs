@@ -415,7 +415,21 @@ pub async fn run(
                 log.log(&msg.topic, &r);
                 rejected += 1;
             };
-            let route = validator.route(&msg.topic);
+            let mut route = validator.route(&msg.topic);
+            if route
+                .as_ref()
+                .is_err_and(|r| r.reason == Reason::UnknownDevice)
+            {
+                // Kept for adoption; looked up again under the pending lock, so a device
+                // adopted meanwhile is either taken with this message or finds it routed.
+                if let Some((root, path, suffix)) = validator.path_of(&msg.topic) {
+                    let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
+                    route = validator.route(&msg.topic);
+                    if route.is_err() {
+                        p.seen(root, path, suffix, &msg.topic, &msg.payload, now);
+                    }
+                }
+            }
             let device_of = route.as_ref().ok().map(|(d, _)| *d);
             match route {
                 Ok((device, Channel::Telemetry)) => {
@@ -434,12 +448,6 @@ pub async fn run(
                 }
                 Err(r) => {
                     metrics.messages_received.fetch_add(1, Relaxed);
-                    if r.reason == Reason::UnknownDevice {
-                        if let Some((root, path, suffix)) = validator.path_of(&msg.topic) {
-                            let mut p = pending.lock().unwrap_or_else(|e| e.into_inner());
-                            p.seen(root, path, suffix, &msg.payload, now);
-                        }
-                    }
                     on_reject(r)
                 }
             }

@@ -180,6 +180,14 @@ impl Engine {
         }
     }
 
+    /// Start empty states for devices adopted since the last call.
+    fn take_in_adopted(&mut self) {
+        for id in self.devices.len()..self.registry.len() {
+            let kind = self.registry.get(id as DeviceId).kind();
+            self.devices.push(DeviceState::new(kind));
+        }
+    }
+
     /// Serialize the whole state.
     pub fn save(&self) -> Result<Vec<u8>, serde_json::Error> {
         let saved = SavedRef {
@@ -189,7 +197,9 @@ impl Engine {
             devices: self
                 .registry
                 .iter()
-                .map(|(id, _)| (self.registry.path(id), &self.devices[id as usize]))
+                .filter_map(|(id, _)| {
+                    Some((self.registry.path(id), self.devices.get(id as usize)?))
+                })
                 .collect(),
             ratios: &self.ratios,
             dirty: &self.dirty,
@@ -265,6 +275,7 @@ impl Engine {
         if last_day < horizon {
             return Ingest::Late;
         }
+        self.take_in_adopted();
         let state = &mut self.devices[device as usize];
         if !state.seen.insert(s.ts) {
             return Ingest::Duplicate;
@@ -475,7 +486,10 @@ impl Engine {
             .filter(|(_, x)| x.site() == site && kinds & kind_bit(x.kind()) != 0)
         {
             let c = &dev.config;
-            match &self.devices[id as usize].acc {
+            let Some(state) = self.devices.get(id as usize) else {
+                continue; // adopted, nothing received yet
+            };
+            match &state.acc {
                 Acc::Noise(acc) => {
                     let Some(class) = c.zone_class else { continue };
                     r.noise.push(NoiseDay {

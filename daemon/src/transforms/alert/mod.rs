@@ -140,6 +140,23 @@ fn value_of(metric: &str, v: &Values) -> Option<f64> {
     }
 }
 
+/// The reading rules (threshold, lamp fault) that select device `d`.
+fn reading_rules(rules: &[RuleConfig], d: &crate::registry::Device) -> Vec<u16> {
+    let mut v = Vec::new();
+    for (i, r) in rules.iter().enumerate() {
+        if !matches!(r.kind, RuleType::Threshold | RuleType::LampFault) {
+            continue;
+        }
+        let kind_ok = r.kind != RuleType::LampFault || d.kind() == Kind::Streetlight;
+        let metric_ok =
+            r.kind != RuleType::Threshold || metric_kind(r.metric.as_deref()) == Some(d.kind());
+        if kind_ok && metric_ok && selects(r, &d.config.site, d.kind(), d.id()) {
+            v.push(i as u16);
+        }
+    }
+    v
+}
+
 impl Evaluator {
     pub fn new(
         cfg: &AlertsConfig,
@@ -147,20 +164,10 @@ impl Evaluator {
         registry: Arc<Registry>,
         tz: jiff::tz::TimeZone,
     ) -> Evaluator {
-        let mut by_device = vec![Vec::new(); registry.len()];
-        for (i, r) in cfg.rules.iter().enumerate() {
-            if !matches!(r.kind, RuleType::Threshold | RuleType::LampFault) {
-                continue;
-            }
-            for (id, d) in registry.iter() {
-                let kind_ok = r.kind != RuleType::LampFault || d.kind() == Kind::Streetlight;
-                let metric_ok = r.kind != RuleType::Threshold
-                    || metric_kind(r.metric.as_deref()) == Some(d.kind());
-                if kind_ok && metric_ok && selects(r, &d.config.site, d.kind(), d.id()) {
-                    by_device[id as usize].push(i as u16);
-                }
-            }
-        }
+        let by_device = registry
+            .iter()
+            .map(|(_, d)| reading_rules(&cfg.rules, d))
+            .collect();
         let mut sites: Vec<&str> = registry
             .iter()
             .map(|(_, d)| d.config.site.as_str())
@@ -261,6 +268,11 @@ impl Evaluator {
     /// Evaluate the reading rules on raw rows (line protocol) read from the buffer.
     pub fn ingest_lines(&mut self, body: &[u8], now: i64) {
         let registry = Arc::clone(&self.registry);
+        // Devices adopted since: their rules.
+        for id in self.by_device.len()..registry.len() {
+            let rules = reading_rules(&self.rules, registry.get(id as DeviceId));
+            self.by_device.push(rules);
+        }
         for line in body.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let Some((id, rest)) = registry.by_line(line) else {
                 continue;
