@@ -271,7 +271,7 @@ impl Config {
 impl Config {
     /// `get key` on the console: the value as `set` takes it (`***` for a password). `ca` and
     /// `seq` live in their own items and are answered by the device, not here.
-    pub fn get(&self, key: &str, out: &mut impl core::fmt::Write) -> Result<(), &'static str> {
+    pub fn get(&self, key: &str, out: &mut dyn core::fmt::Write) -> Result<(), &'static str> {
         let r = match key {
             "id" => out.write_str(&self.id),
             "site" => out.write_str(&self.site),

@@ -150,7 +150,7 @@ async fn command(text: &str, cfg: &mut Config) -> bool {
 async fn value(
     cfg: &Config,
     key: &str,
-    out: &mut impl core::fmt::Write,
+    out: &mut dyn core::fmt::Write,
 ) -> Result<(), &'static str> {
     match key {
         "ca" => {
