@@ -205,6 +205,13 @@ fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
     assert!(on_page.as_str().unwrap().contains("laeq"), "{on_page}");
     browser.screenshot(&out.join("devices.png"));
     browser.set_size(1440, 900);
+    let desk = browser.eval(
+        "return { width: document.documentElement.scrollWidth, viewport: window.innerWidth };",
+    );
+    assert!(
+        desk["width"].as_u64() <= desk["viewport"].as_u64(),
+        "no horizontal overflow at 1440: {desk}"
+    );
     browser.screenshot(&out.join("devices-desktop-1440.png"));
 
     // Adopted from the page: location, zone class and name typed in; the entry goes to the
