@@ -1,5 +1,9 @@
 //! What the engine keeps of a reading, from a validated [`Reading`] (replay) or from a raw
 //! line-protocol row read back from the buffer (daemon).
+//!
+//! Values are `f64` holding the decimal the device sent: parsed from the row's text, or, from
+//! a [`Reading`]'s `f32`, through its shortest decimal form ([`decimal`]) — never widened bit
+//! for bit, which would turn 60.2 into 60.200000762939… and move exact rounding ties.
 
 use meili_firmware::{Fault, Kind, Reading};
 
@@ -16,24 +20,39 @@ pub struct Sample {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Values {
     Noise {
-        laeq: f32,
-        lamax: Option<f32>,
+        laeq: f64,
+        lamax: Option<f64>,
     },
     /// Pollutants in [`Pollutant::ALL`] order.
-    Air([Option<f32>; 6]),
+    Air([Option<f64>; 6]),
     Toilet {
         stalls: Option<u16>,
         occupied: Option<u16>,
         open: Option<bool>,
         entries: Option<u32>,
-        nh3: Option<f32>,
-        h2s: Option<f32>,
+        nh3: Option<f64>,
+        h2s: Option<f64>,
     },
     Light {
         on: bool,
         faults: u8,
-        power_w: Option<f32>,
+        power_w: Option<f64>,
     },
+}
+
+/// The decimal an `f32` was written from, as the nearest `f64` (60.2f32 → 60.2, not
+/// 60.200000762939453): its shortest round-trip form, parsed.
+pub fn decimal(v: f32) -> f64 {
+    use std::fmt::Write as _;
+    let mut s = heapless::String::<48>::new();
+    match write!(s, "{v}") {
+        Ok(()) => s.parse().unwrap_or(f64::from(v)),
+        Err(_) => f64::from(v),
+    }
+}
+
+fn dec(v: Option<f32>) -> Option<f64> {
+    v.map(decimal)
 }
 
 /// Faults that keep a lamp dark even when switched on.
@@ -58,17 +77,17 @@ impl Sample {
     pub fn from_reading(kind: Kind, r: &Reading) -> Option<Sample> {
         let values = match kind {
             Kind::Noise => Values::Noise {
-                laeq: r.laeq?,
-                lamax: r.lamax,
+                laeq: decimal(r.laeq?),
+                lamax: dec(r.lamax),
             },
             Kind::Air => {
                 let mut a = [None; 6];
-                a[Pollutant::Pm2_5 as usize] = r.pm2_5;
-                a[Pollutant::Pm10 as usize] = r.pm10;
-                a[Pollutant::So2 as usize] = r.so2;
-                a[Pollutant::No2 as usize] = r.no2;
-                a[Pollutant::Co as usize] = r.co;
-                a[Pollutant::O3 as usize] = r.o3;
+                a[Pollutant::Pm2_5 as usize] = dec(r.pm2_5);
+                a[Pollutant::Pm10 as usize] = dec(r.pm10);
+                a[Pollutant::So2 as usize] = dec(r.so2);
+                a[Pollutant::No2 as usize] = dec(r.no2);
+                a[Pollutant::Co as usize] = dec(r.co);
+                a[Pollutant::O3 as usize] = dec(r.o3);
                 Values::Air(a)
             }
             Kind::Toilet => Values::Toilet {
@@ -76,13 +95,13 @@ impl Sample {
                 occupied: r.occupied,
                 open: r.open,
                 entries: r.entries,
-                nh3: r.nh3,
-                h2s: r.h2s,
+                nh3: dec(r.nh3),
+                h2s: dec(r.h2s),
             },
             Kind::Streetlight => Values::Light {
                 on: r.lamp_on?,
                 faults: r.fault_bits(),
-                power_w: r.power_w,
+                power_w: dec(r.power_w),
             },
         };
         Some(Sample {
@@ -104,7 +123,8 @@ impl Sample {
                 .split(',')
                 .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
         };
-        let float = |v: Option<&str>| v.and_then(|v| v.parse::<f32>().ok());
+        let float =
+            |v: Option<&str>| v.and_then(|v| v.parse::<f64>().ok().filter(|x| x.is_finite()));
         let int = |v: Option<&str>| v.and_then(|v| v.strip_suffix('i')?.parse::<u64>().ok());
         let boolean = |v: Option<&str>| v.map(|v| v == "true");
         if let Some(p) = int(f("period_s")) {
@@ -184,6 +204,40 @@ mod tests {
         let rest = &line[reg.get(0).line_prefix.len()..];
         let parsed = Sample::from_line(Kind::Streetlight, rest).unwrap();
         assert_eq!(Some(parsed), Sample::from_reading(Kind::Streetlight, &r));
+    }
+
+    /// The decimal the device sent reaches the arithmetic, from either path.
+    #[test]
+    fn values_are_the_decimals_sent() {
+        for (f, d) in [
+            (60.2f32, 60.2f64),
+            (70.05, 70.05),
+            (0.01, 0.01),
+            (55.6, 55.6),
+            (0.009, 0.009),
+        ] {
+            assert_eq!(decimal(f), d);
+            assert_ne!(f64::from(f), d, "widening {f} would not be");
+        }
+        let mut r = Reading::new(1, 1_763_900_000, 60);
+        r.laeq = Some(70.05);
+        r.lamax = Some(55.6);
+        let s = Sample::from_reading(Kind::Noise, &r).unwrap();
+        assert_eq!(
+            s.values,
+            Values::Noise {
+                laeq: 70.05,
+                lamax: Some(55.6)
+            }
+        );
+        let s = Sample::from_line(Kind::Noise, b"laeq=70.05,lamax=55.6,period_s=60i 1").unwrap();
+        assert_eq!(
+            s.values,
+            Values::Noise {
+                laeq: 70.05,
+                lamax: Some(55.6)
+            }
+        );
     }
 
     #[test]

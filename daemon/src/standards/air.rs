@@ -106,7 +106,9 @@ pub fn o3_daily_max_8h(o3: &[Option<f64>; 48], rules: &Rules) -> (Option<f64>, u
         .collect();
     let n = windows.len() as u32;
     let max = windows.into_iter().reduce(f64::max);
-    let valid = max.filter(|m| n >= rules.o3_day_min_windows || *m > rules.o3_8h_limit_ug_m3);
+    let valid = max.filter(|m| {
+        n >= rules.o3_day_min_windows || super::ratio::above(*m, rules.o3_8h_limit_ug_m3)
+    });
     (valid, n)
 }
 

@@ -27,6 +27,19 @@ pub fn round_half_even(x: f64, decimals: i32) -> f64 {
     r / scale
 }
 
+/// `x ≤ limit` for a mean of decimal readings: a float sum may land a hair above a mean that
+/// is exactly the limit (0.009 and 0.011 → 0.010000000000000002), so a difference within
+/// 1e-9 of the limit counts as equal. Readings carry at most a few decimals; a true mean
+/// that close to a limit without touching it does not occur.
+pub fn at_most(x: f64, limit: f64) -> bool {
+    x <= limit || x - limit <= 1e-9 * limit.abs().max(1e-9)
+}
+
+/// `x > limit` for a mean of decimal readings (the complement of [`at_most`]).
+pub fn above(x: f64, limit: f64) -> bool {
+    !at_most(x, limit)
+}
+
 /// Percent with one decimal, exact for whole-number counts (139/156 → 89.1).
 pub fn percent_1dp(num: f64, den: f64) -> Option<f64> {
     if den <= 0.0 {

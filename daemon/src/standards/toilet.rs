@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::lighting::parse_hhmm;
+use super::ratio::at_most;
 
 /// Opening hours as minutes after local midnight, `open` < `close`, or crossing midnight when
 /// `close` ≤ `open` ("18:00-02:00"); "00:00-24:00" is always open.
@@ -101,8 +102,8 @@ impl OdourLimits {
         match (nh3, h2s) {
             (None, None) => None,
             _ => Some(
-                nh3.is_none_or(|v| v <= self.nh3_mg_m3[i])
-                    && h2s.is_none_or(|v| v <= self.h2s_mg_m3[i]),
+                nh3.is_none_or(|v| at_most(v, self.nh3_mg_m3[i]))
+                    && h2s.is_none_or(|v| at_most(v, self.h2s_mg_m3[i])),
             ),
         }
     }

@@ -20,11 +20,11 @@ pub struct Acc {
 }
 
 impl Acc {
-    pub fn add(&mut self, hour: i64, period_s: u32, values: &[Option<f32>; 6]) {
+    pub fn add(&mut self, hour: i64, period_s: u32, values: &[Option<f64>; 6]) {
         let h = self.hours.entry(hour).or_default();
         for (i, v) in values.iter().enumerate() {
             if let Some(v) = v {
-                h.sum[i] += f64::from(period_s) * f64::from(*v);
+                h.sum[i] += f64::from(period_s) * *v;
                 h.secs[i] = h.secs[i].saturating_add(period_s);
             }
         }

@@ -44,7 +44,7 @@ impl Acc {
         ts: i64,
         on: bool,
         faults: u8,
-        power_w: Option<f32>,
+        power_w: Option<f64>,
     ) {
         // A dead tube seen last night is still dead until the lamp is seen lit again.
         let before = self
@@ -64,7 +64,7 @@ impl Acc {
             span,
             on,
             lit,
-            power_w.map(f64::from),
+            power_w,
             frame.window,
             frame.bounds,
         ));

@@ -15,7 +15,7 @@ pub struct Hour {
     /// Σ period·10^(L/10) and Σ period (energy mean weighted by period length).
     pub energy: f64,
     pub weight: f64,
-    pub lmax: Option<f32>,
+    pub lmax: Option<f64>,
     /// Seconds covered by readings (for the hour's validity).
     pub covered_s: u32,
 }
@@ -26,10 +26,10 @@ pub struct Acc {
 }
 
 impl Acc {
-    pub fn add(&mut self, hour: i64, period_s: u32, laeq: f32, lamax: Option<f32>) {
+    pub fn add(&mut self, hour: i64, period_s: u32, laeq: f64, lamax: Option<f64>) {
         let h = self.hours.entry(hour).or_default();
         let w = f64::from(period_s);
-        h.energy += w * 10f64.powf(f64::from(laeq) / 10.0);
+        h.energy += w * 10f64.powf(laeq / 10.0);
         h.weight += w;
         h.lmax = match (h.lmax, lamax) {
             (Some(a), Some(b)) => Some(a.max(b)),
@@ -43,7 +43,7 @@ impl Acc {
         self.hours
             .range(from..from + n)
             .filter(|(_, h)| h.covered_s >= min_covered_s && h.weight > 0.0)
-            .map(|(_, h)| (10.0 * (h.energy / h.weight).log10(), h.lmax.map(f64::from)))
+            .map(|(_, h)| (10.0 * (h.energy / h.weight).log10(), h.lmax))
             .collect()
     }
 

@@ -46,7 +46,7 @@ fn at(date: &str, hour: i64, minute: i64) -> i64 {
     d.to_zoned(tz).unwrap().timestamp().as_second() + hour * 3600 + minute * 60
 }
 
-fn noise(ts: i64, laeq: f32) -> Sample {
+fn noise(ts: i64, laeq: f64) -> Sample {
     Sample {
         ts,
         period_s: 60,
@@ -58,7 +58,7 @@ fn noise(ts: i64, laeq: f32) -> Sample {
 }
 
 /// Minute readings for local hours `[from, to)` of `date` (hours may pass 24) at `level(h)`.
-fn noise_hours(e: &mut Engine, date: &str, from: i64, to: i64, level: impl Fn(i64) -> f32) {
+fn noise_hours(e: &mut Engine, date: &str, from: i64, to: i64, level: impl Fn(i64) -> f64) {
     for h in from..to {
         for m in 1..=60 {
             assert_eq!(
@@ -169,7 +169,7 @@ fn restart_from_saved_state_equals_an_uninterrupted_run() {
     let feed = |e: &mut Engine, from: i64, to: i64| {
         for h in from..to {
             for m in (5..=60).step_by(5) {
-                let level = 40.0 + ((h * 7 + m) % 23) as f32;
+                let level = 40.0 + ((h * 7 + m) % 23) as f64;
                 let s = Sample {
                     period_s: 300,
                     ..noise(at("2026-11-05", h, m), level)
@@ -207,7 +207,7 @@ fn restart_from_saved_state_equals_an_uninterrupted_run() {
     assert_eq!(result(&mut second), want);
 }
 
-fn air(ts: i64, pm2_5: f32) -> Sample {
+fn air(ts: i64, pm2_5: f64) -> Sample {
     let mut v = [None; 6];
     v[air_std::Pollutant::Pm2_5 as usize] = Some(pm2_5);
     v[air_std::Pollutant::Pm10 as usize] = Some(40.0);
@@ -375,4 +375,172 @@ fn a_lamp_failure_seen_at_night_is_kept_through_the_off_readings() {
     let out = e.emit();
     let intact = row(&out, "lighting_intact", "day", "2026-11-20");
     assert_eq!((intact.numerator, intact.denominator), (1.0, 1.0));
+}
+
+/// A reading as a device sends it (`f32` fields), taken in as replay and the live daemon do.
+fn sent(
+    kind: meili_firmware::Kind,
+    ts: i64,
+    period_s: u32,
+    set: impl Fn(&mut meili_firmware::Reading),
+) -> Sample {
+    let mut r = meili_firmware::Reading::new(1, ts, period_s);
+    set(&mut r);
+    let s = Sample::from_reading(kind, &r).unwrap();
+    // The live path reads the row back from the buffer's text: the same values.
+    let dev = crate::registry::Device::new(crate::config::DeviceConfig {
+        id: "x".into(),
+        site: "town".into(),
+        kind,
+        lat: 30.0,
+        lon: 110.0,
+        name: None,
+        zone_class: (kind == meili_firmware::Kind::Noise).then_some(crate::config::ZoneClass::C1),
+        area_km2: None,
+        road_class: None,
+        toilet_class: None,
+        period_secs: None,
+        opening_hours: None,
+        facilities: Vec::new(),
+        modbus: None,
+    });
+    let mut line = Vec::new();
+    crate::rows::line_protocol::encode(&mut line, &dev, &r);
+    let back = Sample::from_line(kind, &line[dev.line_prefix.len()..]).unwrap();
+    assert_eq!(back, s);
+    s
+}
+
+/// Issue 19, 1: hourly PM2.5 of 60.2, 60.4 and 60.9 (eight of each) average exactly 60.5,
+/// which GB/T 8170 rounds to 60 → IAQI 100 under HJ 633-2026: a good day. Widened from f32
+/// the mean was 60.500001 → 61 → IAQI 101.
+#[test]
+fn a_daily_mean_on_an_exact_tie_rounds_half_to_even() {
+    let (mut e, _) = engine("", true);
+    for h in 1..=24 {
+        let v = [60.2f32, 60.4, 60.9][(h % 3) as usize];
+        let s = sent(
+            meili_firmware::Kind::Air,
+            at("2026-11-10", h, 0),
+            3600,
+            |r| {
+                r.pm2_5 = Some(v);
+                r.pm10 = Some(40.0);
+                r.so2 = Some(8.0);
+                r.no2 = Some(20.0);
+                r.co = Some(0.6);
+                r.o3 = Some(60.0);
+            },
+        );
+        assert_eq!(e.ingest(1, &s), Ingest::Counted);
+    }
+    let out = e.emit_all();
+    let day = out.days.iter().find(|d| d.date == "2026-11-10").unwrap();
+    let a = day.air.iter().find(|a| a.device == "a1").unwrap();
+    assert!(
+        (a.means.pm2_5.unwrap() - 60.5).abs() < 1e-12,
+        "{:?}",
+        a.means
+    );
+    assert_eq!(
+        (a.aqi.standard, a.aqi.aqi, a.good),
+        ("2026", Some(100), Some(true))
+    );
+    // What `meilid calc aqi --standard 2026 --pm2_5 60.5` computes.
+    let calc = crate::standards::aqi::compute_with(
+        crate::standards::aqi::Edition::Hj633_2026,
+        crate::standards::aqi::Report::Daily { o3_1h: false },
+        &crate::standards::aqi::Inputs {
+            pm2_5: Some(60.5),
+            ..Default::default()
+        },
+        true,
+        false,
+    );
+    assert_eq!(calc.aqi, Some(100), "meilid calc agrees");
+}
+
+/// Issue 19, 1: every day hour of a class 4b point at 70.05 dB(A) gives Ld 70.0 (a tie,
+/// half to even), compliant at the 70 dB(A) limit; Lmax is stored as sent (55.6, not
+/// 55.599998474121094).
+#[test]
+fn a_level_on_a_tie_is_judged_as_sent() {
+    let n4b = r#"
+[[devices]]
+id = "n2"
+site = "town"
+kind = "noise"
+lat = 30.0
+lon = 110.0
+zone_class = "4b"
+"#;
+    let (mut e, _) = engine(n4b, true);
+    for h in 6..22 {
+        for m in 1..=60 {
+            let s = sent(
+                meili_firmware::Kind::Noise,
+                at("2026-11-10", h, m),
+                60,
+                |r| {
+                    r.laeq = Some(70.05);
+                    r.lamax = Some(55.6);
+                },
+            );
+            assert_eq!(e.ingest(2, &s), Ingest::Counted);
+        }
+    }
+    let out = e.emit_all();
+    let day = out.days.iter().find(|d| d.date == "2026-11-10").unwrap();
+    let p = &day
+        .noise
+        .iter()
+        .find(|n| n.device == "n2")
+        .unwrap()
+        .result
+        .day;
+    assert_eq!((p.leq, p.ok, p.lmax), (Some(70.0), Some(true), Some(55.6)));
+    let (lines, _) = out.to_lines();
+    let day_line = lines
+        .lines()
+        .find(|l| {
+            l.starts_with("noise_period,") && l.contains("device=n2") && l.contains("period=day")
+        })
+        .unwrap();
+    assert!(
+        day_line.contains("leq=70,lmax=55.6,limit=70,"),
+        "{day_line}"
+    );
+}
+
+/// Issue 19, 1: an hourly H2S mean of exactly 0.010 mg/m³ (readings 0.007, 0.017, 0.006) is
+/// within a 0.01 limit, although the float sum lands at 0.010000000000000002.
+#[test]
+fn an_hourly_mean_equal_to_the_limit_is_within_it() {
+    let mut acc = super::toilets::Acc::default();
+    for (min, v) in [(20, 0.007f32), (40, 0.017), (60, 0.006)] {
+        let s = sent(
+            meili_firmware::Kind::Toilet,
+            at("2026-11-10", 9, min),
+            1200,
+            |r| {
+                r.h2s = Some(v);
+            },
+        );
+        let Values::Toilet { h2s, .. } = s.values else {
+            unreachable!()
+        };
+        acc.add_odour(9, s.period_s, None, h2s);
+    }
+    let limits = crate::standards::toilet::OdourLimits::default();
+    let mean = std::cell::Cell::new(None);
+    let (ok, total) = acc.odour_hours(9, 1, 2700, |n, h| {
+        mean.set(h);
+        limits.ok(1, n, h)
+    });
+    let mean = mean.get();
+    assert_eq!((ok, total), (1, 1), "mean {mean:?}");
+    assert!(
+        mean.unwrap() > 0.01,
+        "the float mean is a hair above: {mean:?}"
+    );
 }

@@ -38,17 +38,17 @@ impl Acc {
         }
     }
 
-    pub fn add_odour(&mut self, hour: i64, period_s: u32, nh3: Option<f32>, h2s: Option<f32>) {
+    pub fn add_odour(&mut self, hour: i64, period_s: u32, nh3: Option<f64>, h2s: Option<f64>) {
         if nh3.is_none() && h2s.is_none() {
             return;
         }
         let h = self.odour.entry(hour).or_default();
         if let Some(v) = nh3 {
-            h.nh3.0 += f64::from(period_s) * f64::from(v);
+            h.nh3.0 += f64::from(period_s) * v;
             h.nh3.1 += period_s;
         }
         if let Some(v) = h2s {
-            h.h2s.0 += f64::from(period_s) * f64::from(v);
+            h.h2s.0 += f64::from(period_s) * v;
             h.h2s.1 += period_s;
         }
     }

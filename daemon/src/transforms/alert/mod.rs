@@ -125,9 +125,9 @@ fn is_db(metric: &str) -> bool {
 
 fn value_of(metric: &str, v: &Values) -> Option<f64> {
     use crate::standards::air::Pollutant;
-    let f = |x: Option<f32>| x.map(f64::from);
+    let f = |x: Option<f64>| x;
     match (metric, v) {
-        ("laeq", Values::Noise { laeq, .. }) => Some(f64::from(*laeq)),
+        ("laeq", Values::Noise { laeq, .. }) => Some(*laeq),
         ("lamax", Values::Noise { lamax, .. }) => f(*lamax),
         ("nh3", Values::Toilet { nh3, .. }) => f(*nh3),
         ("h2s", Values::Toilet { h2s, .. }) => f(*h2s),

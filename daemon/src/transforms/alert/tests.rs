@@ -47,7 +47,7 @@ fn at(mins: i64) -> i64 {
         + mins * 60
 }
 
-fn noise(e: &mut Evaluator, from_min: i64, to_min: i64, level: f32) {
+fn noise(e: &mut Evaluator, from_min: i64, to_min: i64, level: f64) {
     for m in (from_min..to_min).step_by(5) {
         let s = Sample {
             ts: at(m + 5),
