@@ -388,7 +388,7 @@ impl Evaluator {
             if let Values::Air(a) = &s.values {
                 for (acc, v) in cond.pol.iter_mut().zip(a) {
                     if let Some(v) = v {
-                        acc.0 += f64::from(*v) * secs;
+                        acc.0 += *v * secs;
                         acc.1 += secs;
                     }
                 }
