@@ -50,7 +50,8 @@ pub fn ldn(ld: f64, ln: f64) -> f64 {
 pub struct Period {
     /// Ld or Ln: energy mean of the valid hours' Leq, rounded to 0.1 dB.
     pub leq: Option<f64>,
-    /// Highest Lmax of the valid hours.
+    /// Highest Lmax recorded in the period, in any hour (an hour's coverage decides whether
+    /// its Leq counts, not whether a measured maximum happened).
     pub lmax: Option<f64>,
     pub limit: f64,
     pub valid_hours: u32,
@@ -58,21 +59,22 @@ pub struct Period {
     pub valid: bool,
     /// Leq ≤ limit (only when valid).
     pub ok: Option<bool>,
-    /// Night only: Lmax ≤ limit + margin (burst noise, §5.4), when valid and Lmax is known.
+    /// Night only: Lmax ≤ limit + margin (burst noise, GB 3096-2008 §5.4). `false` as soon as
+    /// a recorded maximum exceeds it, whatever the coverage; `true` only for a valid period.
     pub lmax_ok: Option<bool>,
 }
 
-/// Assess a period from its valid hours `(Leq, Lmax)`.
+/// Assess a period from its valid hours' Leq and the highest Lmax recorded in it.
 pub fn assess(
-    hours: &[(f64, Option<f64>)],
+    hours: &[f64],
+    lmax: Option<f64>,
     min_hours: u32,
     limit: f64,
     lmax_margin_db: Option<f64>,
 ) -> Period {
     let valid_hours = hours.len() as u32;
     let valid = valid_hours >= min_hours.max(1);
-    let leq = energy_mean(hours.iter().map(|h| h.0)).map(round_db);
-    let lmax = hours.iter().filter_map(|h| h.1).reduce(f64::max);
+    let leq = energy_mean(hours.iter().copied()).map(round_db);
     Period {
         leq,
         lmax,
@@ -81,7 +83,8 @@ pub fn assess(
         valid,
         ok: leq.filter(|_| valid).map(|l| l <= limit),
         lmax_ok: match (lmax_margin_db, lmax) {
-            (Some(m), Some(x)) if valid => Some(round_db(x) <= limit + m),
+            (Some(m), Some(x)) if round_db(x) > limit + m => Some(false),
+            (Some(_), Some(_)) if valid => Some(true),
             _ => None,
         },
     }
@@ -108,23 +111,23 @@ mod tests {
 
     #[test]
     fn period_validity_and_limits() {
-        let hours: Vec<_> = std::iter::repeat_n((50.0, Some(60.0)), 15)
-            .chain([(70.0, Some(82.0))])
-            .collect();
-        let p = assess(&hours, 12, 60.0, None);
+        let hours: Vec<f64> = std::iter::repeat_n(50.0, 15).chain([70.0]).collect();
+        let p = assess(&hours, Some(82.0), 12, 60.0, None);
         assert_eq!(p.leq, Some(58.6));
         assert_eq!((p.valid, p.ok, p.lmax), (true, Some(true), Some(82.0)));
         // Class 1 night: 45 dB limit, Lmax 60 allowed (45 + 15), 60.1 is not.
-        let night = [(44.0, Some(60.0)); 6];
-        let p = assess(&night, 6, 45.0, Some(15.0));
+        let p = assess(&[44.0; 6], Some(60.0), 6, 45.0, Some(15.0));
         assert_eq!((p.ok, p.lmax_ok), (Some(true), Some(true)));
-        let p = assess(&[(44.0, Some(60.1)); 6], 6, 45.0, Some(15.0));
+        let p = assess(&[44.0; 6], Some(60.1), 6, 45.0, Some(15.0));
         assert_eq!(p.lmax_ok, Some(false));
         // Exactly at the limit is compliant; 0.05 above rounds to 45.0 (judged at 0.1 dB)…
-        assert_eq!(assess(&[(45.0, None); 6], 6, 45.0, None).ok, Some(true));
-        // …and too few hours make the period invalid: no verdict.
-        let p = assess(&[(80.0, None); 5], 6, 45.0, Some(15.0));
+        assert_eq!(assess(&[45.0; 6], None, 6, 45.0, None).ok, Some(true));
+        // …too few hours make the period invalid: no Leq verdict, and no "within" for Lmax…
+        let p = assess(&[40.0; 5], Some(55.0), 6, 45.0, Some(15.0));
         assert_eq!((p.valid, p.ok, p.lmax_ok), (false, None, None));
+        // …but a recorded maximum over the limit is an exceedance whatever the coverage.
+        let p = assess(&[40.0; 5], Some(90.0), 6, 45.0, Some(15.0));
+        assert_eq!((p.valid, p.ok, p.lmax_ok), (false, None, Some(false)));
     }
 
     #[test]

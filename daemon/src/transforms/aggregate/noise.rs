@@ -38,13 +38,21 @@ impl Acc {
         h.covered_s = h.covered_s.saturating_add(period_s);
     }
 
-    /// `(Leq, Lmax)` of the valid hours in `[from, from + n)`.
-    pub fn valid_hours(&self, from: i64, n: i64, min_covered_s: u32) -> Vec<(f64, Option<f64>)> {
+    /// Leq of the valid hours in `[from, from + n)`.
+    pub fn valid_hours(&self, from: i64, n: i64, min_covered_s: u32) -> Vec<f64> {
         self.hours
             .range(from..from + n)
             .filter(|(_, h)| h.covered_s >= min_covered_s && h.weight > 0.0)
-            .map(|(_, h)| (10.0 * (h.energy / h.weight).log10(), h.lmax))
+            .map(|(_, h)| 10.0 * (h.energy / h.weight).log10())
             .collect()
+    }
+
+    /// The highest Lmax recorded in `[from, from + n)`, in any hour, valid or not.
+    pub fn lmax(&self, from: i64, n: i64) -> Option<f64> {
+        self.hours
+            .range(from..from + n)
+            .filter_map(|(_, h)| h.lmax)
+            .reduce(f64::max)
     }
 
     pub fn prune(&mut self, before_hour: i64) {
@@ -100,12 +108,14 @@ pub fn point_day(
     let (day_limit, night_limit) = noise::limits(class);
     let day = noise::assess(
         &acc.valid_hours(day_from, 16, min_s),
+        acc.lmax(day_from, 16),
         cfg.day_min_hours,
         day_limit,
         None,
     );
     let night = noise::assess(
         &acc.valid_hours(night_from, 8, min_s),
+        acc.lmax(night_from, 8),
         cfg.night_min_hours,
         night_limit,
         Some(cfg.lmax_margin_db),
@@ -153,8 +163,8 @@ mod tests {
         }
         let h = acc.valid_hours(10, 1, 2700);
         // 10·lg((10^5 + 10^6)/2) = 57.40 dB, not the arithmetic 55.
-        assert_eq!(noise::round_db(h[0].0), 57.4);
-        assert_eq!(h[0].1, Some(70.0));
+        assert_eq!(noise::round_db(h[0]), 57.4);
+        assert_eq!(acc.lmax(10, 1), Some(70.0));
         let mut sparse = Acc::default();
         sparse.add(11, 60, 50.0, None);
         assert!(

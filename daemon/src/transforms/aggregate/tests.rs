@@ -544,3 +544,63 @@ fn an_hourly_mean_equal_to_the_limit_is_within_it() {
         "the float mean is a hair above: {mean:?}"
     );
 }
+
+/// Issue 19, 2: a 90 dB(A) event at 03:05 on a class 4a point, in an hour with 40 of 60
+/// minutes of data, is the night's Lmax and fails the §5.4 limit (55 + 15) although that
+/// hour's Leq does not count (40 minutes < 75 %). It was erased before (Lmax 55, ok).
+#[test]
+fn a_night_maximum_in_a_thin_hour_still_counts() {
+    let n4a = r#"
+[[devices]]
+id = "n3"
+site = "town"
+kind = "noise"
+lat = 30.0
+lon = 110.0
+zone_class = "4a"
+"#;
+    let (mut e, _) = engine(n4a, true);
+    // 22:00–03:00 and 04:00–06:00 full at 50 dB (Lmax 55); 03:00–03:40 only, the event at 03:05.
+    for h in (22..30).filter(|h| *h != 27) {
+        for m in 1..=60 {
+            let s = Sample {
+                ts: at("2026-11-10", h, m),
+                period_s: 60,
+                values: Values::Noise {
+                    laeq: 50.0,
+                    lamax: Some(55.0),
+                },
+            };
+            assert_eq!(e.ingest(2, &s), Ingest::Counted);
+        }
+    }
+    for m in 1..=40 {
+        let lamax = if m == 5 { 90.0 } else { 55.0 };
+        let s = Sample {
+            ts: at("2026-11-10", 27, m),
+            period_s: 60,
+            values: Values::Noise {
+                laeq: 50.0,
+                lamax: Some(lamax),
+            },
+        };
+        assert_eq!(e.ingest(2, &s), Ingest::Counted);
+    }
+    let out = e.emit_all();
+    let day = out.days.iter().find(|d| d.date == "2026-11-10").unwrap();
+    let night = &day
+        .noise
+        .iter()
+        .find(|n| n.device == "n3")
+        .unwrap()
+        .result
+        .night;
+    assert_eq!(
+        night.valid_hours, 7,
+        "the 40-minute hour's Leq does not count"
+    );
+    assert_eq!((night.leq, night.ok), (Some(50.0), Some(true)));
+    assert_eq!((night.lmax, night.lmax_ok), (Some(90.0), Some(false)));
+    let lmax = row(&out, "noise_lmax_compliance", "day", "2026-11-10");
+    assert_eq!((lmax.numerator, lmax.denominator), (0.0, 1.0));
+}
