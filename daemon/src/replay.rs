@@ -11,6 +11,13 @@
 //!
 //! Reading times are not checked against the clock (a capture is old by nature); everything
 //! else is validated exactly as live data, and rejections are counted per reason.
+//!
+//! **Lateness**, as the live engine applies it: readings are taken in the input's order (a
+//! capture's order is the order they arrived in), the watermark is the newest reading time
+//! seen, and a reading for a day already past `standards.lateness_secs` is counted `late` and
+//! leaves that day as it was. Each day's figures are the last ones computed before it closed,
+//! as the daemon wrote them. `Lateness::Ignore` (`--ignore-lateness`) recomputes every day from
+//! all its readings instead, whatever order they came in.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
@@ -56,12 +63,31 @@ pub struct Stats {
     pub rejected: BTreeMap<&'static str, u64>,
 }
 
+/// Whether replay follows the live lateness rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lateness {
+    /// As the live daemon: late readings are counted and left out (the default).
+    Apply,
+    /// Every reading counts, whenever it came (a full recomputation).
+    Ignore,
+}
+
 /// Replay `input` with `config`'s devices and `[standards]`.
-pub fn run(config: &Config, input: &Path) -> Result<(Output, Stats), ReplayError> {
+pub fn run(
+    config: &Config,
+    input: &Path,
+    lateness: Lateness,
+) -> Result<(Output, Stats), ReplayError> {
     let registry = Arc::new(Registry::from_config(config));
     let tz = jiff::tz::TimeZone::get(&config.daemon.timezone)
         .map_err(|_| ReplayError::TimeZone(config.daemon.timezone.clone()))?;
-    let mut engine = Engine::new(config.standards.clone(), Arc::clone(&registry), tz, true);
+    let keep_all = lateness == Lateness::Ignore;
+    let mut engine = Engine::new(
+        config.standards.clone(),
+        Arc::clone(&registry),
+        tz,
+        keep_all,
+    );
     let prefix = config.topic_prefix().to_string();
     let any_time = ValidateConfig {
         max_future_secs: i64::MAX / 4,
@@ -80,6 +106,7 @@ pub fn run(config: &Config, input: &Path) -> Result<(Output, Stats), ReplayError
         stats: Stats::default(),
         records: Vec::new(),
         body: Vec::new(),
+        collected: (!keep_all).then(Collected::default),
     };
     let mut first = None;
     for line in lines.by_ref() {
@@ -118,8 +145,47 @@ pub fn run(config: &Config, input: &Path) -> Result<(Output, Stats), ReplayError
         }
         None => {}
     }
-    let stats = feed.finish();
-    Ok((engine.emit_all(), stats))
+    let (stats, collected) = feed.finish();
+    let last = engine.emit_all();
+    Ok((
+        match collected {
+            Some(mut c) => {
+                c.add(last);
+                c.output()
+            }
+            None => last,
+        },
+        stats,
+    ))
+}
+
+/// Each day's and window's latest figures, as emitted while the input was read.
+#[derive(Default)]
+struct Collected {
+    days: BTreeMap<(String, i64), crate::transforms::aggregate::report::DayReport>,
+    rows: BTreeMap<
+        (String, String, &'static str, i64),
+        crate::transforms::aggregate::report::ComplianceRow,
+    >,
+}
+
+impl Collected {
+    fn add(&mut self, out: Output) {
+        for d in out.days {
+            self.days.insert((d.site.clone(), d.midnight), d);
+        }
+        for r in out.compliance {
+            let key = (r.site.clone(), r.metric.clone(), r.window, r.start_unix);
+            self.rows.insert(key, r);
+        }
+    }
+
+    fn output(self) -> Output {
+        Output {
+            days: self.days.into_values().collect(),
+            compliance: self.rows.into_values().collect(),
+        }
+    }
 }
 
 struct Feeder<'e> {
@@ -128,6 +194,9 @@ struct Feeder<'e> {
     stats: Stats,
     records: Vec<crate::event::Record>,
     body: Vec<u8>,
+    /// With lateness: the figures emitted so far (days close and are dropped as the input
+    /// goes on, as in the daemon).
+    collected: Option<Collected>,
 }
 
 impl Feeder<'_> {
@@ -199,11 +268,14 @@ impl Feeder<'_> {
         self.stats.counted += counted;
         self.stats.duplicates += dup;
         self.stats.late += late;
+        if let Some(c) = self.collected.as_mut() {
+            c.add(self.engine.emit());
+        }
     }
 
-    fn finish(mut self) -> Stats {
+    fn finish(mut self) -> (Stats, Option<Collected>) {
         self.count();
-        self.stats
+        (self.stats, self.collected)
     }
 }
 

@@ -263,3 +263,118 @@ fn a_day_survives_stop_and_crash_and_equals_an_uninterrupted_run() {
         );
     }
 }
+
+/// Issue 19, 3: a backlog that arrives after its day has closed (here `lateness_secs` = 1 h)
+/// is counted `late` by the live engine and leaves the day as it was; `meilid replay` of the
+/// messages in the order an independent subscriber (mosquitto_sub) received them gives the
+/// same figures and the same late count; `--ignore-lateness` recomputes the day with them.
+#[test]
+fn a_late_backlog_replays_as_the_live_daemon_counted_it() {
+    let mq = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sub = Subscriber::start(
+        mq.port,
+        "meili/v1/town/noise/+/telemetry",
+        "meili/v1/town/noise/_probe/telemetry",
+        dir.path(),
+    );
+    let out = dir.path().join("results.lp");
+    let config = format!(
+        "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-late\"\n\n[[sinks]]\ntype = \"file\"\nname = \"f\"\npath = \"{}\"\n\n[standards]\nemit_interval_secs = 1\nlateness_secs = 3600\n{DEVICES}",
+        mq.url(),
+        out.display()
+    );
+    let m = Meilid::start(dir.path(), &config);
+    // Day D = three local days ago: 06:00–14:00 at 50 dB; then a reading two days later
+    // (the watermark passes D's close, noon of D+1, by more than the hour allowed); then
+    // D's 14:00–22:00 at 70 dB, late.
+    let local_day = (unix_now() + 8 * 3600).div_euclid(86_400) - 3;
+    let midnight = local_day * 86_400 - 8 * 3600;
+    let reading = |seq: i64, ts: i64, l: f64| {
+        format!(
+            r#"{{"v":1,"seq":{seq},"ts":{ts},"period_s":300,"laeq":{l},"lamax":{}}}"#,
+            l + 5.0
+        )
+    };
+    let mut payloads = Vec::new();
+    for j in 0..96 {
+        payloads.push(reading(j, midnight + 6 * 3600 + (j + 1) * 300, 50.0));
+    }
+    payloads.push(reading(96, midnight + 2 * 86_400 + 12 * 3600, 50.0));
+    for j in 0..96 {
+        payloads.push(reading(97 + j, midnight + 14 * 3600 + (j + 1) * 300, 70.0));
+    }
+    publish_lines(mq.port, "meili/v1/town/noise/n1/telemetry", &payloads);
+    wait_until("the engine read all 193", Duration::from_secs(60), || {
+        let seen = m.metric("meili_standards_readings_total", "outcome=\"counted\"")?
+            + m.metric("meili_standards_readings_total", "outcome=\"late\"")?;
+        (seen >= 193.0).then_some(())
+    });
+    let live_late = m
+        .metric("meili_standards_readings_total", "outcome=\"late\"")
+        .unwrap();
+    assert_eq!(live_late, 96.0);
+    // The live day's Ld: the last noise_period row for n1's day of D the sink wrote.
+    let t = format!(" {midnight}");
+    let live_row = wait_until("D's day row", Duration::from_secs(20), || {
+        std::fs::read_to_string(&out)
+            .ok()?
+            .lines()
+            .rev()
+            .find(|l| {
+                l.starts_with("noise_period,")
+                    && l.contains("device=n1")
+                    && l.contains("period=day")
+                    && l.ends_with(&t)
+            })
+            .map(String::from)
+    });
+    let leq_of = |row: &str| -> f64 {
+        let at = row.find("leq=").unwrap() + 4;
+        row[at..].split([',', ' ']).next().unwrap().parse().unwrap()
+    };
+    assert_eq!(leq_of(&live_row), 50.0, "{live_row}");
+
+    // The capture, in the order the subscriber got the messages.
+    let seen = wait_until("the subscriber's 193", Duration::from_secs(20), || {
+        let m = sub.messages();
+        (m.len() >= 193).then_some(m)
+    });
+    let capture: String = seen
+        .iter()
+        .map(|(t, p)| serde_json::json!({"topic": t, "payload": p}).to_string() + "\n")
+        .collect();
+    let input = dir.path().join("capture.ndjson");
+    std::fs::write(&input, capture).unwrap();
+    let date = jiff::Timestamp::from_second(midnight + 8 * 3600)
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .to_string();
+    let day_leq = |doc: &Value| {
+        doc["days"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["date"] == date.as_str())
+            .and_then(|d| {
+                d["noise"]
+                    .as_array()?
+                    .iter()
+                    .find(|n| n["device"] == "n1")
+                    .cloned()
+            })
+            .map(|n| n["day"]["leq"].as_f64().unwrap())
+            .unwrap()
+    };
+    let replayed = meilid_replay(&m.config, &input);
+    assert_eq!(replayed["input"]["late"], 96, "{}", replayed["input"]);
+    assert_eq!(day_leq(&replayed), leq_of(&live_row), "replay = live");
+    let full = meilid_replay_with(&m.config, &input, &["--ignore-lateness"]);
+    assert_eq!(full["input"]["late"], 0);
+    assert!(
+        day_leq(&full) > 65.0,
+        "recomputed with the backlog: {}",
+        day_leq(&full)
+    );
+}

@@ -684,11 +684,17 @@ pub fn unix_now() -> i64 {
 
 /// `meilid replay --format json` of `input` with `config`: the JSON document it prints.
 pub fn meilid_replay(config: &Path, input: &Path) -> serde_json::Value {
+    meilid_replay_with(config, input, &[])
+}
+
+/// `meilid replay --format json` with further arguments (`--ignore-lateness`).
+pub fn meilid_replay_with(config: &Path, input: &Path, args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_meilid"))
         .args(["replay", "--format", "json", "--config"])
         .arg(config)
         .arg("--input")
         .arg(input)
+        .args(args)
         .output()
         .unwrap();
     assert!(

@@ -80,6 +80,10 @@ pub enum Command {
         /// Output: a table for people, or JSON for scripts.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
+        /// Count every reading, however late it came (by default readings arriving after
+        /// `standards.lateness_secs` are counted `late` and left out, as the live daemon does).
+        #[arg(long)]
+        ignore_lateness: bool,
     },
     /// Modbus tools for technicians.
     Modbus {

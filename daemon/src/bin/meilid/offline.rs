@@ -39,9 +39,20 @@ pub fn check_config(file: &Path) -> ExitCode {
     }
 }
 
-pub fn replay(config: &Path, input: &Path, format: Format) -> anyhow::Result<()> {
+pub fn replay(
+    config: &Path,
+    input: &Path,
+    format: Format,
+    ignore_lateness: bool,
+) -> anyhow::Result<()> {
+    use meili_daemon::replay::Lateness;
     let config = config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let (out, stats) = meili_daemon::replay::run(&config, input)?;
+    let lateness = if ignore_lateness {
+        Lateness::Ignore
+    } else {
+        Lateness::Apply
+    };
+    let (out, stats) = meili_daemon::replay::run(&config, input, lateness)?;
     match format {
         Format::Json => {
             let doc = meili_daemon::replay::Document {
