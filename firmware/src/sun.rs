@@ -1,9 +1,12 @@
-//! Sunrise and sunset (the "sunrise equation", NOAA/Meeus approximations, about ±1 min below
-//! 60° latitude): the streetlight controller's astronomical clock, so lamps keep their
-//! schedule when the gateway is unreachable. The daemon computes its lighting schedule with
-//! the same code.
+//! Sunrise and sunset by the NOAA solar calculator's equations (Meeus, *Astronomical
+//! Algorithms*: the Sun's apparent longitude, the obliquity with nutation, the equation of
+//! time), with the Sun's position evaluated at the event itself (iterated from local solar
+//! noon), not once for the day: within a few seconds of NOAA's calculator and of `astral`
+//! from 18° N to 54° N in every month (tests/system/sun.rs). The streetlight controller's
+//! astronomical clock, so lamps keep their schedule when the gateway is unreachable; the
+//! daemon computes its lighting schedule with the same code.
 
-use libm::{acos, asin, cos, floor, round, sin};
+use libm::{acos, asin, cos, floor, round, sin, tan};
 
 /// `x` modulo 360 in [0, 360) (`f64::rem_euclid` is not in `core`).
 fn wrap360(x: f64) -> f64 {
@@ -25,32 +28,75 @@ pub enum SunDay {
 
 const J2000: f64 = 2_451_545.0;
 const UNIX_EPOCH_JD: f64 = 2_440_587.5;
+/// The zenith distance of sunrise and sunset: the upper limb on the horizon with standard
+/// refraction (90° + 16′ + 34′).
+const ZENITH_DEG: f64 = 90.833;
+
+fn rad(d: f64) -> f64 {
+    d * core::f64::consts::PI / 180.0
+}
+
+fn deg(r: f64) -> f64 {
+    r * 180.0 / core::f64::consts::PI
+}
+
+/// The Sun's declination (radians) and the equation of time (minutes) at Julian day `jd`.
+fn position(jd: f64) -> (f64, f64) {
+    let t = (jd - J2000) / 36_525.0;
+    let l0 = wrap360(280.466_46 + t * (36_000.769_83 + t * 0.000_303_2));
+    let m = 357.529_11 + t * (35_999.050_29 - 0.000_153_7 * t);
+    let e = 0.016_708_634 - t * (0.000_042_037 + 0.000_000_126_7 * t);
+    let c = sin(rad(m)) * (1.914_602 - t * (0.004_817 + 0.000_014 * t))
+        + sin(rad(2.0 * m)) * (0.019_993 - 0.000_101 * t)
+        + sin(rad(3.0 * m)) * 0.000_289;
+    let omega = rad(125.04 - 1_934.136 * t);
+    let lambda = l0 + c - 0.005_69 - 0.004_78 * sin(omega);
+    let eps0 =
+        23.0 + (26.0 + (21.448 - t * (46.815 + t * (0.000_59 - t * 0.001_813))) / 60.0) / 60.0;
+    let eps = rad(eps0 + 0.002_56 * cos(omega));
+    let decl = asin(sin(eps) * sin(rad(lambda)));
+    let y = tan(eps / 2.0) * tan(eps / 2.0);
+    let (l0, m) = (rad(l0), rad(m));
+    let eot = y * sin(2.0 * l0) - 2.0 * e * sin(m) + 4.0 * e * y * sin(m) * cos(2.0 * l0)
+        - 0.5 * y * y * sin(4.0 * l0)
+        - 1.25 * e * e * sin(2.0 * m);
+    (decl, 4.0 * deg(eot))
+}
+
+/// Julian day of sunrise (`dir` −1) or sunset (+1) near `noon` (Julian day of local mean
+/// noon): the Sun's position is taken again at each estimate until it settles.
+fn event(noon: f64, lat: f64, lon: f64, dir: f64) -> Result<f64, SunDay> {
+    let midnight_ut = floor(noon - 0.5) + 0.5;
+    let mut jd = noon;
+    for _ in 0..4 {
+        let (decl, eot) = position(jd);
+        let cos_ha = cos(rad(ZENITH_DEG)) / (cos(rad(lat)) * cos(decl)) - tan(rad(lat)) * tan(decl);
+        if cos_ha < -1.0 {
+            return Err(SunDay::AlwaysUp);
+        }
+        if cos_ha > 1.0 {
+            return Err(SunDay::AlwaysDown);
+        }
+        let ha = deg(acos(cos_ha));
+        // Minutes after 0h UT of the day `noon` falls in.
+        let minutes = 720.0 - 4.0 * (lon - dir * ha) - eot;
+        jd = midnight_ut + minutes / 1_440.0;
+    }
+    Ok(jd)
+}
 
 /// Sunrise and sunset for the date `days_since_2000` (days since 2000-01-01) at `lat`, `lon`
-/// (degrees, east positive): the events around that date's local solar noon. Solar altitude
-/// −0.833° (upper limb with standard refraction).
+/// (degrees, east positive): the events around that date's local solar noon, for the Sun's
+/// upper limb at the horizon with standard refraction (zenith 90.833°).
 pub fn sun_day(days_since_2000: i64, lat: f64, lon: f64) -> SunDay {
-    let rad = |d: f64| d * core::f64::consts::PI / 180.0;
-    let deg = |r: f64| r * 180.0 / core::f64::consts::PI;
-    let j_star = days_since_2000 as f64 - lon / 360.0;
-    let m = wrap360(357.5291 + 0.985_600_28 * j_star);
-    let c = 1.9148 * sin(rad(m)) + 0.0200 * sin(rad(2.0 * m)) + 0.0003 * sin(rad(3.0 * m));
-    let lambda = wrap360(m + c + 180.0 + 102.9372);
-    let transit = J2000 + j_star + 0.0053 * sin(rad(m)) - 0.0069 * sin(rad(2.0 * lambda));
-    let sin_d = sin(rad(lambda)) * sin(rad(23.4397));
-    let cos_d = cos(asin(sin_d));
-    let cos_w = (sin(rad(-0.833)) - sin(rad(lat)) * sin_d) / (cos(rad(lat)) * cos_d);
-    if cos_w < -1.0 {
-        return SunDay::AlwaysUp;
-    }
-    if cos_w > 1.0 {
-        return SunDay::AlwaysDown;
-    }
-    let w = deg(acos(cos_w)) / 360.0;
+    let noon = J2000 + days_since_2000 as f64 - lon / 360.0;
     let unix = |jd: f64| round((jd - UNIX_EPOCH_JD) * 86_400.0) as i64;
-    SunDay::RiseSet {
-        sunrise: unix(transit - w),
-        sunset: unix(transit + w),
+    match (event(noon, lat, lon, -1.0), event(noon, lat, lon, 1.0)) {
+        (Ok(rise), Ok(set)) => SunDay::RiseSet {
+            sunrise: unix(rise),
+            sunset: unix(set),
+        },
+        (Err(e), _) | (_, Err(e)) => e,
     }
 }
 
@@ -81,6 +127,17 @@ mod tests {
         assert!((local_min(sunrise) - (4 * 60 + 46)).abs() <= 2);
         assert!((local_min(sunset) - (19 * 60 + 46)).abs() <= 2);
         assert_eq!(days_since_2000(2000, 1, 1), 0);
+        // Mohe 52.97 N 122.54 E, 2026-09-01 (issue 19): NOAA's calculator gives sunset 18:39:34
+        // UTC+8, astral 3.2 18:39:15; evaluating the Sun once for the day gave 18:41:30.
+        let SunDay::RiseSet { sunset, .. } = sun_day(days_since_2000(2026, 9, 1), 52.97, 122.54)
+        else {
+            panic!()
+        };
+        let local_s = (sunset + 8 * 3600).rem_euclid(86_400);
+        assert!(
+            (local_s - (18 * 3600 + 39 * 60 + 25)).abs() <= 15,
+            "{local_s}"
+        );
         assert_eq!(days_since_2000(2026, 3, 1), 9556);
     }
 }

@@ -30,6 +30,8 @@ mod firmware_mqtt;
 mod firmware_qemu;
 // Issue 18: `meilid device provision`'s image in the emulated board; the console's get/set.
 mod firmware_provision;
+// Issue 19: sunrise and sunset against astral (NOAA's equations) in ten towns all year.
+mod sun;
 // Issue 16: tokens, scopes, Host, silences, slowloris, secrets, TLS settings, broker ACLs.
 mod security;
 // Issue 17: the shape of /metrics and of the health rows, pinned before the architecture step.
