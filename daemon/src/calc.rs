@@ -30,8 +30,9 @@ pub fn parse_levels(s: &str) -> Result<Vec<f64>, CalcError> {
         .collect()
 }
 
-/// `calc aqi`: the AQI of the pollutants given (`na` tells whether a published daily figure
-/// with the others missing would be NA).
+/// `calc aqi`: the AQI of the pollutants given, in the shape replay and the daemon report it:
+/// with pollutants missing and the others at AQI ≤ 100 the figure is NA (`aqi` null, `na`
+/// true) and `max_iaqi` carries the highest IAQI given.
 pub fn aqi(edition: Edition, hourly: bool, round: bool, input: &Inputs) -> Aqi {
     let report = if hourly {
         Report::Hourly
@@ -40,7 +41,7 @@ pub fn aqi(edition: Edition, hourly: bool, round: bool, input: &Inputs) -> Aqi {
             o3_1h: edition == Edition::Hj633_2012,
         }
     };
-    aqi::compute_with(edition, report, input, round, false)
+    aqi::compute(edition, report, input, round)
 }
 
 #[derive(Debug, Serialize)]

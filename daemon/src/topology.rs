@@ -299,14 +299,14 @@ fn start_alerts(
     let path = task::state_path(&config.daemon.data_dir);
     let store = Arc::clone(&ev.store);
     let ev = StatefulReader::open(ev, Arc::clone(&t.buffer), reader, path);
-    let wake = Arc::new(tokio::sync::Notify::new());
+    let (wake, _) = tokio::sync::watch::channel(0u64);
     let mut tasks = JoinSet::new();
     for ((_, ch), m) in channels.into_iter().zip(&t.channels) {
         tasks.spawn(crate::sinks::alerts::run(
             ch,
             Arc::clone(m),
             Arc::clone(&store),
-            Arc::clone(&wake),
+            wake.subscribe(),
             Arc::clone(&shared.alerts_changed),
             stop.clone(),
         ));

@@ -304,6 +304,8 @@ pub struct Aqi {
     pub standard: &'static str,
     /// `None` (NA) when a pollutant is missing and the available ones give AQI ≤ 100.
     pub aqi: Option<i64>,
+    /// The highest IAQI of the indicators given, whether or not the AQI is NA.
+    pub max_iaqi: Option<i64>,
     pub category: Option<u8>,
     pub category_zh: Option<&'static str>,
     pub category_en: Option<&'static str>,
@@ -389,6 +391,7 @@ pub fn compute_with(
     let mut out = Aqi {
         standard: ed.as_str(),
         aqi: None,
+        max_iaqi: None,
         category: None,
         category_zh: None,
         category_en: None,
@@ -407,6 +410,7 @@ pub fn compute_with(
     let Some(max) = values.iter().map(|(_, v)| *v).max() else {
         return out;
     };
+    out.max_iaqi = Some(max);
     if !out.missing.is_empty() && max <= 100 {
         // NA: the missing pollutant could decide the figure (HJ 633—2026 §5.3.1).
         out.na = true;

@@ -115,7 +115,11 @@ fn aqi_text(a: &meili_daemon::standards::aqi::Aqi) -> String {
     let mut t = format!(
         "AQI ({}): {}",
         a.standard,
-        a.aqi.map_or("NA".to_string(), |x| x.to_string())
+        match (a.aqi, a.max_iaqi) {
+            (Some(x), _) => x.to_string(),
+            (None, Some(m)) => format!("NA (pollutants missing; highest IAQI given {m})"),
+            (None, None) => "NA".to_string(),
+        }
     );
     if let (Some(c), Some(zh), Some(en)) = (a.category, a.category_zh, a.category_en) {
         t += &format!("  category {c} {zh} ({en})");

@@ -199,7 +199,7 @@ pub async fn run(
     mut ch: Channel,
     metrics: Arc<ChannelMetrics>,
     store: Arc<Mutex<Store>>,
-    wake: Arc<Notify>,
+    mut wake: tokio::sync::watch::Receiver<u64>,
     delivered: Arc<Notify>,
     stop: CancellationToken,
 ) {
@@ -212,10 +212,13 @@ pub async fn run(
         _ => None,
     };
     let mut next_resend = tokio::time::Instant::now() + resend.unwrap_or(Duration::MAX / 4);
+    let mut evaluator_running = true;
     loop {
         if stop.is_cancelled() {
             return;
         }
+        // Seen now: an alert queued from here on makes `wake.changed()` return at once.
+        wake.borrow_and_update();
         // Alertmanager forgets alerts it stops hearing about: re-post the firing ones.
         if let (Some(every), Channel::Alertmanager(am)) = (resend, &mut ch) {
             if tokio::time::Instant::now() >= next_resend {
@@ -244,7 +247,7 @@ pub async fn run(
                 }
             };
             tokio::select! {
-                _ = wake.notified() => {}
+                r = wake.changed(), if evaluator_running => evaluator_running = r.is_ok(),
                 _ = tokio::time::sleep(until_resend.min(Duration::from_secs(1))) => {}
                 _ = idle => {}
                 _ = stop.cancelled() => return,

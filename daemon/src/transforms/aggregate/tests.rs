@@ -446,18 +446,23 @@ fn a_daily_mean_on_an_exact_tie_rounds_half_to_even() {
         (a.aqi.standard, a.aqi.aqi, a.good),
         ("2026", Some(100), Some(true))
     );
-    // What `meilid calc aqi --standard 2026 --pm2_5 60.5` computes.
-    let calc = crate::standards::aqi::compute_with(
+    // What `meilid calc aqi --standard 2026 --pm2_5 60.5` computes: NA as a published daily
+    // figure (five pollutants missing), its IAQI 100.
+    let calc = crate::calc::aqi(
         crate::standards::aqi::Edition::Hj633_2026,
-        crate::standards::aqi::Report::Daily { o3_1h: false },
+        false,
+        true,
         &crate::standards::aqi::Inputs {
             pm2_5: Some(60.5),
             ..Default::default()
         },
-        true,
-        false,
     );
-    assert_eq!(calc.aqi, Some(100), "meilid calc agrees");
+    assert_eq!(
+        (calc.aqi, calc.na, calc.max_iaqi),
+        (None, true, Some(100)),
+        "meilid calc agrees"
+    );
+    assert_eq!(a.aqi.max_iaqi, Some(100));
 }
 
 /// Issue 19, 1: every day hour of a class 4b point at 70.05 dB(A) gives Ld 70.0 (a tie,

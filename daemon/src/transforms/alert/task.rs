@@ -51,7 +51,10 @@ pub struct Task {
     pub tick_every: Duration,
     pub checkpoint_every: Duration,
     /// Woken when outboxes have something new.
-    pub outbox: Arc<Notify>,
+    /// Bumped when the outbox has something new: each channel holds a receiver, so a change
+    /// is seen even when it lands while the channel is busy (a `Notify::notify_waiters` would
+    /// be lost then, and the channel wait for its 1 s safety poll).
+    pub outbox: tokio::sync::watch::Sender<u64>,
     /// Delivery workers ask for a save after delivering (so a restart does not resend).
     pub save_requested: Arc<Notify>,
 }
@@ -118,7 +121,7 @@ impl Task {
             // Deliveries go out only after the alert is saved: a crash cannot forget one
             // that a centre has already been told about.
             if changed {
-                self.outbox.notify_waiters();
+                self.outbox.send_modify(|v| *v += 1);
             }
             if stopping {
                 tracing::info!("Alert evaluator stopped.");
