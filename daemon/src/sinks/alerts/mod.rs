@@ -213,6 +213,7 @@ pub async fn run(
     };
     let mut next_resend = tokio::time::Instant::now() + resend.unwrap_or(Duration::MAX / 4);
     let mut evaluator_running = true;
+    let mut retried_at_once = false;
     loop {
         if stop.is_cancelled() {
             return;
@@ -261,8 +262,17 @@ pub async fn run(
                 metrics.up.store(true, Relaxed);
                 delivered.notify_one();
                 backoff = Duration::from_secs(1);
+                retried_at_once = false;
+            }
+            // A receiver that closed an idle keep-alive connection just as it was reused
+            // shows as a transport error: one new attempt at once, on a new connection,
+            // before backing off.
+            Err(DeliveryError::Http { .. }) if !retried_at_once && metrics.up.load(Relaxed) => {
+                metrics.failures.fetch_add(1, Relaxed);
+                retried_at_once = true;
             }
             Err(e) => {
+                retried_at_once = false;
                 metrics.failures.fetch_add(1, Relaxed);
                 metrics.up.store(false, Relaxed);
                 if last_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(30)) {

@@ -41,6 +41,18 @@ fn exactly_on_breakpoints_is_not_pushed_up() {
     }
     assert_eq!(pm25(Edition::Hj633_2026, "60"), 100);
     assert_eq!(pm25(Edition::Hj633_2026, "60.0"), 100);
+    // Exact integers between nodes stay (the ceiling of an exact rational, issue 19):
+    // 2026 PM2.5 71 → 100 + 50·11/55 = 110; 2012 PM2.5 43 → 50 + 50·8/40 = 60.
+    assert_eq!(pm25(Edition::Hj633_2026, "71"), 110);
+    assert_eq!(pm25(Edition::Hj633_2012, "43"), 60);
+    // …and a hair above is the next integer: 2012 PM2.5 43.1 unrounded → 60.125 → 61.
+    let c = iaqi(
+        Item::Pm2_5,
+        Basis::Day,
+        Edition::Hj633_2012,
+        Conc::parse("43.1").unwrap(),
+    );
+    assert_eq!(c, Iaqi::Value(61));
     // One above a node: 36 → 50 + 50/40·1 = 51.25 → 52.
     assert_eq!(pm25(Edition::Hj633_2012, "36"), 52);
     // CO 24 h 4.1 mg/m³: 100 + 50/10·0.1 = 100.5 → 101.
