@@ -34,6 +34,8 @@ pub struct Shared {
     /// The ingest queue, for messages of an adopted device (set once the sources start; weak,
     /// so the pipeline still ends when its sources do).
     pub ingest: Arc<std::sync::OnceLock<tokio::sync::mpsc::WeakSender<crate::event::RawMessage>>>,
+    /// Reloads the configuration file (none for a daemon not started from one).
+    pub reload: Option<Arc<crate::reload::Reloader>>,
     pub metrics: Arc<Metrics>,
     /// Every component's counters, for `/metrics`, `/health` and the health rows.
     pub telemetry: Arc<Telemetry>,
@@ -62,6 +64,7 @@ pub struct Telemetry {
     /// Polled Modbus devices (set once the sources start).
     pub modbus: std::sync::OnceLock<Vec<Arc<DeviceMetrics>>>,
     pub pending: Arc<Mutex<crate::transforms::pending::Pending>>,
+    pub reload: std::sync::OnceLock<Arc<crate::reload::Reloader>>,
 }
 
 impl Telemetry {
@@ -103,6 +106,9 @@ impl Telemetry {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .render(&mut p);
+        if let Some(r) = self.reload.get() {
+            r.render(&mut p);
+        }
         if let Some(store) = alerts {
             let store = store.lock().unwrap_or_else(|e| e.into_inner());
             self.alerts.render(&store, &mut p);

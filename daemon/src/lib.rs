@@ -26,8 +26,8 @@
 //!   `air` (GB 3095 / HJ 663 validity), `noise` (GB 3096), `lighting`, `toilet`, `sun`,
 //!   `ratio`; `clock` (local days and hours) and `classes` (zone, road and toilet classes).
 //! - [`replay`], [`calc`]: `meilid replay` and `meilid calc`.
-//! - [`config`], [`registry`]: typed configuration (`config/check.rs` and `config/limits.rs`:
-//!   what serde cannot check) and the device registry.
+//! - [`config`], [`registry`], [`reload`]: typed configuration (`config/check.rs` and `config/limits.rs`:
+//!   what serde cannot check), the device registry, and reloading (SIGHUP).
 //! - [`http`]: the technician's web page (`http/page.html`), the API (`http/api.rs`: devices,
 //!   compliance, the toilet GeoJSON feed), silences (`http/silences.rs`), authentication
 //!   (`http/auth.rs`), the listeners' limits (`http/server.rs`), `/health`, `/metrics`.
@@ -60,6 +60,7 @@ pub mod prom;
 pub mod provision;
 pub mod redact;
 pub mod registry;
+pub mod reload;
 pub mod replay;
 pub mod rows;
 pub mod sinks;

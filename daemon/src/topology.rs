@@ -98,6 +98,7 @@ impl Daemon {
             channels: channel_metrics(&channels, alerting),
             modbus: std::sync::OnceLock::new(),
             pending: Arc::default(),
+            reload: std::sync::OnceLock::new(),
         });
         let metrics = Arc::clone(&telemetry.ingest);
         let compliance: Latest = Arc::default();
@@ -110,6 +111,7 @@ impl Daemon {
             live: Arc::clone(&live),
             pending: Arc::clone(&telemetry.pending),
             ingest: Arc::default(),
+            reload: crate::reload::Reloader::new(&config, Arc::clone(&registry)).map(Arc::new),
             metrics: Arc::clone(&metrics),
             telemetry: Arc::clone(&telemetry),
             started: std::time::Instant::now(),
@@ -118,6 +120,9 @@ impl Daemon {
             alerts_changed: Arc::new(tokio::sync::Notify::new()),
             view: Arc::new(crate::gateway::View::from_config(&config)),
         };
+        if let Some(r) = &shared.reload {
+            let _ = telemetry.reload.set(Arc::clone(r));
+        }
         let alerts = if alerting {
             Some(start_alerts(&config, &shared, channels, &alerts_stop)?)
         } else {
@@ -418,7 +423,34 @@ pub async fn run(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<(), DaemonError> {
     let daemon = Daemon::start(config).await?;
+    let reloads = daemon
+        .shared
+        .reload
+        .clone()
+        .map(|r| tokio::spawn(reload_on_sighup(r)));
     shutdown.await;
+    if let Some(t) = reloads {
+        t.abort();
+    }
     daemon.shutdown().await;
     Ok(())
+}
+
+/// SIGHUP reloads the configuration (it no longer ends the daemon).
+async fn reload_on_sighup(r: Arc<crate::reload::Reloader>) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else {
+            tracing::warn!("Cannot listen for SIGHUP; reload with POST /api/v1/reload.");
+            return;
+        };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the configuration.");
+            let r = Arc::clone(&r);
+            let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = r;
 }

@@ -32,6 +32,8 @@ mod firmware_qemu;
 mod firmware_provision;
 // Issue 19: sunrise and sunset against astral (NOAA's equations) in ten towns all year.
 mod sun;
+// Issue 20 (part): SIGHUP reloads while readings flow.
+mod reload;
 // Issue 16: tokens, scopes, Host, silences, slowloris, secrets, TLS settings, broker ACLs.
 mod security;
 // Issue 17: the shape of /metrics and of the health rows, pinned before the architecture step.

@@ -2,13 +2,14 @@
 //! (Prometheus text), and the API of CONTRACT §5 (docs/api.md), behind `auth` (tokens, login
 //! session, Host check) and `server` (connection limits and timeouts); the public listener
 //! serves only the toilet feed. Silences: `silences.rs`; device commands: `commands.rs`;
-//! adopting a pending device: `adopt.rs`.
+//! adopting a pending device: `adopt.rs`; reloading the configuration: `reload.rs`.
 
 mod adopt;
 mod api;
 pub mod auth;
 mod commands;
 mod page;
+mod reload;
 pub mod server;
 mod silences;
 
@@ -131,6 +132,7 @@ pub fn router(shared: Api) -> Router {
         )
         .route("/api/v1/devices/{site}/{id}", get(api::device))
         .route("/api/v1/devices/{site}/{id}/cmd", post(commands::send))
+        .route("/api/v1/reload", post(reload::reload))
         .route("/api/v1/compliance", get(api::compliance))
         .route("/api/v1/toilets.geojson", get(api::toilets))
         .route("/api/v1/silences", post(silences::add))

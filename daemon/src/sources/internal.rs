@@ -213,11 +213,13 @@ mod tests {
             channels: Vec::new(),
             modbus: std::sync::OnceLock::new(),
             pending: Arc::default(),
+            reload: std::sync::OnceLock::new(),
         });
         Shared {
             live: Arc::new(Mutex::new(Live::new(&registry))),
             pending: Arc::clone(&telemetry.pending),
             ingest: Arc::default(),
+            reload: None,
             registry,
             metrics,
             telemetry,

@@ -1,0 +1,146 @@
+//! Issue 20 (part): reloading while readings flow. SIGHUP 20 times while mosquitto_pub
+//! publishes 10,000 readings; a device added to the file half-way is taken in without a
+//! restart; every reading is in InfluxDB exactly once; an invalid file is refused (counted,
+//! the daemon keeps running on the old one).
+
+use std::process::Command;
+use std::time::Duration;
+
+use crate::util::*;
+
+fn noise_device(id: &str) -> String {
+    format!("\n[[devices]]\nid = \"{id}\"\nsite = \"town\"\nkind = \"noise\"\nlat = 23.36\nlon = 103.38\nzone_class = \"2\"\n")
+}
+
+fn count(db: &Influxd, device: &str) -> Option<f64> {
+    let v = db.query(
+        "meili",
+        &format!("SELECT count(laeq) FROM noise WHERE device = '{device}'"),
+    );
+    v["results"][0]["series"][0]["values"][0][1].as_f64()
+}
+
+#[test]
+fn twenty_reloads_under_load_lose_and_duplicate_nothing() {
+    let mq = Mosquitto::start();
+    let db = Influxd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-reload\"\n\n[[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\n[sinks.batch]\nmax_delay_ms = 200\n{}",
+        mq.url(),
+        db.url(),
+        noise_device("n1")
+    );
+    let m = Meilid::start(dir.path(), &body);
+    let text = std::fs::read_to_string(&m.config).unwrap();
+    let now = unix_now();
+    let readings = move |from: i64, n: i64| -> Vec<String> {
+        (from..from + n)
+            .map(|i| {
+                format!(
+                    r#"{{"v":1,"seq":{i},"ts":{},"period_s":1,"laeq":{}.5}}"#,
+                    now - 20_000 + i,
+                    40 + i % 30
+                )
+            })
+            .collect()
+    };
+    let port = mq.port;
+    let publisher = std::thread::spawn(move || {
+        for batch in 0..20 {
+            publish_lines(
+                port,
+                "meili/v1/town/noise/n1/telemetry",
+                &readings(batch * 500, 500),
+            );
+        }
+    });
+    let hup = || {
+        let st = Command::new("kill")
+            .arg("-HUP")
+            .arg(m.proc.pid().to_string())
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    for i in 0..20 {
+        if i == 10 {
+            std::fs::write(&m.config, format!("{text}{}", noise_device("n2"))).unwrap();
+        }
+        hup();
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    publisher.join().unwrap();
+    wait_until("20 reloads", Duration::from_secs(20), || {
+        (m.metric("meili_config_reloads_total", "")? >= 20.0).then_some(())
+    });
+    // n2 came in with the 11th reload: its readings are accepted now.
+    let n2: Vec<String> = (0..100)
+        .map(|i| {
+            format!(
+                r#"{{"v":1,"seq":{i},"ts":{},"period_s":1,"laeq":50.0}}"#,
+                now - 500 + i
+            )
+        })
+        .collect();
+    publish_lines(mq.port, "meili/v1/town/noise/n2/telemetry", &n2);
+    let counts = wait_until("every reading in InfluxDB", Duration::from_secs(60), || {
+        let c = (count(&db, "n1")?, count(&db, "n2")?);
+        (c.0 >= 10_000.0 && c.1 >= 100.0).then_some(c)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(counts, (10_000.0, 100.0));
+    assert_eq!(
+        (count(&db, "n1"), count(&db, "n2")),
+        (Some(10_000.0), Some(100.0)),
+        "nothing more arrived later"
+    );
+    assert_eq!(
+        m.metric("meili_config_reload_failures_total", ""),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.metric("meili_readings_rejected_total", "reason=\"unknown_device\"")
+            .unwrap_or(0.0),
+        0.0
+    );
+    // An invalid file: refused, counted, the daemon goes on with what it has.
+    std::fs::write(&m.config, format!("{text}\nbogus = 1\n")).unwrap();
+    hup();
+    wait_until("the refusal counted", Duration::from_secs(10), || {
+        (m.metric("meili_config_reload_failures_total", "")? >= 1.0).then_some(())
+    });
+    let r = http_request(
+        "POST",
+        &format!("http://127.0.0.1:{}/api/v1/reload", m.http),
+        &[],
+        None,
+        None,
+    )
+    .unwrap();
+    assert_eq!(r.status, 422, "{}", r.body);
+    assert!(r.body.contains("bogus"), "{}", r.body);
+    publish_lines(
+        mq.port,
+        "meili/v1/town/noise/n2/telemetry",
+        &[format!(
+            r#"{{"v":1,"seq":100,"ts":{},"period_s":1,"laeq":50.0}}"#,
+            now - 300
+        )],
+    );
+    wait_until(
+        "still running on the old configuration",
+        Duration::from_secs(20),
+        || (count(&db, "n2")? == 101.0).then_some(()),
+    );
+    let log: String = std::fs::read_dir(dir.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("meilid-"))
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        log.contains("Reload refused") && log.contains("bogus"),
+        "the log says so"
+    );
+}
