@@ -471,11 +471,28 @@ fn health_is_unhealthy_while_mqtt_is_down_and_healthy_again_after() {
         "mqtt_unhealthy_after_secs = 3",
         &(mqtt(&mq, "meilid-health", "") + &sink(&influx.url(), "") + &noise_devices(1)),
     );
+    let code = |path: &str| {
+        http_get(&format!("http://127.0.0.1:{}{path}", meilid.http))
+            .expect("answers")
+            .0
+    };
     assert_eq!(health(&meilid).0, 200);
+    wait_until("ready", Duration::from_secs(20), || {
+        (code("/health/ready") == 200).then_some(())
+    });
     assert_eq!(mq.proc.stop(), Some(0));
+    // Degraded first (reconnecting): /health 200, not ready; then unhealthy: 503.
+    wait_until("not ready", Duration::from_secs(20), || {
+        (code("/health/ready") == 503).then_some(())
+    });
     wait_health(&meilid, 503, "mqtt: not connected");
+    assert_eq!(code("/health/ready"), 503);
+    assert_eq!(code("/health/live"), 200, "alive: not a case for a restart");
     mq.start_again();
     wait_health(&meilid, 200, "");
+    wait_until("ready again", Duration::from_secs(20), || {
+        (code("/health/ready") == 200).then_some(())
+    });
     mq.publish_lines(
         "meili/v1/town/noise/d000/telemetry",
         &lines(0, recent(5), 5),

@@ -119,6 +119,8 @@ pub async fn start(
 pub fn router(shared: Api) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/health/ready", get(ready))
+        .route("/health/live", get(live))
         .route("/metrics", get(metrics))
         .route("/", get(page::index))
         .route("/login", get(auth::login_page).post(auth::login))
@@ -157,7 +159,37 @@ pub fn public_router(shared: Api) -> Router {
 /// reconnecting); `unhealthy` (503: nothing flows and an operator must act: a database
 /// refusing the writes, the buffer unable to append, MQTT down for over
 /// `daemon.mqtt_unhealthy_after_secs` or stopped).
+/// `GET /health`: `ok` and `degraded` answer 200, `unhealthy` 503 (operations.md, Health).
 async fn health(State(s): State<Api>) -> impl IntoResponse {
+    let (status, body) = assess(&s);
+    let code = if status == "unhealthy" {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        axum::http::StatusCode::OK
+    };
+    (code, Json(body))
+}
+
+/// `GET /health/ready`: 200 only when `ok` (everything connected, every sink writing); 503
+/// when degraded or unhealthy — for a load balancer or a monitor that pages on any problem.
+async fn ready(State(s): State<Api>) -> impl IntoResponse {
+    let (status, body) = assess(&s);
+    let code = if status == "ok" {
+        axum::http::StatusCode::OK
+    } else {
+        axum::http::StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body))
+}
+
+/// `GET /health/live`: 200 while the daemon answers at all — for a supervisor that restarts
+/// a hung process; a degraded daemon must not be restarted for it.
+async fn live(State(s): State<Api>) -> impl IntoResponse {
+    Json(serde_json::json!({"status": "live", "uptime_s": s.started.elapsed().as_secs()}))
+}
+
+/// The daemon's health: `ok`, `degraded` or `unhealthy`, and the body of `/health`.
+fn assess(s: &Api) -> (&'static str, serde_json::Value) {
     use crate::sinks::SinkState;
     let m = &s.metrics;
     let now = crate::transforms::validate::unix_now();
@@ -208,17 +240,17 @@ async fn health(State(s): State<Api>) -> impl IntoResponse {
             }
         }
     }
-    let (code, status) = if !unhealthy.is_empty() {
-        (axum::http::StatusCode::SERVICE_UNAVAILABLE, "unhealthy")
+    let status = if !unhealthy.is_empty() {
+        "unhealthy"
     } else if !degraded.is_empty() {
-        (axum::http::StatusCode::OK, "degraded")
+        "degraded"
     } else {
-        (axum::http::StatusCode::OK, "ok")
+        "ok"
     };
     let reasons: Vec<String> = unhealthy.into_iter().chain(degraded).collect();
     (
-        code,
-        Json(serde_json::json!({
+        status,
+        serde_json::json!({
             "status": status,
             "reasons": reasons,
             "version": env!("CARGO_PKG_VERSION"),
@@ -228,7 +260,7 @@ async fn health(State(s): State<Api>) -> impl IntoResponse {
             "readings_accepted": m.accepted_total(),
             "readings_rejected": m.rejected_total(),
             "sinks": sinks,
-        })),
+        }),
     )
 }
 
