@@ -1,6 +1,7 @@
 //! `meilid`: parses the command line and dispatches; each command lives in its own file
 //! (`args.rs` the arguments; `daemon.rs` run, alerts test; `demo.rs` demo, simulate; `offline.rs`
-//! check-config, replay; `calc.rs`; `modbus.rs`; `security.rs` broker-config, token; `device.rs` device provision).
+//! check-config, replay; `calc.rs`; `modbus.rs`; `security.rs` broker-config, token; `device.rs` device provision;
+//! `logging.rs` where logs go and how they look).
 //! Errors from the library become an exit code here (anyhow at the edge).
 
 mod args;
@@ -9,6 +10,7 @@ mod daemon;
 #[cfg(feature = "demo")]
 mod demo;
 mod device;
+mod logging;
 mod modbus;
 mod offline;
 mod output;
@@ -19,7 +21,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Alerts, Cli, Command, LogFormat};
+use args::{Alerts, Cli, Command};
+pub use logging::init_logging;
 
 fn main() -> ExitCode {
     tune_allocator();
@@ -48,20 +51,6 @@ fn main() -> ExitCode {
         } => daemon::block_on(log, daemon::alerts_test(config)),
     };
     output::report(result)
-}
-
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rumqttd=off,rumqttc=warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        // Colours only on a terminal: journald and log files get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
-    }
 }
 
 /// Keep glibc's heap close to what is in use (docs/operations.md, "Memory"): one arena, and a
