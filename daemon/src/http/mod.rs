@@ -254,6 +254,7 @@ fn assess(s: &Api) -> (&'static str, serde_json::Value) {
             "status": status,
             "reasons": reasons,
             "version": env!("CARGO_PKG_VERSION"),
+            "build": env!("MEILI_VERSION"),
             "uptime_s": s.started.elapsed().as_secs(),
             "mqtt_connected": m.mqtt_connected.load(Relaxed),
             "devices": s.registry.len(),

@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 #[derive(Parser)]
 #[command(
     name = "meilid",
-    version,
+    version = env!("MEILI_VERSION"),
     about = "Meili edge gateway: street sensors to official compliance figures"
 )]
 pub struct Cli {

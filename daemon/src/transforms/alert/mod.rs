@@ -73,8 +73,18 @@ struct TickCond {
     firing: bool,
 }
 
+/// Format of the saved alert state (`alerts.json`); files from before it was written count
+/// as version 1.
+const SAVE_VERSION: u32 = 1;
+
+fn version_1() -> u32 {
+    1
+}
+
 #[derive(Serialize, Deserialize)]
 struct Saved {
+    #[serde(default = "version_1")]
+    version: u32,
     next_id: u64,
     conds: BTreeMap<String, Cond>,
     ticks: BTreeMap<String, TickCond>,
@@ -710,6 +720,7 @@ impl Evaluator {
         }
         let store = serde_json::to_value(&*self.store())?;
         serde_json::to_vec(&Saved {
+            version: SAVE_VERSION,
             next_id: self.next_id,
             conds,
             ticks: self.ticks.clone(),
@@ -719,6 +730,12 @@ impl Evaluator {
 
     pub fn restore(&mut self, bytes: &[u8]) -> Result<(), serde_json::Error> {
         let saved: Saved = serde_json::from_slice(bytes)?;
+        if saved.version != SAVE_VERSION {
+            return Err(serde::de::Error::custom(format!(
+                "alert state version {} (this meilid reads and writes {SAVE_VERSION}; a newer meilid wrote it?)",
+                saved.version
+            )));
+        }
         let restored: Store = serde_json::from_value(saved.store)?;
         for (device, rules) in self.by_device.iter().enumerate() {
             let d = self.registry.get(device as DeviceId);

@@ -229,3 +229,24 @@ fn state_survives_a_restart_without_repeating_or_losing_an_alert() {
     assert_eq!(out.len(), 2);
     assert_eq!(out[1].state, "resolved");
 }
+
+/// The saved state carries its format version; a file without one is version 1, a newer
+/// one is refused with a message that says so (the reader then sets it aside, not over it).
+#[test]
+fn saved_state_has_a_format_version() {
+    let e = evaluator("");
+    let bytes = e.save().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert_eq!(v["version"], 1);
+    let mut back = evaluator("");
+    back.restore(&bytes).unwrap();
+    let mut old = v.clone();
+    old.as_object_mut().unwrap().remove("version");
+    back.restore(&serde_json::to_vec(&old).unwrap()).unwrap();
+    let mut newer = v;
+    newer["version"] = serde_json::json!(2);
+    let err = back
+        .restore(&serde_json::to_vec(&newer).unwrap())
+        .unwrap_err();
+    assert!(err.to_string().contains("version 2"), "{err}");
+}
