@@ -36,7 +36,8 @@
 //! - [`broker`]: `meilid broker-config` (mosquitto password file and ACL); [`provision`]:
 //!   `meilid device provision` (a device's configuration sector as an image); [`redact`]: secrets
 //!   out of logs and errors; [`tls`]: the MQTT connections' TLS; [`time`], [`lines`]: the
-//!   wall clock, line numbers in configuration text.
+//!   wall clock, line numbers in configuration text; [`systemd`]: sd_notify (ready, reloading,
+//!   stopping, watchdog).
 //! - [`demo`] (cargo feature `demo`, default on): `meilid demo` — embedded broker, simulated
 //!   fleet, live table; and `meilid simulate`.
 //!
@@ -66,6 +67,7 @@ pub mod rows;
 pub mod sinks;
 pub mod sources;
 pub mod standards;
+pub mod systemd;
 pub mod time;
 pub mod tls;
 pub mod topology;

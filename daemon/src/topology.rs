@@ -428,7 +428,11 @@ pub async fn run(
         .reload
         .clone()
         .map(|r| tokio::spawn(reload_on_sighup(r)));
+    let watchdog = tokio::spawn(crate::systemd::watchdog());
+    crate::systemd::notify("READY=1\nSTATUS=running");
     shutdown.await;
+    crate::systemd::notify("STOPPING=1\nSTATUS=stopping: flushing the sinks");
+    watchdog.abort();
     if let Some(t) = reloads {
         t.abort();
     }

@@ -1,4 +1,4 @@
-//! Issue 20 (part): reloading while readings flow. SIGHUP 20 times while mosquitto_pub
+//! Issue 20 (part): running as a service. Reloading while readings flow: SIGHUP 20 times while mosquitto_pub
 //! publishes 10,000 readings; a device added to the file half-way is taken in without a
 //! restart; every reading is in InfluxDB exactly once; an invalid file is refused (counted,
 //! the daemon keeps running on the old one).
@@ -143,4 +143,57 @@ fn twenty_reloads_under_load_lose_and_duplicate_nothing() {
         log.contains("Reload refused") && log.contains("bogus"),
         "the log says so"
     );
+}
+
+/// systemd's service protocol (sd_notify, as `Type=notify` with `WatchdogSec=` uses it),
+/// received on a socket of the test's own: `READY=1` once running, `WATCHDOG=1` every half
+/// interval, `STOPPING=1` on SIGTERM.
+#[test]
+fn tells_systemd_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let mq = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let http = free_port();
+    let config = dir.path().join("meilid.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndata_dir = \"{}\"\nhttp_listen = \"127.0.0.1:{http}\"\n\n[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-notify\"\n{}",
+            dir.path().join("data").display(),
+            mq.url(),
+            noise_device("n1")
+        ),
+    )
+    .unwrap();
+    let mut p = Proc::spawn(
+        "meilid",
+        Command::new(env!("CARGO_BIN_EXE_meilid"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "400000"),
+        &dir.path().join("meilid.log"),
+    );
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    let mut next = |got: &mut Vec<String>| {
+        let n = sock.recv(&mut buf).expect("a message from meilid");
+        got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    };
+    next(&mut got);
+    assert!(got[0].starts_with("READY=1"), "{got:?}");
+    // Ready means serving: the HTTP API answers.
+    assert!(http_get(&format!("http://127.0.0.1:{http}/health/live")).is_some());
+    while got.iter().filter(|m| *m == "WATCHDOG=1").count() < 3 {
+        next(&mut got);
+    }
+    assert_eq!(p.stop(), Some(0));
+    while !got.iter().any(|m| m.starts_with("STOPPING=1")) {
+        next(&mut got);
+    }
+    eprintln!("sd_notify: {got:?}");
 }
