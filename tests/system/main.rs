@@ -34,6 +34,8 @@ mod firmware_provision;
 mod sun;
 // Issue 20 (part): SIGHUP reloads while readings flow.
 mod reload;
+// Issue 20 (part): the Debian package, its unit and lintian.
+mod package;
 // Issue 16: tokens, scopes, Host, silences, slowloris, secrets, TLS settings, broker ACLs.
 mod security;
 // Issue 17: the shape of /metrics and of the health rows, pinned before the architecture step.
