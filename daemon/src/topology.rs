@@ -101,28 +101,11 @@ impl Daemon {
             reload: std::sync::OnceLock::new(),
         });
         let metrics = Arc::clone(&telemetry.ingest);
-        let compliance: Latest = Arc::default();
-        let live = Arc::new(Mutex::new(Live::new(&registry)));
         let tz =
             jiff::tz::TimeZone::get(&config.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
         let alerts_stop = CancellationToken::new();
-        let mut shared = Shared {
-            registry: Arc::clone(&registry),
-            live: Arc::clone(&live),
-            pending: Arc::clone(&telemetry.pending),
-            ingest: Arc::default(),
-            reload: crate::reload::Reloader::new(&config, Arc::clone(&registry)).map(Arc::new),
-            metrics: Arc::clone(&metrics),
-            telemetry: Arc::clone(&telemetry),
-            started: std::time::Instant::now(),
-            compliance: Arc::clone(&compliance),
-            alerts: None,
-            alerts_changed: Arc::new(tokio::sync::Notify::new()),
-            view: Arc::new(crate::gateway::View::from_config(&config)),
-        };
-        if let Some(r) = &shared.reload {
-            let _ = telemetry.reload.set(Arc::clone(r));
-        }
+        let mut shared = shared_view(&config, &registry, &telemetry);
+        let live = Arc::clone(&shared.live);
         let alerts = if alerting {
             Some(start_alerts(&config, &shared, channels, &alerts_stop)?)
         } else {
@@ -415,6 +398,28 @@ fn start_sources(
         });
     }
     sources
+}
+
+/// The gateway's shared state, before the alerts start.
+fn shared_view(config: &Config, registry: &Arc<Registry>, telemetry: &Arc<Telemetry>) -> Shared {
+    let shared = Shared {
+        registry: Arc::clone(registry),
+        live: Arc::new(Mutex::new(Live::new(registry))),
+        pending: Arc::clone(&telemetry.pending),
+        ingest: Arc::default(),
+        reload: crate::reload::Reloader::new(config, Arc::clone(registry)).map(Arc::new),
+        metrics: Arc::clone(&telemetry.ingest),
+        telemetry: Arc::clone(telemetry),
+        started: std::time::Instant::now(),
+        compliance: Latest::default(),
+        alerts: None,
+        alerts_changed: Arc::new(tokio::sync::Notify::new()),
+        view: Arc::new(crate::gateway::View::from_config(config)),
+    };
+    if let Some(r) = &shared.reload {
+        let _ = telemetry.reload.set(Arc::clone(r));
+    }
+    shared
 }
 
 /// Run the daemon until `shutdown` resolves.
