@@ -426,6 +426,10 @@ pub struct InfluxdbV1Config {
     /// Issue `CREATE DATABASE` when the server answers "database not found".
     #[serde(default = "default_true")]
     pub create_database: bool,
+    /// Days the database the daemon creates keeps data (its default retention policy, named
+    /// `retention_policy` when set). Unset: InfluxDB's infinite `autogen`. An existing
+    /// database is never changed (docs/operations.md, "Storage lifecycle").
+    pub retention_days: Option<u32>,
     #[serde(default)]
     pub batch: BatchConfig,
 }

@@ -181,3 +181,45 @@ fn readings_published_while_the_daemon_is_down_arrive_after_restart() {
         Some(1000.0)
     );
 }
+
+/// Issue 20 (part): the database the daemon creates gets the retention asked for
+/// (`retention_days`, `retention_policy` as its name), on a real InfluxDB 1.6.
+#[test]
+fn the_database_the_daemon_creates_has_the_retention_asked_for() {
+    let mq = Mosquitto::start();
+    let influx = Influxd::start();
+    let dir = tempfile::tempdir().unwrap();
+    let m = Meilid::start(
+        dir.path(),
+        &format!(
+            "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-rp\"\n\n[[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\nretention_policy = \"two_years\"\nretention_days = 730\n[sinks.batch]\nmax_delay_ms = 200\n\n[[devices]]\nid = \"n1\"\nsite = \"town\"\nkind = \"noise\"\nlat = 23.36\nlon = 103.38\nzone_class = \"2\"\n",
+            mq.url(),
+            influx.url()
+        ),
+    );
+    let now = unix_now();
+    let lines: Vec<String> = (0..5)
+        .map(|i| {
+            format!(
+                r#"{{"v":1,"seq":{i},"ts":{},"period_s":60,"laeq":50.0}}"#,
+                now - 300 + i * 60
+            )
+        })
+        .collect();
+    publish_lines(mq.port, "meili/v1/town/noise/n1/telemetry", &lines);
+    wait_until("5 rows", Duration::from_secs(30), || {
+        (influx.count("meili", "noise", "laeq") >= 5).then_some(())
+    });
+    let v = influx.query("meili", "SHOW RETENTION POLICIES ON meili");
+    let rows = v["results"][0]["series"][0]["values"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let two = rows
+        .iter()
+        .find(|r| r[0] == "two_years")
+        .unwrap_or_else(|| panic!("{v}"));
+    assert_eq!(two[1], "17520h0m0s", "{v}");
+    assert_eq!(two[4], true, "the default policy: {v}");
+    drop(m);
+}

@@ -15,6 +15,8 @@ pub struct V1Writer {
     database: String,
     auth: Option<(String, String)>,
     create_database: bool,
+    /// `WITH DURATION … [NAME …]` of the `CREATE DATABASE` the writer issues.
+    create_with: String,
 }
 
 impl V1Writer {
@@ -55,6 +57,7 @@ impl V1Writer {
                 .clone()
                 .map(|u| (u, password.unwrap_or_default())),
             create_database: c.create_database,
+            create_with: create_with(c.retention_days, c.retention_policy.as_deref()),
         })
     }
 
@@ -96,7 +99,11 @@ impl V1Writer {
     }
 
     async fn create(&self) -> Result<(), WriteError> {
-        let q = format!("CREATE DATABASE \"{}\"", self.database.replace('"', "\\\""));
+        let q = format!(
+            "CREATE DATABASE \"{}\"{}",
+            self.database.replace('"', "\\\""),
+            self.create_with
+        );
         let req = self
             .http
             .post(self.query_url.clone())
@@ -106,7 +113,16 @@ impl V1Writer {
         if status / 100 != 2 {
             return Err(classify(status, &resp.text().await.unwrap_or_default()));
         }
-        tracing::info!(database = %self.database, "Created InfluxDB database.");
+        tracing::info!(database = %self.database, retention = %self.create_with, "Created InfluxDB database.");
         Ok(())
+    }
+}
+
+/// The `WITH` clause for a new database: its default retention policy's duration and name.
+fn create_with(days: Option<u32>, policy: Option<&str>) -> String {
+    match (days, policy) {
+        (None, _) => String::new(),
+        (Some(d), None) => format!(" WITH DURATION {d}d"),
+        (Some(d), Some(p)) => format!(" WITH DURATION {d}d NAME \"{}\"", p.replace('"', "\\\"")),
     }
 }
