@@ -33,6 +33,7 @@
 //!   (`http/auth.rs`), the listeners' limits (`http/server.rs`), `/health`, `/metrics`.
 //! - [`metrics`]: the ingest path's counters and rejection reasons; [`prom`]: the one writer
 //!   of Prometheus text. Every other component owns and renders its own counters.
+//! - [`datadir`]: the data directory's format stamp (a newer one is refused, not overwritten).
 //! - [`broker`]: `meilid broker-config` (mosquitto password file and ACL); [`provision`]:
 //!   `meilid device provision` (a device's configuration sector as an image); [`redact`]: secrets
 //!   out of logs and errors; [`tls`]: the MQTT connections' TLS; [`time`], [`lines`]: the
@@ -50,6 +51,7 @@ pub mod broker;
 pub mod buffer;
 pub mod calc;
 pub mod config;
+pub mod datadir;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod event;

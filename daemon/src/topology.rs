@@ -46,6 +46,8 @@ pub enum DaemonError {
     Http(#[from] crate::http::StartError),
     #[error("buffer reader {0} was not opened")]
     Reader(&'static str),
+    #[error(transparent)]
+    Format(#[from] crate::datadir::FormatError),
 }
 
 /// A running daemon.
@@ -83,6 +85,8 @@ impl Daemon {
             path: data_dir.display().to_string(),
             source,
         })?;
+        // Before anything in it is opened: a newer meilid's directory is left alone.
+        crate::datadir::check(data_dir)?;
         let registry = Arc::new(Registry::from_config(&config));
         let sinks = sinks::build_all(&config)?;
         let channels = crate::sinks::alerts::build_all(&config)?;

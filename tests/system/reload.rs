@@ -197,3 +197,84 @@ fn tells_systemd_ready_watchdog_and_stopping() {
     }
     eprintln!("sd_notify: {got:?}");
 }
+
+/// Issue 20 (part): a data directory stamped by a newer meilid (data format 2) is refused at
+/// start with a message that says so, and nothing in it is touched.
+#[test]
+fn a_newer_data_directory_is_refused_and_left_alone() {
+    let mq = Mosquitto::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("buffer")).unwrap();
+    std::fs::write(data.join("FORMAT"), "meili-data 2\n").unwrap();
+    std::fs::write(
+        data.join("buffer/00000000000000000000.seg"),
+        b"from the future",
+    )
+    .unwrap();
+    let config = dir.path().join("meilid.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[daemon]\ndata_dir = \"{}\"\nhttp_listen = \"127.0.0.1:{}\"\n\n[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-newer\"\n{}",
+            data.display(),
+            free_port(),
+            mq.url(),
+            noise_device("n1")
+        ),
+    )
+    .unwrap();
+    let before: Vec<_> = std::fs::read_dir(data.join("buffer"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_meilid"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "must not start: {err}");
+    assert!(
+        err.contains("written by a newer meilid (data format 2"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(data.join("FORMAT")).unwrap(),
+        "meili-data 2\n"
+    );
+    assert_eq!(
+        std::fs::read(data.join("buffer/00000000000000000000.seg")).unwrap(),
+        b"from the future"
+    );
+    let after: Vec<_> = std::fs::read_dir(data.join("buffer"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(before, after, "nothing added to the buffer");
+    // The current format starts, and stamps a new directory.
+    let fresh = dir.path().join("fresh.toml");
+    std::fs::write(
+        &fresh,
+        std::fs::read_to_string(&config).unwrap().replace(
+            &data.display().to_string(),
+            &dir.path().join("data2").display().to_string(),
+        ),
+    )
+    .unwrap();
+    let mut p = Proc::spawn(
+        "meilid",
+        Command::new(env!("CARGO_BIN_EXE_meilid"))
+            .args(["run", "--config"])
+            .arg(&fresh),
+        &dir.path().join("fresh.log"),
+    );
+    wait_until("the stamp", Duration::from_secs(20), || {
+        std::fs::read_to_string(dir.path().join("data2/FORMAT"))
+            .ok()
+            .filter(|s| s == "meili-data 1\n")
+    });
+    assert_eq!(p.stop(), Some(0));
+}
