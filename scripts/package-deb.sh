@@ -5,15 +5,17 @@
 # Usage: scripts/package-deb.sh [--binary PATH] [--arch ARCH] [--out DIR] [--fast]
 #   --binary: a meilid built already (default: cargo build --release, then target/release/meilid)
 #   --arch:   the Debian architecture of that binary (default: this machine's)
+#   --version: the package version (default: the workspace's; tests build an "older" one)
 #   --fast:   gzip -1 instead of xz (tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-binary="" arch="$(dpkg --print-architecture)" out="target/deb" compress=(-Zxz)
+binary="" version="" arch="$(dpkg --print-architecture)" out="target/deb" compress=(-Zxz)
 while [ $# -gt 0 ]; do
   case "$1" in
     --binary) binary="$2"; shift 2 ;;
     --arch) arch="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
+    --version) version="$2"; shift 2 ;;
     --fast) compress=(-Zgzip -z1); shift ;;
     *) echo "package-deb: unknown argument $1" >&2; exit 2 ;;
   esac
@@ -22,7 +24,7 @@ if [ -z "$binary" ]; then
   cargo build --release -p meili-daemon
   binary="${CARGO_TARGET_DIR:-target}/release/meilid"
 fi
-version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
+[ -n "$version" ] || version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)"
 stage="$(mktemp -d)"
 trap 'rm -rf "$stage"' EXIT
 chmod 0755 "$stage"
@@ -37,6 +39,17 @@ case "$arch" in
   armhf) strip_cmd=arm-linux-gnueabihf-strip ;;
 esac
 "$strip_cmd" --strip-unneeded --remove-section=.comment --remove-section=.note "$stage/usr/bin/meilid"
+# Manual pages from the binary's own command definitions (a foreign binary runs under qemu-user).
+run_meilid=("$stage/usr/bin/meilid")
+case "$arch" in
+  "$(dpkg --print-architecture)") ;;
+  arm64) run_meilid=(qemu-aarch64 -L /usr/aarch64-linux-gnu "$stage/usr/bin/meilid") ;;
+  armhf) run_meilid=(qemu-arm -L /usr/arm-linux-gnueabihf "$stage/usr/bin/meilid") ;;
+esac
+man="$stage/usr/share/man/man1"
+"${run_meilid[@]}" manpage --out "$man"
+gzip -9n "$man"/*.1
+chmod 0644 "$man"/*.gz
 install -D -m 0644 packaging/meili.toml "$stage/etc/meili/meili.toml"
 install -d -m 0755 "$stage/etc/meili/modbus"
 install -m 0644 configs/modbus/*.toml "$stage/etc/meili/modbus/"

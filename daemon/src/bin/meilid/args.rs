@@ -95,6 +95,13 @@ pub enum Command {
         #[command(subcommand)]
         what: Calc,
     },
+    /// Manual pages (meilid.1 and one per command, roff) for packagers.
+    #[command(hide = true)]
+    Manpage {
+        /// Directory to write the pages into.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Alert tools for commissioning.
     Alerts {
         #[command(subcommand)]

@@ -46,11 +46,27 @@ fn main() -> ExitCode {
         Command::Demo(a) => daemon::block_on(log, demo::demo(a)),
         #[cfg(feature = "demo")]
         Command::Simulate(a) => daemon::block_on(log, demo::simulate(a)),
+        Command::Manpage { out } => manpage(&out),
         Command::Alerts {
             what: Alerts::Test { config },
         } => daemon::block_on(log, daemon::alerts_test(config)),
     };
     output::report(result)
+}
+
+/// meilid(1) and a page per command from the same definitions as `--help`, so they never
+/// disagree.
+fn manpage(out: &std::path::Path) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let cmd = Cli::command().after_long_help(
+        "Signals: SIGHUP reloads the configuration (validated first; what needs a restart is \
+         reported); SIGINT and SIGTERM stop after the buffers are flushed.\n\n\
+         Files: /etc/meili/meili.toml (configuration), /var/lib/meili (buffer, standards and \
+         alert state). Documentation: /usr/share/doc/meili-daemon/ (docs/operations.md).",
+    );
+    std::fs::create_dir_all(out)?;
+    clap_mangen::generate_to(cmd, out)?;
+    Ok(())
 }
 
 /// Keep glibc's heap close to what is in use (docs/operations.md, "Memory"): one arena, and a
