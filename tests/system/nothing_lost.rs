@@ -435,13 +435,18 @@ fn a_corrupted_position_file_keeps_the_data() {
     let dir = tempfile::tempdir().unwrap();
     let mut meilid = hold_backlog(&mq, dir.path(), influx_port, 5_000);
     meilid.proc.stop();
-    // A well-formed slot holding u64::MAX, written in both slots.
+    // A well-formed slot holding u64::MAX, written in both slots after the format 1 header.
     let mut slot = [0u8; 16];
     slot[0..8].copy_from_slice(&u64::MAX.to_le_bytes());
     slot[8..12].copy_from_slice(&9u32.to_le_bytes());
     let crc = crc32fast::hash(&slot[..12]);
     slot[12..16].copy_from_slice(&crc.to_le_bytes());
-    std::fs::write(dir.path().join("data/buffer/pos-db"), [slot, slot].concat()).unwrap();
+    let header = [0xFF, b'M', b'L', b'P', 1, 0, 0, 0];
+    std::fs::write(
+        dir.path().join("data/buffer/pos-db"),
+        [&header[..], &slot, &slot].concat(),
+    )
+    .unwrap();
     let meilid = Meilid::start_again(meilid, dir.path());
     assert_eq!(
         meilid.metric("meili_buffer_position_errors_total", ""),
