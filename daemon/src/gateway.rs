@@ -60,7 +60,8 @@ pub struct Telemetry {
     /// The standards engine's reader in the buffer.
     pub standards_reader: Option<usize>,
     pub alerts: Arc<AlertMetrics>,
-    pub channels: Vec<Arc<ChannelMetrics>>,
+    /// The alert channels' counters (a reload may add or remove channels).
+    pub channels: Arc<Mutex<Vec<Arc<ChannelMetrics>>>>,
     /// Polled Modbus devices (set once the sources start).
     pub modbus: std::sync::OnceLock<Vec<Arc<DeviceMetrics>>>,
     pub pending: Arc<Mutex<crate::transforms::pending::Pending>>,
@@ -112,7 +113,8 @@ impl Telemetry {
         if let Some(store) = alerts {
             let store = store.lock().unwrap_or_else(|e| e.into_inner());
             self.alerts.render(&store, &mut p);
-            ChannelMetrics::render(&self.channels, &store, &mut p);
+            let channels = self.channels.lock().map(|c| c.clone()).unwrap_or_default();
+            ChannelMetrics::render(&channels, &store, &mut p);
         }
         p.finish()
     }

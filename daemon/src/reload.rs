@@ -4,9 +4,12 @@
 //! error is logged with file:line and `meili_config_reload_failures_total` counts it. A valid
 //! one applies what can change without stopping the pipeline — devices added in the file or
 //! its `include`s join the registry at once (as an adopted device does), so no reading in
-//! flight is lost or counted twice — and reports, without applying, what needs a restart:
-//! changed or removed devices and any other section that differs (daemon, http, mqtt, buffer,
-//! sinks, validate, standards, alerts, provision). docs/operations.md, "Reload".
+//! flight is lost or counted twice; alert rules and silences go to the alert evaluator, alert
+//! channels to their workers and the standards' targets to the engine (all through
+//! [`Reloader::subscribe`]). It reports,
+//! without applying, what needs a restart: changed or removed devices and any other section
+//! that differs (daemon, http, mqtt, buffer, sinks, validate, the rest of standards and
+//! alerts, provision). docs/operations.md, "Reload".
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -23,6 +26,9 @@ use crate::registry::Registry;
 pub struct Outcome {
     /// Devices taken in (`site/id`).
     pub added: Vec<String>,
+    /// Other changes applied: `standards targets`, `alert rules`, `alert silences`,
+    /// `alert channels`.
+    pub applied: Vec<String>,
     /// What changed in the file but takes a restart to apply.
     pub restart_needed: Vec<String>,
 }
@@ -35,6 +41,10 @@ pub struct Reloader {
     path: PathBuf,
     running: Mutex<Config>,
     registry: Arc<Registry>,
+    /// Alert rules run (an evaluator exists only when the daemon started with rules).
+    alerting: bool,
+    /// The configuration in effect, for the tasks that take changes while running.
+    applied: tokio::sync::watch::Sender<Arc<Config>>,
     pub reloads: AtomicU64,
     pub failures: AtomicU64,
 }
@@ -50,9 +60,18 @@ impl Reloader {
             path: config.files.first()?.clone(),
             running: Mutex::new(config.clone()),
             registry,
+            alerting: !config.alerts.rules.is_empty(),
+            applied: tokio::sync::watch::Sender::new(Arc::new(config.clone())),
             reloads: AtomicU64::new(0),
             failures: AtomicU64::new(0),
         })
+    }
+
+    /// The configuration in effect; changes when a reload applies something.
+    pub fn subscribe(&self) -> Applied {
+        let rx = self.applied.subscribe();
+        let seen = Arc::clone(&rx.borrow());
+        Applied { rx, seen }
     }
 
     /// Read the file again and apply what can be applied (blocking: file I/O).
@@ -95,6 +114,7 @@ impl Reloader {
         for k in before.keys().filter(|k| !kept.contains(*k)) {
             out.restart_needed.push(format!("device {k} removed"));
         }
+        self.take_live_changes(&mut running, &new, &mut out);
         out.restart_needed.extend(changed_sections(&running, &new));
         // What is running now: the added devices join; the rest stays as started.
         for d in new
@@ -104,9 +124,51 @@ impl Reloader {
         {
             running.devices.push(d.clone());
         }
+        if !out.added.is_empty() || !out.applied.is_empty() {
+            self.applied.send_replace(Arc::new(running.clone()));
+        }
         self.reloads.fetch_add(1, Relaxed);
-        tracing::info!(added = ?out.added, restart_needed = ?out.restart_needed, "Configuration reloaded.");
+        tracing::info!(added = ?out.added, applied = ?out.applied, restart_needed = ?out.restart_needed, "Configuration reloaded.");
         Ok(out)
+    }
+
+    /// Alert rules, silences and the standards' targets: copied into `running`, so they no
+    /// longer count as differences, and named in `out`.
+    fn take_live_changes(&self, running: &mut Config, new: &Config, out: &mut Outcome) {
+        if running.standards.targets != new.standards.targets {
+            running.standards.targets = new.standards.targets.clone();
+            out.applied.push("standards targets".into());
+        }
+        let rules = format!("{:?}", running.alerts.rules) != format!("{:?}", new.alerts.rules);
+        let silences = running.alerts.silences != new.alerts.silences;
+        if !self.alerting {
+            if rules {
+                out.restart_needed.push(
+                    "[[alerts.rules]] added: the daemon started without rules, so alerting \
+                     starts with a restart"
+                        .into(),
+                );
+            }
+            return;
+        }
+        if rules {
+            running.alerts.rules = new.alerts.rules.clone();
+            out.applied.push("alert rules".into());
+        }
+        if silences {
+            running.alerts.silences = new.alerts.silences.clone();
+            out.applied.push("alert silences".into());
+        }
+        // Channels: compared by their Debug form (secrets redacted).
+        let (a, b) = (&running.alerts, &new.alerts);
+        if format!("{:?}{:?}{:?}", a.webhooks, a.mqtt, a.alertmanager)
+            != format!("{:?}{:?}{:?}", b.webhooks, b.mqtt, b.alertmanager)
+        {
+            running.alerts.webhooks = new.alerts.webhooks.clone();
+            running.alerts.mqtt = new.alerts.mqtt.clone();
+            running.alerts.alertmanager = new.alerts.alertmanager.clone();
+            out.applied.push("alert channels".into());
+        }
     }
 
     pub fn render(&self, p: &mut Prom) {
@@ -120,6 +182,29 @@ impl Reloader {
             "Reloads refused because the configuration did not validate (the running one stays).",
             self.failures.load(Relaxed) as f64,
         );
+    }
+}
+
+/// A task's view of the configuration in effect.
+pub struct Applied {
+    rx: tokio::sync::watch::Receiver<Arc<Config>>,
+    seen: Arc<Config>,
+}
+
+impl Applied {
+    /// The configuration, if a reload changed it since the last call.
+    pub fn take(&mut self) -> Option<Arc<Config>> {
+        let now = Arc::clone(&self.rx.borrow_and_update());
+        if Arc::ptr_eq(&now, &self.seen) {
+            return None;
+        }
+        self.seen = Arc::clone(&now);
+        Some(now)
+    }
+
+    /// Wait for a reload that applied something (then call [`Applied::take`]).
+    pub async fn changed(&mut self) -> Option<()> {
+        self.rx.changed().await.ok()
     }
 }
 

@@ -18,7 +18,7 @@ use crate::config::Config;
 pub use crate::gateway::Shared;
 use crate::gateway::Telemetry;
 use crate::registry::Registry;
-use crate::sinks::alerts::{Channel, ChannelMetrics};
+use crate::sinks::alerts::Channel;
 use crate::sinks::{self, SinkBuildError, SinkControl};
 use crate::sources::MqttSource;
 use crate::transforms::aggregate::{self, task::Latest, Engine};
@@ -99,7 +99,7 @@ impl Daemon {
             sinks: sinks.iter().map(|s| s.metrics()).collect(),
             standards: Arc::default(),
             alerts: Arc::default(),
-            channels: channel_metrics(&channels, alerting),
+            channels: Arc::default(),
             modbus: std::sync::OnceLock::new(),
             pending: Arc::default(),
             reload: std::sync::OnceLock::new(),
@@ -248,22 +248,6 @@ fn open_buffer(
     Ok(Arc::new(buffer))
 }
 
-fn channel_metrics(channels: &[(String, Channel)], alerting: bool) -> Vec<Arc<ChannelMetrics>> {
-    if !alerting {
-        return Vec::new();
-    }
-    channels
-        .iter()
-        .map(|(name, ch)| {
-            Arc::new(ChannelMetrics {
-                name: name.clone(),
-                kind: ch.kind(),
-                ..Default::default()
-            })
-        })
-        .collect()
-}
-
 /// The alert evaluator (restored from its state file) and a delivery task per channel.
 fn start_alerts(
     config: &Config,
@@ -279,6 +263,7 @@ fn start_alerts(
         Arc::clone(&shared.registry),
         shared.view.tz.clone(),
     );
+    // Before the state is restored: its outboxes are kept for exactly these channels.
     let names: Vec<String> = channels.iter().map(|(n, _)| n.clone()).collect();
     ev.store
         .lock()
@@ -292,17 +277,17 @@ fn start_alerts(
     let store = Arc::clone(&ev.store);
     let ev = StatefulReader::open(ev, Arc::clone(&t.buffer), reader, path);
     let (wake, _) = tokio::sync::watch::channel(0u64);
+    let workers = crate::sinks::alerts::workers::Workers::start(
+        config,
+        channels,
+        Arc::clone(&store),
+        Arc::clone(&t.channels),
+        wake.clone(),
+        Arc::clone(&shared.alerts_changed),
+        stop.clone(),
+    );
     let mut tasks = JoinSet::new();
-    for ((_, ch), m) in channels.into_iter().zip(&t.channels) {
-        tasks.spawn(crate::sinks::alerts::run(
-            ch,
-            Arc::clone(m),
-            Arc::clone(&store),
-            wake.subscribe(),
-            Arc::clone(&shared.alerts_changed),
-            stop.clone(),
-        ));
-    }
+    tasks.spawn(workers.supervise(shared.reload.as_ref().map(|r| r.subscribe())));
     let evaluator_stop = CancellationToken::new();
     let a = &config.alerts;
     let evaluator = tokio::spawn(
@@ -316,6 +301,7 @@ fn start_alerts(
             checkpoint_every: Duration::from_secs(a.checkpoint_interval_secs.max(1)),
             outbox: wake,
             save_requested: Arc::clone(&shared.alerts_changed),
+            config: shared.reload.as_ref().map(|r| r.subscribe()),
         }
         .run(evaluator_stop.clone()),
     );
@@ -354,6 +340,7 @@ fn start_engine(
             latest: Arc::clone(&shared.compliance),
             emit_every: Duration::from_secs(s.emit_interval_secs.max(1)),
             checkpoint_every: Duration::from_secs(s.checkpoint_interval_secs.max(1)),
+            config: shared.reload.as_ref().map(|r| r.subscribe()),
         }
         .run(stop.clone()),
     );

@@ -210,7 +210,7 @@ mod tests {
             standards: Arc::default(),
             standards_reader: None,
             alerts: Arc::default(),
-            channels: Vec::new(),
+            channels: Arc::default(),
             modbus: std::sync::OnceLock::new(),
             pending: Arc::default(),
             reload: std::sync::OnceLock::new(),

@@ -7,6 +7,7 @@
 pub mod alertmanager;
 pub mod mqtt;
 pub mod webhook;
+pub mod workers;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};

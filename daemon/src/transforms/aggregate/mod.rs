@@ -189,6 +189,18 @@ impl Engine {
     }
 
     /// Serialize the whole state.
+    /// New targets (reload): the open days are emitted again with them; closed days keep the
+    /// target they were written with. Returns whether anything changed.
+    pub fn set_targets(&mut self, targets: &BTreeMap<String, f64>) -> bool {
+        if self.cfg.targets == *targets {
+            return false;
+        }
+        self.cfg.targets = targets.clone();
+        let open: Vec<(String, i64)> = self.open.keys().cloned().collect();
+        self.dirty.extend(open);
+        true
+    }
+
     pub fn save(&self) -> Result<Vec<u8>, serde_json::Error> {
         let saved = SavedRef {
             version: SAVE_VERSION,

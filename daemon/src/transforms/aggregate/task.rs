@@ -57,6 +57,8 @@ pub struct Task {
     pub latest: Latest,
     pub emit_every: Duration,
     pub checkpoint_every: Duration,
+    /// The configuration in effect: targets changed by a reload are taken in.
+    pub config: Option<crate::reload::Applied>,
 }
 
 /// Results waiting to be appended: (line protocol, rows).
@@ -97,7 +99,10 @@ impl Task {
                 .watermark_unix
                 .store(eng.watermark.max(0), Relaxed);
             let stopping = stop.is_cancelled() && records == 0;
-            if pending.is_none() && (last_emit.elapsed() >= self.emit_every || stopping) {
+            let retargeted = self.take_reload();
+            if pending.is_none()
+                && (last_emit.elapsed() >= self.emit_every || stopping || retargeted)
+            {
                 last_emit = Instant::now();
                 pending = self.emit();
             }
@@ -133,13 +138,35 @@ impl Task {
                     .emit_every
                     .min(self.checkpoint_every)
                     .min(Duration::from_secs(1));
+                let reloaded = async {
+                    match &mut self.config {
+                        Some(c) => c.changed().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = appended.changed() => {}
                     _ = tokio::time::sleep(wait) => {}
+                    Some(()) = reloaded => {}
                     _ = stop.cancelled() => {}
                 }
             }
         }
+    }
+
+    /// Targets from a reload; true when they changed (the open days are emitted again).
+    fn take_reload(&mut self) -> bool {
+        let Some(config) = self.config.as_mut().and_then(|c| c.take()) else {
+            return false;
+        };
+        let changed = self
+            .engine
+            .state()
+            .is_some_and(|e| e.set_targets(&config.standards.targets));
+        if changed {
+            tracing::info!(targets = ?config.standards.targets, "Standards targets reloaded.");
+        }
+        changed
     }
 
     /// Recompute what changed; publish the latest day's compliance; the rows to append.

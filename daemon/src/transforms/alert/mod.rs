@@ -11,6 +11,7 @@
 
 mod gateway;
 pub mod metrics;
+pub mod reconfigure;
 pub mod store;
 pub mod task;
 pub mod text;

@@ -57,6 +57,8 @@ pub struct Task {
     pub outbox: tokio::sync::watch::Sender<u64>,
     /// Delivery workers ask for a save after delivering (so a restart does not resend).
     pub save_requested: Arc<Notify>,
+    /// The configuration in effect: rules and silences changed by a reload are taken in.
+    pub config: Option<crate::reload::Applied>,
 }
 
 fn version(e: &Evaluator) -> (usize, usize, usize) {
@@ -92,6 +94,7 @@ impl Task {
                     0
                 }
             };
+            self.take_reload();
             if last_tick.elapsed() >= self.tick_every {
                 last_tick = Instant::now();
                 self.tick(started);
@@ -129,12 +132,33 @@ impl Task {
             }
             if records == 0 {
                 let wait = self.tick_every.saturating_sub(last_tick.elapsed());
+                let reloaded = async {
+                    match &mut self.config {
+                        Some(c) => c.changed().await,
+                        None => std::future::pending().await,
+                    }
+                };
                 tokio::select! {
                     _ = appended.changed() => {}
                     _ = tokio::time::sleep(wait) => {}
                     _ = self.save_requested.notified() => dirty = true,
+                    Some(()) = reloaded => {}
                     _ = stop.cancelled() => {}
                 }
+            }
+        }
+    }
+
+    /// Rules and silences from a reload, if one applied any.
+    fn take_reload(&mut self) {
+        let Some(config) = self.config.as_mut().and_then(|c| c.take()) else {
+            return;
+        };
+        if let Some(e) = self.evaluator.state() {
+            let c = e.reconfigure(&config.alerts, unix_now());
+            if !c.is_empty() {
+                tracing::info!(added = ?c.added, changed = ?c.changed, removed = ?c.removed,
+                    silences_changed = c.silences_changed, "Alert rules reloaded.");
             }
         }
     }

@@ -250,3 +250,42 @@ fn saved_state_has_a_format_version() {
         .unwrap_err();
     assert!(err.to_string().contains("version 2"), "{err}");
 }
+
+/// Reload: an unchanged rule keeps its windows and timers (the alert fires as if nothing
+/// happened), an added rule starts, a removed one's firing alert resolves with the reason.
+#[test]
+fn reconfigure_keeps_unchanged_rules_and_resolves_removed_ones() {
+    const LOUD: &str = "\n[[alerts.rules]]\nname = \"loud\"\ntype = \"threshold\"\nmetric = \"laeq\"\nthreshold = 60.0\n";
+    let mut e = evaluator(NIGHT_RULE);
+    // 22:00–23:00 at 55 dB(A) (night limit of class 1: 45): the first hour of for_mins 120.
+    noise(&mut e, 0, 60, 55.0);
+    let cfg = |rules: &str| {
+        Config::from_toml(&format!("[daemon]\ntimezone = \"Asia/Shanghai\"\n{rules}"))
+            .unwrap()
+            .alerts
+    };
+    let c = e.reconfigure(&cfg(&format!("{NIGHT_RULE}{LOUD}")), at(60));
+    assert_eq!(
+        (c.added.clone(), c.changed.clone(), c.removed.clone()),
+        (vec!["loud".to_string()], vec![], vec![])
+    );
+    // Two more hours: night_noise fires after 120 minutes counted across the reload.
+    noise(&mut e, 60, 180, 55.0);
+    let ids: Vec<String> = outbox(&e).iter().map(|a| a.id.clone()).collect();
+    assert_eq!(ids, ["night_noise:town/n01"]);
+    noise(&mut e, 180, 190, 65.0);
+    assert!(e.store().is_active("loud:town/n01"));
+    let c = e.reconfigure(&cfg(NIGHT_RULE), at(200));
+    assert_eq!(c.removed, ["loud"]);
+    let last = outbox(&e).pop().unwrap();
+    assert_eq!(
+        (last.id.as_str(), last.state.as_str()),
+        ("loud:town/n01", "resolved")
+    );
+    assert!(
+        last.summary_en.contains("removed on reload"),
+        "{}",
+        last.summary_en
+    );
+    assert!(e.store().is_active("night_noise:town/n01"));
+}
