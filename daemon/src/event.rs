@@ -62,4 +62,63 @@ pub struct Alert {
     pub ends_at: Option<String>,
     pub summary_zh: String,
     pub summary_en: String,
+    /// What a centre needs to dispatch without looking anything up (extension, docs/alerts.md).
+    #[serde(flatten)]
+    pub context: AlertContext,
+}
+
+/// The device and the case category of an alert (every field optional: gateway alerts have no
+/// device).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct AlertContext {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub device_name: Option<String>,
+    /// `noise`, `air`, `toilet`, `streetlight`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub kind: Option<String>,
+    /// Acoustic zone class (`2`, `4a`), road class (`main`) or toilet class.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub class: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub location: Option<Location>,
+    /// The device's page on the gateway.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub url: Option<String>,
+    /// The management centre's case category for the rule (`[alerts.rules.case]`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub case: Option<CaseCategory>,
+}
+
+/// A position in WGS-84 (as configured) and in GCJ-02, the datum Chinese map apps use.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Location {
+    pub lat: f64,
+    pub lon: f64,
+    pub lat_gcj02: f64,
+    pub lon_gcj02: f64,
+}
+
+impl Location {
+    /// From WGS-84; outside mainland China GCJ-02 equals WGS-84. Six decimals (about 0.1 m).
+    pub fn from_wgs84(lat: f64, lon: f64) -> Location {
+        let (glon, glat) = coordtransform::wgs84_to_gcj02(lon, lat);
+        let r = |x: f64| (x * 1e6).round() / 1e6;
+        Location {
+            lat: r(lat),
+            lon: r(lon),
+            lat_gcj02: r(glat),
+            lon_gcj02: r(glon),
+        }
+    }
+}
+
+/// A case category as the centre defines it: 部件 (facility) or 事件 (event), its code and name.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaseCategory {
+    /// `部件` or `事件` (or the centre's own words).
+    pub class: String,
+    pub code: String,
+    #[serde(default)]
+    pub name: String,
 }

@@ -161,10 +161,16 @@ impl Reloader {
         }
         // Channels: compared by their Debug form (secrets redacted).
         let (a, b) = (&running.alerts, &new.alerts);
-        if format!("{:?}{:?}{:?}", a.webhooks, a.mqtt, a.alertmanager)
-            != format!("{:?}{:?}{:?}", b.webhooks, b.mqtt, b.alertmanager)
-        {
+        let channels = |x: &config::alerts::AlertsConfig| {
+            format!(
+                "{:?}{:?}{:?}{:?}{:?}",
+                x.webhooks, x.wecom, x.dingtalk, x.mqtt, x.alertmanager
+            )
+        };
+        if channels(a) != channels(b) {
             running.alerts.webhooks = new.alerts.webhooks.clone();
+            running.alerts.wecom = new.alerts.wecom.clone();
+            running.alerts.dingtalk = new.alerts.dingtalk.clone();
             running.alerts.mqtt = new.alerts.mqtt.clone();
             running.alerts.alertmanager = new.alerts.alertmanager.clone();
             out.applied.push("alert channels".into());

@@ -262,6 +262,13 @@ fn start_alerts(
         config.standards.clone(),
         Arc::clone(&shared.registry),
         shared.view.tz.clone(),
+    )
+    .with_page_url(
+        config
+            .alerts
+            .page_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}/", config.daemon.http_listen)),
     );
     // Before the state is restored: its outboxes are kept for exactly these channels.
     let names: Vec<String> = channels.iter().map(|(n, _)| n.clone()).collect();

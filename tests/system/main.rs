@@ -44,6 +44,8 @@ mod golden;
 mod simulate;
 // Alerts through a webhook (signed), MQTT and a real Alertmanager; offline; restart.
 mod alerts;
+// Alerts a Chinese city platform can dispatch: device context, GCJ-02, WeCom and DingTalk robots.
+mod alerts_cn;
 // The technician's web page in headless Chromium (WebDriver); the public toilet GeoJSON feed.
 mod web;
 mod webdriver;

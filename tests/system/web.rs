@@ -573,6 +573,33 @@ fn toilet_feed_is_geojson_and_follows_the_simulated_state() {
     assert_eq!(headers["access-control-allow-origin"], "*");
     let features = geo["features"].as_array().unwrap();
     assert_eq!(features.len(), 3, "{geo}");
+    assert_eq!(geo["coordinate_system"], "WGS-84");
+    // The same feed in GCJ-02 for Chinese map apps: every point moved by the datum's offset,
+    // near 103.37 E 23.36 N +0.0020° E and -0.0025° N (the published GCJ-02 formula, computed
+    // independently in Python: 103.372015, 23.357480); an unknown datum is refused.
+    let (status, body) = http_get(&format!(
+        "http://127.0.0.1:{}/api/v1/toilets.geojson?crs=gcj02",
+        m.http
+    ))
+    .unwrap();
+    assert_eq!(status, 200);
+    let gcj: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(gcj["coordinate_system"], "GCJ-02");
+    for (w, g) in features.iter().zip(gcj["features"].as_array().unwrap()) {
+        assert_eq!(w["id"], g["id"]);
+        let c = |f: &Value, i: usize| f["geometry"]["coordinates"][i].as_f64().unwrap();
+        let (dlon, dlat) = (c(g, 0) - c(w, 0), c(g, 1) - c(w, 1));
+        assert!(
+            (0.001..0.004).contains(&dlon) && (-0.004..-0.001).contains(&dlat),
+            "{w} vs {g}"
+        );
+    }
+    let (status, _) = http_get(&format!(
+        "http://127.0.0.1:{}/api/v1/toilets.geojson?crs=bd09",
+        m.http
+    ))
+    .unwrap();
+    assert_eq!(status, 400);
     let by_id: HashMap<&str, &Value> = features
         .iter()
         .map(|f| (f["properties"]["id"].as_str().unwrap(), f))

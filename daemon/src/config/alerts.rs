@@ -12,6 +12,10 @@ pub struct AlertsConfig {
     pub rules: Vec<RuleConfig>,
     pub silences: Vec<SilenceConfig>,
     pub webhooks: Vec<WebhookConfig>,
+    /// WeCom (企业微信) group robots.
+    pub wecom: Vec<RobotConfig>,
+    /// DingTalk (钉钉) group robots.
+    pub dingtalk: Vec<RobotConfig>,
     pub mqtt: Option<AlertMqttConfig>,
     pub alertmanager: Option<AlertmanagerConfig>,
     /// How often time-based rules (offline, Modbus, compliance, backlog) are evaluated.
@@ -26,6 +30,9 @@ pub struct AlertsConfig {
     /// Runtime silences (`POST /api/v1/silences`) kept at once, and their longest duration.
     pub max_silences: usize,
     pub max_silence_days: u64,
+    /// The gateway's web page as a centre reaches it, for each alert's `url` (default
+    /// `http://{daemon.http_listen}/`).
+    pub page_url: Option<String>,
 }
 
 impl Default for AlertsConfig {
@@ -34,6 +41,8 @@ impl Default for AlertsConfig {
             rules: Vec::new(),
             silences: Vec::new(),
             webhooks: Vec::new(),
+            wecom: Vec::new(),
+            dingtalk: Vec::new(),
             mqtt: None,
             alertmanager: None,
             evaluate_interval_ms: 1000,
@@ -42,13 +51,18 @@ impl Default for AlertsConfig {
             checkpoint_interval_secs: 10,
             max_silences: 100,
             max_silence_days: 7,
+            page_url: None,
         }
     }
 }
 
 impl AlertsConfig {
     pub fn has_channels(&self) -> bool {
-        !self.webhooks.is_empty() || self.mqtt.is_some() || self.alertmanager.is_some()
+        !self.webhooks.is_empty()
+            || !self.wecom.is_empty()
+            || !self.dingtalk.is_empty()
+            || self.mqtt.is_some()
+            || self.alertmanager.is_some()
     }
 }
 
@@ -185,6 +199,8 @@ pub struct RuleConfig {
     pub when: ComplianceWhen,
     // backlog
     pub max_age_mins: Option<u32>,
+    /// The centre's case category for this rule's alerts (carried in every alert).
+    pub case: Option<crate::event::CaseCategory>,
 }
 
 const fn default_min_coverage_pct() -> u8 {
@@ -232,6 +248,27 @@ pub struct WebhookConfig {
     pub timeout_ms: u64,
     /// A CA (PEM) trusted besides the public roots, for an https:// URL.
     pub ca_file: Option<PathBuf>,
+}
+
+/// A chat group robot (WeCom or DingTalk): markdown messages a duty officer reads on a phone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RobotConfig {
+    /// Name in metrics and the outbox (default `wecom<N>` / `dingtalk<N>`).
+    pub name: Option<String>,
+    /// The robot's webhook URL with its key (WeCom `…/webhook/send?key=…`) or access token
+    /// (DingTalk `…/robot/send?access_token=…`); redacted in logs.
+    pub url: super::SecretUrl,
+    /// DingTalk's signing secret (加签, `SEC…`): each request carries `timestamp` and `sign`.
+    pub secret: Option<Secret>,
+    pub secret_file: Option<PathBuf>,
+    #[serde(default = "default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// A CA (PEM) trusted besides the public roots, for an https:// URL.
+    pub ca_file: Option<PathBuf>,
+    /// DingTalk: mobile numbers to @ in the group.
+    #[serde(default)]
+    pub at_mobiles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -376,24 +413,51 @@ impl AlertsConfig {
                 }
             }
         }
-        for (i, w) in self.webhooks.iter().enumerate() {
-            if !matches!(url::Url::parse(&w.url), Ok(u) if matches!(u.scheme(), "http" | "https")) {
+        let http = |at: String,
+                    url: &str,
+                    ca: bool,
+                    secrets: (bool, bool),
+                    err: &mut dyn FnMut(String, String)| {
+            if !matches!(url::Url::parse(url), Ok(u) if matches!(u.scheme(), "http" | "https")) {
                 err(
-                    format!("alerts.webhooks[{i}].url"),
-                    format!("{} is not an http(s) URL", crate::redact::url(&w.url)),
+                    format!("{at}.url"),
+                    format!("{} is not an http(s) URL", crate::redact::url(url)),
                 );
             }
-            if w.ca_file.is_some() && !w.url.starts_with("https://") {
+            if ca && !url.starts_with("https://") {
                 err(
-                    format!("alerts.webhooks[{i}].ca_file"),
+                    format!("{at}.ca_file"),
                     "a CA is for an https:// URL; this one would be plaintext".into(),
                 );
             }
-            if w.secret.is_some() && w.secret_file.is_some() {
+            if secrets.0 && secrets.1 {
                 err(
-                    format!("alerts.webhooks[{i}].secret_file"),
+                    format!("{at}.secret_file"),
                     "give secret or secret_file, not both".into(),
                 );
+            }
+        };
+        for (i, w) in self.webhooks.iter().enumerate() {
+            let secrets = (w.secret.is_some(), w.secret_file.is_some());
+            http(
+                format!("alerts.webhooks[{i}]"),
+                &w.url,
+                w.ca_file.is_some(),
+                secrets,
+                err,
+            );
+        }
+        for (list, robots) in [("wecom", &self.wecom), ("dingtalk", &self.dingtalk)] {
+            for (i, r) in robots.iter().enumerate() {
+                let at = format!("alerts.{list}[{i}]");
+                let secrets = (r.secret.is_some(), r.secret_file.is_some());
+                http(at.clone(), &r.url, r.ca_file.is_some(), secrets, err);
+                if list == "wecom" && (secrets.0 || secrets.1 || !r.at_mobiles.is_empty()) {
+                    err(
+                        format!("{at}.secret"),
+                        "WeCom group robots have no signing secret or @ list; the key is in the URL".into(),
+                    );
+                }
             }
         }
         if let Some(a) = &self.alertmanager {

@@ -58,6 +58,11 @@ pub fn problems(c: &Config) -> Vec<Problem> {
             readable(o, &format!("alerts.webhooks[{i}].secret_file"), p);
         }
     }
+    for (i, r) in c.alerts.dingtalk.iter().enumerate() {
+        if let Some(p) = &r.secret_file {
+            readable(o, &format!("alerts.dingtalk[{i}].secret_file"), p);
+        }
+    }
     out
 }
 

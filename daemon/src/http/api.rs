@@ -3,7 +3,7 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use meili_firmware::Kind;
 use serde_json::{json, Value};
@@ -198,7 +198,24 @@ pub fn schema_org_hours(h: &OpeningHours) -> String {
 
 /// `GET /api/v1/toilets.geojson`: the public toilet map feed (RFC 7946 FeatureCollection,
 /// coordinates `[lon, lat]`).
-pub async fn toilets(State(s): State<Api>) -> impl IntoResponse {
+#[derive(serde::Deserialize)]
+pub struct ToiletsQuery {
+    /// `wgs84` (default, as RFC 7946 requires) or `gcj02` for Chinese map apps.
+    crs: Option<String>,
+}
+
+pub async fn toilets(State(s): State<Api>, Query(q): Query<ToiletsQuery>) -> Response {
+    let gcj02 = match q.crs.as_deref() {
+        None | Some("wgs84") => false,
+        Some("gcj02") => true,
+        Some(other) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("crs {other:?}: wgs84 (default) or gcj02"),
+            )
+                .into_response()
+        }
+    };
     let now = now_unix();
     let local = jiff::Timestamp::from_second(now)
         .map(|t| t.to_zoned(s.view.tz.clone()))
@@ -222,10 +239,16 @@ pub async fn toilets(State(s): State<Api>) -> impl IntoResponse {
             // Open now: within its hours and not reported closed.
             let open_now = scheduled && last.and_then(|r| r.open).unwrap_or(true);
             let free = last.and_then(|r| Some(r.stalls?.saturating_sub(r.occupied?)));
+            let (lon, lat) = if gcj02 {
+                let l = crate::event::Location::from_wgs84(c.lat, c.lon);
+                (l.lon_gcj02, l.lat_gcj02)
+            } else {
+                (c.lon, c.lat)
+            };
             json!({
                 "type": "Feature",
                 "id": format!("{}/{}", c.site, c.id),
-                "geometry": {"type": "Point", "coordinates": [c.lon, c.lat]},
+                "geometry": {"type": "Point", "coordinates": [lon, lat]},
                 "properties": {
                     "id": c.id,
                     "site": c.site,
@@ -250,8 +273,14 @@ pub async fn toilets(State(s): State<Api>) -> impl IntoResponse {
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
             (header::CACHE_CONTROL, "public, max-age=30"),
         ],
-        Json(json!({"type": "FeatureCollection", "features": features})),
+        Json(json!({
+            "type": "FeatureCollection",
+            // A foreign member (RFC 7946 §6.1): which datum the coordinates are in.
+            "coordinate_system": if gcj02 { "GCJ-02" } else { "WGS-84" },
+            "features": features,
+        })),
     )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Prometheus Alertmanager v2 API (`POST /api/v2/alerts`): labels `alertname` (the rule),
 //! `severity`, `site`, `device`, `metric`, `alert_id`; annotations `summary` (English),
-//! `summary_zh`, `value`, `threshold`. Firing alerts carry `endsAt` 4 resend intervals ahead
+//! `summary_zh`, `value`, `threshold`, and where known `device_name`, `kind`, `class`,
+//! `location` ("lat,lon" WGS-84), `location_gcj02`, `url`, `case` ("class code name"). Firing alerts carry `endsAt` 4 resend intervals ahead
 //! and are re-posted every interval; a resolution carries its real `endsAt`.
 
 use std::time::Duration;
@@ -46,6 +47,34 @@ impl Alertmanager {
         }
         if let Some(t) = a.threshold {
             annotations["threshold"] = json!(crate::transforms::alert::text::num(t));
+        }
+        let c = &a.context;
+        for (k, v) in [
+            ("device_name", c.device_name.clone()),
+            ("kind", c.kind.clone()),
+            ("class", c.class.clone()),
+            (
+                "location",
+                c.location.map(|l| format!("{},{}", l.lat, l.lon)),
+            ),
+            (
+                "location_gcj02",
+                c.location
+                    .map(|l| format!("{},{}", l.lat_gcj02, l.lon_gcj02)),
+            ),
+            ("url", c.url.clone()),
+            (
+                "case",
+                c.case.as_ref().map(|k| {
+                    format!("{} {} {}", k.class, k.code, k.name)
+                        .trim()
+                        .to_string()
+                }),
+            ),
+        ] {
+            if let Some(v) = v {
+                annotations[k] = json!(v);
+            }
         }
         let ends = match &a.ends_at {
             Some(e) => e.clone(),

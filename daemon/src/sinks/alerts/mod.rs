@@ -6,6 +6,7 @@
 
 pub mod alertmanager;
 pub mod mqtt;
+pub mod robot;
 pub mod webhook;
 pub mod workers;
 
@@ -148,6 +149,7 @@ impl ChannelMetrics {
 
 pub enum Channel {
     Webhook(webhook::Webhook),
+    Robot(robot::Robot),
     Mqtt(Box<mqtt::MqttChannel>),
     Alertmanager(alertmanager::Alertmanager),
 }
@@ -156,6 +158,7 @@ impl Channel {
     pub fn kind(&self) -> &'static str {
         match self {
             Channel::Webhook(_) => "webhook",
+            Channel::Robot(r) => r.kind(),
             Channel::Mqtt(_) => "mqtt",
             Channel::Alertmanager(_) => "alertmanager",
         }
@@ -164,6 +167,7 @@ impl Channel {
     pub async fn deliver(&mut self, a: &Alert) -> Result<(), DeliveryError> {
         match self {
             Channel::Webhook(w) => w.deliver(a).await,
+            Channel::Robot(r) => r.deliver(a).await,
             Channel::Mqtt(m) => m.deliver(a).await,
             Channel::Alertmanager(m) => m.deliver(a).await,
         }
@@ -177,6 +181,15 @@ pub fn build_all(config: &Config) -> Result<Vec<(String, Channel)>, ChannelError
     for (i, w) in a.webhooks.iter().enumerate() {
         let name = w.name.clone().unwrap_or_else(|| format!("webhook{i}"));
         out.push((name, Channel::Webhook(webhook::Webhook::new(w)?)));
+    }
+    for (flavour, list, prefix) in [
+        (robot::Flavour::WeCom, &a.wecom, "wecom"),
+        (robot::Flavour::DingTalk, &a.dingtalk, "dingtalk"),
+    ] {
+        for (i, r) in list.iter().enumerate() {
+            let name = r.name.clone().unwrap_or_else(|| format!("{prefix}{i}"));
+            out.push((name, Channel::Robot(robot::Robot::new(flavour, r)?)));
+        }
     }
     if let Some(m) = &a.mqtt {
         let ch = mqtt::MqttChannel::new(m, config.mqtt.as_ref())?;
@@ -307,5 +320,6 @@ pub fn test_alert(site: &str, state: &str, now: &str) -> Alert {
         ends_at: (state == "resolved").then(|| now.to_string()),
         summary_zh: format!("测试告警：{site} 网关告警通道调试（{state}），无需处理。"),
         summary_en: format!("Test alert: commissioning the alert channels of gateway {site} ({state}); no action needed."),
+        context: Default::default(),
     }
 }

@@ -27,6 +27,12 @@ fn shapes(c: &Config) -> Vec<(String, String)> {
             (name, format!("{w:?}"))
         })
         .collect();
+    for (list, prefix) in [(&a.wecom, "wecom"), (&a.dingtalk, "dingtalk")] {
+        for (i, r) in list.iter().enumerate() {
+            let name = r.name.clone().unwrap_or_else(|| format!("{prefix}{i}"));
+            out.push((name, format!("{prefix} {r:?}")));
+        }
+    }
     if let Some(m) = &a.mqtt {
         out.push(("mqtt".into(), format!("{m:?} {:?}", c.mqtt)));
     }

@@ -107,6 +107,8 @@ pub struct Evaluator {
     /// Site of gateway-wide alerts: the only site, or `gateway`.
     gateway_site: String,
     pub store: Arc<Mutex<Store>>,
+    /// The gateway page's base URL (ends with `/`), for alerts' `url`.
+    page_url: String,
     /// Buffer position after the last evaluated reading.
     pub next_id: u64,
 }
@@ -207,6 +209,7 @@ impl Evaluator {
                 .collect(),
             gateway_site,
             store: Arc::new(Mutex::new(store)),
+            page_url: String::new(),
             next_id: 0,
         }
     }
@@ -249,6 +252,8 @@ impl Evaluator {
         summary: (String, String),
     ) {
         let r = &self.rules[rule];
+        let context = self.context(r, site, device);
+        let dec = text::decimals(metric);
         let alert = Alert {
             v: 1,
             id: format!("{}:{site}/{subject}", r.name),
@@ -258,17 +263,66 @@ impl Evaluator {
             site: site.into(),
             device: device.map(str::to_string),
             metric: metric.into(),
-            value,
-            threshold,
+            value: value.map(|v| text::round(v, dec)),
+            threshold: threshold.map(|v| text::round(v, dec)),
             starts_at: self.rfc3339(starts),
             ends_at: None,
             summary_zh: summary.0,
             summary_en: summary.1,
+            context,
         };
         let repeat = i64::from(r.repeat_mins) * 60;
         let mut store = self.store();
         let silenced = self.silenced(&alert, now, &store.silences);
         store.fire(alert, silenced, repeat, now);
+    }
+
+    /// The device's name, kind, class, location and page, and the rule's case category.
+    fn context(
+        &self,
+        r: &RuleConfig,
+        site: &str,
+        device: Option<&str>,
+    ) -> crate::event::AlertContext {
+        let mut c = crate::event::AlertContext {
+            case: r.case.clone(),
+            ..Default::default()
+        };
+        let Some((_, d)) = device.and_then(|id| self.registry.find(site, id)) else {
+            return c;
+        };
+        let d = &d.config;
+        c.device_name = d.name.clone();
+        c.kind = Some(d.kind.as_str().to_string());
+        c.class = d
+            .zone_class
+            .map(|z| z.as_str().to_string())
+            .or(d.road_class.map(|x| x.as_str().to_string()))
+            .or(d.toilet_class.map(|x| x.as_str().to_string()));
+        c.location = Some(crate::event::Location::from_wgs84(d.lat, d.lon));
+        if !self.page_url.is_empty() {
+            let enc = |s: &str| {
+                percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
+                    .to_string()
+            };
+            c.url = Some(format!(
+                "{}#/device/{}/{}",
+                self.page_url,
+                enc(&d.site),
+                enc(&d.id)
+            ));
+        }
+        c
+    }
+
+    /// The gateway page's base URL for alerts' `url` (empty: none).
+    pub fn with_page_url(mut self, url: String) -> Evaluator {
+        self.page_url = if url.is_empty() || url.ends_with('/') {
+            url
+        } else {
+            url + "/"
+        };
+        self
     }
 
     fn resolve(&mut self, id: &str, ends: i64, summary: (String, String)) {

@@ -172,6 +172,7 @@ mod tests {
             ends_at: None,
             summary_zh: String::new(),
             summary_en: String::new(),
+            context: Default::default(),
         }
     }
 

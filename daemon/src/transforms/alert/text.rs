@@ -82,6 +82,24 @@ pub fn duration(secs: i64) -> (String, String) {
     }
 }
 
+/// Decimals an alert's `value` and `threshold` carry: as the figures are reported (sound
+/// levels 0.1 dB, µg/m³ whole, CO 0.1 mg/m³, NH3/H2S 0.001 mg/m³, ratios 0.1 %).
+pub fn decimals(metric: &str) -> u32 {
+    match metric {
+        "laeq" | "lamax" | "co" => 1,
+        "pm2_5" | "pm10" | "so2" | "no2" | "o3" | "aqi" | "occupied" => 0,
+        // NH3, H2S, toilet density and the compliance ratios (0.001 = 0.1 %).
+        _ => 3,
+    }
+}
+
+/// `v` rounded half to even (GB/T 8170) to `decimals` places, from its decimal form.
+pub fn round(v: f64, decimals: u32) -> f64 {
+    let snapped = (v * 1e6).round() / 1e6;
+    let abs = crate::standards::aqi::Conc::from_f64(snapped.abs());
+    abs.map_or(v, |c| c.round(decimals).to_f64().copysign(v))
+}
+
 /// A value with a sensible number of decimals.
 pub fn num(v: f64) -> String {
     if v.fract() == 0.0 && v.abs() < 1e9 {
