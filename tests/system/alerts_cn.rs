@@ -214,3 +214,91 @@ secret = "SECwrong"
         "one firing and one resolution per robot: {accepted:?}"
     );
 }
+
+/// A backlog uploaded after an outage: 13 exceedances two days old become historical episodes
+/// (listed by the API) and one summary notification, not 26 notifications; a device whose
+/// backlog ends in an exceedance that its current reading confirms is alerted once, now.
+#[test]
+fn a_backfilled_outage_sends_one_summary_not_a_storm() {
+    let mq = Mosquitto::start();
+    let hook = Receiver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let device = |id: &str| {
+        format!("[[devices]]\nid = \"{id}\"\nsite = \"town\"\nkind = \"noise\"\nlat = 23.36\nlon = 103.38\nzone_class = \"2\"\n\n")
+    };
+    let body = format!(
+        "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-backfill\"\n\n{}{}\
+         [alerts]\nmax_age_mins = 60\nbackfill_quiet_secs = 2\n\n\
+         [[alerts.rules]]\nname = \"loud\"\ntype = \"threshold\"\nmetric = \"laeq\"\nthreshold = 70.0\n\n\
+         [[alerts.webhooks]]\nname = \"centre\"\nurl = \"{}\"\n",
+        mq.url(),
+        device("n1"),
+        device("n2"),
+        hook.url("/hook")
+    );
+    let m = Meilid::start(dir.path(), &body);
+    let old = unix_now() - 2 * 86_400;
+    let reading = |seq: i64, ts: i64, laeq: f64| {
+        format!(r#"{{"v":1,"seq":{seq},"ts":{ts},"period_s":300,"laeq":{laeq:.1}}}"#)
+    };
+    // n1: 26 readings, loud and quiet in turn: 13 episodes, two days ago.
+    let backlog: Vec<String> = (0..26)
+        .map(|i| reading(i, old + i * 300, if i % 2 == 0 { 75.0 } else { 60.0 }))
+        .collect();
+    publish_lines(mq.port, "meili/v1/town/noise/n1/telemetry", &backlog);
+    let got =
+        || -> Vec<serde_json::Value> { hook.json("/hook").into_iter().map(|(_, v)| v).collect() };
+    let summary = wait_until("the backfill summary", Duration::from_secs(30), || {
+        got().into_iter().find(|v| v["rule"] == "backfill")
+    });
+    assert_eq!(summary["value"], 13.0, "{summary}");
+    assert_eq!(summary["state"], "resolved", "{summary}");
+    assert!(
+        summary["summary_zh"].as_str().unwrap().contains("共 13 起"),
+        "{summary}"
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        got().len(),
+        1,
+        "one notification for the whole backlog: {:?}",
+        got()
+    );
+    let (_, api) = http_get(&format!("http://127.0.0.1:{}/api/v1/alerts", m.http)).unwrap();
+    let api: serde_json::Value = serde_json::from_str(&api).unwrap();
+    let episodes = api["historical"].as_array().unwrap();
+    assert_eq!(episodes.len(), 13, "{api}");
+    assert!(episodes
+        .iter()
+        .all(|e| e["id"] == "loud:town/n1" && e["state"] == "resolved"));
+    assert_eq!(api["active"].as_array().unwrap().len(), 0, "{api}");
+
+    // n2: its backlog ends loud, and its current reading is loud too: alerted once, now.
+    let now = unix_now();
+    publish_lines(
+        mq.port,
+        "meili/v1/town/noise/n2/telemetry",
+        &[
+            reading(0, old, 60.0),
+            reading(1, old + 300, 76.0),
+            reading(2, now - 30, 77.0),
+        ],
+    );
+    let fired = wait_until("n2 alerted when current", Duration::from_secs(30), || {
+        got().into_iter().find(|v| v["id"] == "loud:town/n2")
+    });
+    assert_eq!(fired["state"], "firing", "{fired}");
+    std::thread::sleep(Duration::from_secs(3));
+    let n2: Vec<_> = got()
+        .into_iter()
+        .filter(|v| v["id"] == "loud:town/n2")
+        .collect();
+    assert_eq!(n2.len(), 1, "{n2:?}");
+    assert_eq!(
+        m.metric(
+            "meili_alert_outbox_pending",
+            "channel=\"centre\",type=\"webhook\""
+        ),
+        Some(0.0)
+    );
+}

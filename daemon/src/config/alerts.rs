@@ -33,6 +33,13 @@ pub struct AlertsConfig {
     /// The gateway's web page as a centre reaches it, for each alert's `url` (default
     /// `http://{daemon.http_listen}/`).
     pub page_url: Option<String>,
+    /// Alerts raised from readings older than this (a backlog after an outage) are recorded
+    /// as historical episodes and summarised in one notification, not sent one by one
+    /// (0: every alert is sent).
+    pub max_age_mins: u32,
+    /// The summary of historical alerts goes out once the backlog has brought no new one for
+    /// this long.
+    pub backfill_quiet_secs: u64,
 }
 
 impl Default for AlertsConfig {
@@ -52,6 +59,8 @@ impl Default for AlertsConfig {
             max_silences: 100,
             max_silence_days: 7,
             page_url: None,
+            max_age_mins: 60,
+            backfill_quiet_secs: 60,
         }
     }
 }

@@ -278,7 +278,7 @@ async fn metrics(State(s): State<Api>) -> impl IntoResponse {
 async fn alerts(State(s): State<Api>) -> impl IntoResponse {
     let Some(store) = &s.alerts else {
         return Json(
-            serde_json::json!({"active": [], "recent": [], "outbox": {}, "silences": [], "configured": false}),
+            serde_json::json!({"active": [], "recent": [], "outbox": {}, "silences": [], "historical": [], "configured": false}),
         );
     };
     let st = store.lock().unwrap_or_else(|e| e.into_inner());
@@ -288,6 +288,7 @@ async fn alerts(State(s): State<Api>) -> impl IntoResponse {
         .map(|a| {
             let mut v = serde_json::to_value(&a.alert).unwrap_or_default();
             v["silenced"] = serde_json::json!(a.silenced);
+            v["historical"] = serde_json::json!(a.historical);
             v
         })
         .collect();
@@ -301,6 +302,8 @@ async fn alerts(State(s): State<Api>) -> impl IntoResponse {
         "recent": st.recent,
         "outbox": outbox,
         "silences": st.silences,
+        "historical": st.episodes,
+        "backfill_pending": st.backfill,
         "configured": true,
     }))
 }

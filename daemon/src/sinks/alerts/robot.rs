@@ -74,7 +74,12 @@ fn local(t: &str) -> String {
 pub fn markdown(a: &Alert) -> (String, String) {
     let firing = a.state == "firing";
     let title = a.summary_zh.split('：').next().unwrap_or(&a.summary_zh);
-    let title = format!("【{}】{title}", if firing { "告警" } else { "恢复" });
+    let tag = match (a.rule.as_str(), firing) {
+        ("backfill", _) => "历史",
+        (_, true) => "告警",
+        (_, false) => "恢复",
+    };
+    let title = format!("【{tag}】{title}");
     let c = &a.context;
     let mut t = format!("### {title}\n\n{}\n\n", a.summary_zh);
     let mut line = |k: &str, v: String| t.push_str(&format!("> {k}：{v}\n>\n"));

@@ -109,6 +109,10 @@ pub struct Evaluator {
     pub store: Arc<Mutex<Store>>,
     /// The gateway page's base URL (ends with `/`), for alerts' `url`.
     page_url: String,
+    /// `alerts.max_age_mins` in seconds (0: off), and the age of the reading being evaluated
+    /// (0 outside [`Evaluator::on_sample`]: gateway rules are never historical).
+    max_age_secs: i64,
+    reading_age: i64,
     /// Buffer position after the last evaluated reading.
     pub next_id: u64,
 }
@@ -193,6 +197,7 @@ impl Evaluator {
         };
         let mut store = Store::default();
         store.set_channels(&[], cfg.outbox_max, cfg.recent_kept);
+        store.backfill_quiet_secs = cfg.backfill_quiet_secs.min(86_400) as i64;
         Evaluator {
             rules: cfg.rules.clone(),
             by_device,
@@ -210,6 +215,8 @@ impl Evaluator {
             gateway_site,
             store: Arc::new(Mutex::new(store)),
             page_url: String::new(),
+            max_age_secs: i64::from(cfg.max_age_mins) * 60,
+            reading_age: 0,
             next_id: 0,
         }
     }
@@ -272,7 +279,12 @@ impl Evaluator {
             context,
         };
         let repeat = i64::from(r.repeat_mins) * 60;
+        let historical = self.max_age_secs > 0 && self.reading_age > self.max_age_secs;
         let mut store = self.store();
+        if historical {
+            store.fire_historical(alert, repeat, now);
+            return;
+        }
         let silenced = self.silenced(&alert, now, &store.silences);
         store.fire(alert, silenced, repeat, now);
     }
@@ -352,6 +364,7 @@ impl Evaluator {
     }
 
     pub fn on_sample(&mut self, device: DeviceId, s: &Sample, now: i64) {
+        self.reading_age = now - s.ts;
         for i in 0..self.by_device[device as usize].len() {
             let rule = self.by_device[device as usize][i];
             match self.rules[rule as usize].kind {
@@ -359,6 +372,35 @@ impl Evaluator {
                 RuleType::LampFault => self.lamp_fault(rule, device, s, now),
                 _ => {}
             }
+        }
+        let current = self.max_age_secs == 0 || self.reading_age <= self.max_age_secs;
+        self.reading_age = 0;
+        if current && self.store().historical_active > 0 {
+            self.promote(device, now);
+        }
+    }
+
+    /// Historical alerts of `device` still firing at a current reading are notified now.
+    fn promote(&mut self, device: DeviceId, now: i64) {
+        let d = self.registry.get(device);
+        let (site, id) = (d.config.site.clone(), d.id().to_string());
+        for &rule in &self.by_device[device as usize] {
+            let key = format!("{}:{site}/{id}", self.rules[rule as usize].name);
+            let firing = self.conds.get(&(rule, device)).is_some_and(|c| c.firing);
+            if !firing {
+                continue;
+            }
+            let mut store = self.store();
+            let Some(alert) = store
+                .active
+                .get(&key)
+                .filter(|a| a.historical)
+                .map(|a| a.alert.clone())
+            else {
+                continue;
+            };
+            let silenced = self.silenced(&alert, now, &store.silences);
+            store.promote(&key, silenced, now);
         }
     }
 
@@ -811,8 +853,11 @@ impl Evaluator {
         let mut store = self.store();
         let (limits, channels): (_, Vec<String>) =
             (store.limits, store.outbox.keys().cloned().collect());
+        let quiet = store.backfill_quiet_secs;
         *store = restored;
+        store.backfill_quiet_secs = quiet;
         store.set_channels(&channels, limits.0, limits.1);
+        store.historical_active = store.active.values().filter(|a| a.historical).count();
         Ok(())
     }
 }

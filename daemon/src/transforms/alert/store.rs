@@ -17,7 +17,26 @@ pub struct Active {
     /// Gateway time (unix s) of the last notification, for reminders.
     pub last_sent_unix: i64,
     pub repeat_secs: i64,
+    /// Raised from readings older than `alerts.max_age_mins` (a backlog after an outage): not
+    /// notified; summarised once the backlog is in ([`Backfill`]).
+    #[serde(default)]
+    pub historical: bool,
 }
+
+/// Historical episodes waiting for their one summary notification.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Backfill {
+    pub episodes: u64,
+    pub first: String,
+    pub last: String,
+    pub sites: Vec<String>,
+    /// Gateway time of the latest historical transition; the summary goes out after
+    /// `alerts.backfill_quiet_secs` without one.
+    pub touched_unix: i64,
+}
+
+/// Historical episodes listed by the API.
+const EPISODES_KEPT: usize = 1000;
 
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct Store {
@@ -28,6 +47,17 @@ pub struct Store {
     /// Silences added at runtime (`POST /api/v1/silences`), until they end.
     #[serde(default)]
     pub silences: Vec<crate::config::alerts::SilenceConfig>,
+    /// Episodes raised and ended within a backlog, newest first (`GET /api/v1/alerts`).
+    #[serde(default)]
+    pub episodes: VecDeque<Alert>,
+    #[serde(default)]
+    pub backfill: Option<Backfill>,
+    /// Active historical alerts (recounted after a restore).
+    #[serde(skip)]
+    pub historical_active: usize,
+    /// `alerts.backfill_quiet_secs`.
+    #[serde(skip)]
+    pub backfill_quiet_secs: i64,
     #[serde(skip)]
     pub dropped: BTreeMap<String, u64>,
     #[serde(skip)]
@@ -91,9 +121,77 @@ impl Store {
                 silenced,
                 last_sent_unix: now,
                 repeat_secs,
+                historical: false,
             },
         );
         true
+    }
+
+    /// A firing alert found in readings older than `alerts.max_age_mins`: tracked, listed,
+    /// not notified (one summary covers the backlog).
+    pub fn fire_historical(&mut self, alert: Alert, repeat_secs: i64, now: i64) -> bool {
+        if self.active.contains_key(&alert.id) {
+            return false;
+        }
+        *self
+            .transitions
+            .entry((alert.rule.clone(), "firing"))
+            .or_default() += 1;
+        tracing::info!(id = %alert.id, starts_at = %alert.starts_at, "Historical alert in backfilled readings (not notified): {}", alert.summary_en);
+        self.touch_backfill(&alert.site, &alert.starts_at, now);
+        if let Some(b) = &mut self.backfill {
+            b.episodes += 1;
+        }
+        self.historical_active += 1;
+        self.active.insert(
+            alert.id.clone(),
+            Active {
+                alert,
+                notified: false,
+                silenced: false,
+                last_sent_unix: now,
+                repeat_secs,
+                historical: true,
+            },
+        );
+        true
+    }
+
+    /// A historical alert whose condition still holds in a current reading: notified now.
+    pub fn promote(&mut self, id: &str, silenced: bool, now: i64) -> bool {
+        let Some(a) = self.active.get_mut(id).filter(|a| a.historical) else {
+            return false;
+        };
+        a.historical = false;
+        a.silenced = silenced;
+        a.notified = !silenced;
+        a.last_sent_unix = now;
+        let alert = a.alert.clone();
+        self.historical_active = self.historical_active.saturating_sub(1);
+        if !silenced {
+            self.enqueue(&alert);
+        }
+        true
+    }
+
+    fn touch_backfill(&mut self, site: &str, at: &str, now: i64) {
+        let b = self.backfill.get_or_insert_with(|| Backfill {
+            episodes: 0,
+            first: at.to_string(),
+            last: at.to_string(),
+            sites: Vec::new(),
+            touched_unix: now,
+        });
+        if at < b.first.as_str() {
+            b.first = at.to_string();
+        }
+        if at > b.last.as_str() {
+            b.last = at.to_string();
+        }
+        if !b.sites.iter().any(|s| s == site) {
+            b.sites.push(site.to_string());
+        }
+        b.touched_unix = now;
     }
 
     /// Resolve an active alert; the resolution goes out if its firing did.
@@ -109,6 +207,14 @@ impl Store {
             .transitions
             .entry((alert.rule.clone(), "resolved"))
             .or_default() += 1;
+        if a.historical {
+            self.historical_active = self.historical_active.saturating_sub(1);
+            let now = jiff::Timestamp::now().as_second();
+            self.touch_backfill(&alert.site, alert.ends_at.as_deref().unwrap_or(""), now);
+            self.episodes.push_front(alert);
+            self.episodes.truncate(EPISODES_KEPT);
+            return true;
+        }
         tracing::info!(id = %alert.id, "{}", alert.summary_en);
         if a.notified {
             self.enqueue(&alert);
@@ -118,11 +224,57 @@ impl Store {
         true
     }
 
+    /// The backlog's summary, once it has been quiet for `alerts.backfill_quiet_secs`.
+    fn backfill_summary(&mut self, now: i64) -> Option<Alert> {
+        let b = self.backfill.as_ref()?;
+        if now - b.touched_unix < self.backfill_quiet_secs {
+            return None;
+        }
+        let b = self.backfill.take()?;
+        if b.episodes == 0 {
+            return None;
+        }
+        let site = match b.sites.as_slice() {
+            [one] => one.clone(),
+            _ => "gateway".into(),
+        };
+        let open = self.historical_active;
+        let (first, last) = (
+            b.first.get(..16).unwrap_or(&b.first).replace('T', " "),
+            b.last.get(..16).unwrap_or(&b.last).replace('T', " "),
+        );
+        Some(Alert {
+            v: 1,
+            id: format!("backfill:{site}/{}", b.last),
+            rule: "backfill".into(),
+            severity: "info".into(),
+            state: "resolved".into(),
+            site: site.clone(),
+            device: None,
+            metric: "episodes".into(),
+            value: Some(b.episodes as f64),
+            threshold: None,
+            starts_at: b.first.clone(),
+            ends_at: Some(b.last.clone()),
+            summary_zh: format!(
+                "补传数据中的历史告警：{site} 在 {first} 至 {last} 之间共 {} 起{}；为免刷屏未逐条推送，明细见网关告警历史。",
+                b.episodes,
+                if open > 0 { format!("（{open} 起到补传数据末尾仍未结束，若实时数据中仍超标将另行告警）") } else { String::new() }
+            ),
+            summary_en: format!(
+                "Historical alerts in backfilled data: {} episodes at {site} between {first} and {last}{}; not sent one by one — see the gateway's alert history.",
+                b.episodes,
+                if open > 0 { format!(" ({open} still open at the end of the backlog: alerted if current readings confirm them)") } else { String::new() }
+            ),
+            context: Default::default(),
+        })
+    }
+
     /// Silences that started or ended, and reminders; returns whether anything changed.
     pub fn tick(&mut self, now: i64, silenced: impl Fn(&Alert) -> bool) -> bool {
         let mut out = Vec::new();
         let mut changed = false;
-        for a in self.active.values_mut() {
+        for a in self.active.values_mut().filter(|a| !a.historical) {
             let s = silenced(&a.alert);
             changed |= s != a.silenced;
             a.silenced = s;
@@ -132,6 +284,12 @@ impl Store {
                 a.last_sent_unix = now;
                 out.push(a.alert.clone());
             }
+        }
+        if let Some(summary) = self.backfill_summary(now) {
+            tracing::info!(id = %summary.id, "{}", summary.summary_en);
+            self.recent.push_front(summary.clone());
+            self.recent.truncate(self.limits.1);
+            out.push(summary);
         }
         changed |= !out.is_empty();
         for a in &out {
