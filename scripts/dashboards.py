@@ -13,7 +13,32 @@ import json
 import os
 import sys
 
-DS = {"type": "influxdb", "uid": "meili-influxdb"}
+# Every panel and variable uses the `datasource` variable, so a dashboard works with whatever
+# InfluxDB data source an operator has: provisioned (uid meili-influxdb, the variable's
+# default) or chosen in Grafana's import dialog (`__inputs`).
+DS = {"type": "influxdb", "uid": "${datasource}"}
+PROVISIONED_UID = "meili-influxdb"
+DS_VAR = {
+    "name": "datasource",
+    "label": "数据源 Data source",
+    "type": "datasource",
+    "query": "influxdb",
+    "regex": "",
+    "current": {"text": "Meili InfluxDB", "value": PROVISIONED_UID},
+    "options": [],
+    "refresh": 1,
+    "hide": 0,
+    "multi": False,
+    "includeAll": False,
+}
+INPUTS = [{
+    "name": "DS_MEILI",
+    "label": "Meili InfluxDB",
+    "description": "The InfluxDB (1.x API, InfluxQL) meilid writes to.",
+    "type": "datasource",
+    "pluginId": "influxdb",
+    "pluginName": "InfluxDB",
+}]
 SITE = '"site" =~ /^$site$/'
 DEVICE = '"device" =~ /^$device$/'
 # Compliance rows are stamped at the start of their window (a year row on 1 January), so the
@@ -53,7 +78,7 @@ def target(ref, query, fmt="time_series", alias=None):
 
 def panel(kind, title, description, queries, w, h, unit=None, thresholds=None, fmt=None,
           options=None, custom=None, transformations=None, decimals=None, mappings=None,
-          min_=None, max_=None):
+          min_=None, max_=None, overrides=None):
     fmt = fmt or ("table" if kind == "table" else "time_series")
     refs = "ABCDEFGH"
     p = {
@@ -62,7 +87,7 @@ def panel(kind, title, description, queries, w, h, unit=None, thresholds=None, f
         "description": description,
         "datasource": DS,
         "targets": [target(refs[i], q, fmt) for i, q in enumerate(queries)],
-        "fieldConfig": {"defaults": {}, "overrides": []},
+        "fieldConfig": {"defaults": {}, "overrides": overrides or []},
         "options": options or {},
         "_w": w,
         "_h": h,
@@ -136,6 +161,7 @@ def layout(panels):
 
 def dashboard(uid, title, description, variables, panels, time_from="now-2d", refresh="1m"):
     return {
+        "__inputs": INPUTS,
         "uid": uid,
         "title": title,
         "description": description,
@@ -147,7 +173,7 @@ def dashboard(uid, title, description, variables, panels, time_from="now-2d", re
         "version": 1,
         "refresh": refresh,
         "time": {"from": time_from, "to": "now"},
-        "templating": {"list": variables},
+        "templating": {"list": [DS_VAR] + variables},
         "annotations": {"list": []},
         "links": [{"title": "Meili", "type": "dashboards", "tags": ["meili"], "asDropdown": True}],
         "panels": layout(panels),
@@ -164,6 +190,22 @@ def pct_stat(title, description, metric, window="month", w=4, h=4):
         w, h, unit="percent", thresholds=th, decimals=1,
         options={"reduceOptions": {"calcs": ["lastNotNull"]}, "colorMode": "background",
                  "graphMode": "none", "textMode": "value"})
+
+
+def by_name(field, unit):
+    """A column's own unit in a table."""
+    return {"matcher": {"id": "byName", "options": field}, "properties": [{"id": "unit", "value": unit}]}
+
+
+def co_axis(p):
+    """CO (mg/m³) on its own right-hand axis; the other series stay in µg/m³."""
+    p["fieldConfig"]["overrides"].append({
+        "matcher": {"id": "byRegexp", "options": ".*\\.co( .*)?$"},
+        "properties": [{"id": "unit", "value": "conmgm3"},
+                       {"id": "custom.axisPlacement", "value": "right"},
+                       {"id": "custom.axisLabel", "value": "CO mg/m³"}],
+    })
+    return p
 
 
 # ---- compliance scorecard ---------------------------------------------------------------
@@ -239,22 +281,22 @@ def noise():
         row("声环境 · Noise"),
         panel("timeseries", "等效声级 LAeq · Equivalent level per point",
               "Energy mean of the readings' LAeq per interval, dB(A).",
-              [energy_mean], 16, 9, unit="dB"),
+              [energy_mean], 16, 9, unit="suffix: dB(A)"),
         panel("timeseries", "最大声级 · LAmax",
               "Highest LAmax per interval, dB(A).",
               [f'SELECT max("lamax") FROM "noise" WHERE {SITE} AND {DEVICE} AND $timeFilter '
                f'GROUP BY time($__interval), "device" fill(none)'],
-              8, 9, unit="dB"),
+              8, 9, unit="suffix: dB(A)"),
         panel("timeseries", "夜间等效声级与限值 · Ln against the class limit",
               "Each point's night level Ln and its GB 3096 limit (by the point's acoustic functional zone class).",
               [f'SELECT "leq" AS "Ln", "limit" AS "limit" FROM "noise_period" WHERE {SITE} AND {DEVICE} '
                f'AND "period" = \'night\' AND $timeFilter GROUP BY "device"'],
-              12, 8, unit="dB", custom={"drawStyle": "bars", "fillOpacity": 60}),
+              12, 8, unit="suffix: dB(A)", custom={"drawStyle": "bars", "fillOpacity": 60}),
         panel("timeseries", "昼间等效声级与限值 · Ld against the class limit",
               "Each point's day level Ld and its GB 3096 limit.",
               [f'SELECT "leq" AS "Ld", "limit" AS "limit" FROM "noise_period" WHERE {SITE} AND {DEVICE} '
                f'AND "period" = \'day\' AND $timeFilter GROUP BY "device"'],
-              12, 8, unit="dB", custom={"drawStyle": "bars", "fillOpacity": 60}),
+              12, 8, unit="suffix: dB(A)", custom={"drawStyle": "bars", "fillOpacity": 60}),
         panel("table", "昼夜结果 · Day and night results",
               "Per point and day: Ld/Ln, Lmax, limit, within the limit, valid hours.",
               [f'SELECT "leq", "lmax", "limit", "ok", "lmax_ok", "valid_hours" FROM "noise_period" '
@@ -323,11 +365,11 @@ def air():
               "Hourly means, µg/m³.",
               [f'SELECT "pm2_5", "pm10" FROM "air_hourly" WHERE {SITE} AND {DEVICE} AND $timeFilter GROUP BY "device"'],
               12, 8, unit="conµgm3"),
-        panel("timeseries", "气态污染物 · SO2, NO2, O3, CO",
-              "Hourly means: SO2, NO2, O3 (1-hour and 8-hour moving) in µg/m³; CO in mg/m³.",
+        co_axis(panel("timeseries", "气态污染物 · SO2, NO2, O3, CO",
+              "Hourly means: SO2, NO2, O3 (1-hour and 8-hour moving) in µg/m³ (left axis); CO in mg/m³ (right axis).",
               [f'SELECT "so2", "no2", "o3", "o3_8h", "co" FROM "air_hourly" WHERE {SITE} AND {DEVICE} AND $timeFilter '
                f'GROUP BY "device"'],
-              12, 8),
+              12, 8, unit="conµgm3")),
         panel("timeseries", "实时 PM2.5 · Live PM2.5",
               "The stations' readings as they arrive, µg/m³.",
               [f'SELECT mean("pm2_5") FROM "air" WHERE {SITE} AND {DEVICE} AND $timeFilter '
@@ -337,7 +379,8 @@ def air():
     return dashboard(
         "meili-air", "空气质量 · Air quality",
         "Air stations against HJ 633: hourly and daily AQI with the official colours, pollutants, good days.",
-        [site_var("air"), device_var("air")], panels, time_from="now-7d")
+        # Devices from air_daily: its "All" includes `_site`, the site's own AQI series.
+        [site_var("air"), device_var("air_daily")], panels, time_from="now-7d")
 
 
 # ---- lighting ---------------------------------------------------------------------------
@@ -405,7 +448,7 @@ def toilets():
               [f'SELECT last("occupied") AS "occupied", last("stalls") AS "stalls", last("open") AS "open", '
                f'last("nh3") AS "nh3", last("h2s") AS "h2s" FROM "toilet" WHERE {SITE} AND {DEVICE} '
                f'AND $timeFilter GROUP BY "device", "toilet_class"'],
-              12, 8),
+              12, 8, overrides=[by_name(n, "conmgm3") for n in ("nh3", "h2s")]),
         pct_stat("可用率 · Availability", "Open minutes with a free stall / open minutes, month to date.",
                  "toilet_availability", w=6, h=8),
         pct_stat("臭气达标率 · Odour compliance",
@@ -430,7 +473,7 @@ def toilets():
               "Mean NH3 and H2S per interval, mg/m³.",
               [f'SELECT mean("nh3") AS "nh3", mean("h2s") AS "h2s" FROM "toilet" WHERE {SITE} AND {DEVICE} '
                f'AND $timeFilter GROUP BY time($__interval), "device" fill(none)'],
-              12, 8),
+              12, 8, unit="conmgm3"),
     ]
     return dashboard(
         "meili-toilets", "智慧公厕 · Public toilets",
