@@ -65,6 +65,7 @@ pub mod redact;
 pub mod registry;
 pub mod reload;
 pub mod replay;
+pub mod report;
 pub mod rows;
 pub mod sinks;
 pub mod sources;

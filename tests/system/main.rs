@@ -18,6 +18,8 @@ mod durability;
 mod nothing_lost;
 // `meilid replay` of a generated month for a small town against independently computed figures.
 mod replay;
+// `meilid report`: HTML, PDF, XLSX and CSV of a generated month, read back independently.
+mod report;
 // Daily figures in the database survive a stop and a crash mid-day and equal a replay.
 mod standards;
 // Modbus TCP and RTU against pymodbus; 20 slaves and a dead one on one RS-485 line.

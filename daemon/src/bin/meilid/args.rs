@@ -85,6 +85,9 @@ pub enum Command {
         #[arg(long)]
         ignore_lateness: bool,
     },
+    /// A compliance report for a bureau (HTML, PDF, XLSX, CSV) from the standards engine's
+    /// results over a capture or CSV export (docs/reports.md).
+    Report(ReportArgs),
     /// Modbus tools for technicians.
     Modbus {
         #[command(subcommand)]
@@ -149,6 +152,61 @@ pub enum Alerts {
         #[arg(long)]
         config: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+pub struct ReportArgs {
+    /// The gateway configuration (TOML): devices, standards, targets, time zone.
+    #[arg(long)]
+    pub config: PathBuf,
+    /// The readings: a capture (NDJSON of {"topic","payload"}) or CSV export, as `replay` reads.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// The site to report on.
+    #[arg(long)]
+    pub site: String,
+    /// A month: 2026-10.
+    #[arg(long, group = "period")]
+    pub month: Option<String>,
+    /// A quarter: 2026Q4.
+    #[arg(long, group = "period")]
+    pub quarter: Option<String>,
+    /// A year: 2026.
+    #[arg(long, group = "period")]
+    pub year: Option<String>,
+    /// First day of a range (with --to): 2026-10-01.
+    #[arg(long, requires = "to", group = "period")]
+    pub from: Option<String>,
+    /// Last day of the range.
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Language of the report.
+    #[arg(long, value_enum, default_value_t = ReportLang::Zh)]
+    pub lang: ReportLang,
+    /// Formats to write (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [ReportFormat::Html, ReportFormat::Pdf, ReportFormat::Xlsx, ReportFormat::Csv])]
+    pub format: Vec<ReportFormat>,
+    /// Directory for the files ({site}-{period}.{ext}).
+    #[arg(long, default_value = ".")]
+    pub out: PathBuf,
+    /// Count every reading, however late it came (as `replay --ignore-lateness`: a full
+    /// recomputation of an export).
+    #[arg(long)]
+    pub ignore_lateness: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportLang {
+    Zh,
+    En,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    Html,
+    Pdf,
+    Xlsx,
+    Csv,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

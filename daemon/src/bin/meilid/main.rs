@@ -36,6 +36,7 @@ fn main() -> ExitCode {
             format,
             ignore_lateness,
         } => offline::replay(&config, &input, format, ignore_lateness),
+        Command::Report(a) => offline::report(a),
         Command::Calc { what } => calc::calc(what),
         Command::Modbus { what } => modbus::probe(what),
         Command::BrokerConfig { config, out } => security::broker_config(&config, &out),

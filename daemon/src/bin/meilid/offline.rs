@@ -1,4 +1,4 @@
-//! Commands that read files and print: `check-config`, `replay`.
+//! Commands that read files and print: `check-config`, `replay`, `report`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -64,5 +64,57 @@ pub fn replay(
         }
         Format::Table => print!("{}", meili_daemon::replay::table(&out, &stats)),
     }
+    Ok(())
+}
+
+/// `meilid report`: the files written, one per line.
+pub fn report(a: crate::args::ReportArgs) -> anyhow::Result<()> {
+    use crate::args::{ReportFormat, ReportLang};
+    use meili_daemon::report::{self, Format, Lang, Period};
+    let config = config::load(&a.config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let period = match (&a.month, &a.quarter, &a.year, &a.from, &a.to) {
+        (Some(m), ..) => Period::month(m)?,
+        (_, Some(q), ..) => Period::quarter(q)?,
+        (_, _, Some(y), ..) => Period::year(y)?,
+        (_, _, _, Some(f), Some(t)) => Period::range(f, t)?,
+        _ => anyhow::bail!("give --month, --quarter, --year or --from/--to"),
+    };
+    let lang = match a.lang {
+        ReportLang::Zh => Lang::Zh,
+        ReportLang::En => Lang::En,
+    };
+    let formats: Vec<Format> = a
+        .format
+        .iter()
+        .map(|f| match f {
+            ReportFormat::Html => Format::Html,
+            ReportFormat::Pdf => Format::Pdf,
+            ReportFormat::Xlsx => Format::Xlsx,
+            ReportFormat::Csv => Format::Csv,
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let lateness = if a.ignore_lateness {
+        meili_daemon::replay::Lateness::Ignore
+    } else {
+        meili_daemon::replay::Lateness::Apply
+    };
+    let files = report::generate(
+        &config,
+        (&a.input, lateness),
+        &a.site,
+        period,
+        lang,
+        &formats,
+        &a.out,
+    )?;
+    for f in &files {
+        println!("{}", f.display());
+    }
+    eprintln!(
+        "report: {} files in {:.1} s",
+        files.len(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
