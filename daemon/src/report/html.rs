@@ -98,6 +98,15 @@ fn shown(f: &Figure, v: Option<f64>) -> String {
     }
 }
 
+/// A section's heading; `false`, with a line saying so, when it has nothing to show.
+fn section(o: &mut String, title: &str, has_data: bool, none: &str) -> bool {
+    let _ = write!(o, "<h2>{title}</h2>");
+    if !has_data {
+        let _ = write!(o, "<p>{none}</p>");
+    }
+    has_data
+}
+
 fn table_head(o: &mut String, heads: &[&str]) {
     o.push_str("<table><tr>");
     for h in heads {
@@ -201,20 +210,15 @@ pub fn site_air(r: &Report) -> Vec<(&str, &AirDay)> {
 
 fn air(r: &Report, l: Lang, o: &mut String) {
     let site = site_air(r);
-    let _ = write!(
+    if !section(
         o,
-        "<h2>{}</h2>",
-        l.t("二、环境空气质量（HJ 633）", "2. Air quality (HJ 633)")
-    );
-    if site.is_empty() {
-        let _ = write!(
-            o,
-            "<p>{}</p>",
-            l.t(
-                "本期无空气质量数据。",
-                "No air quality data in this period."
-            )
-        );
+        l.t("二、环境空气质量（HJ 633）", "2. Air quality (HJ 633)"),
+        !site.is_empty(),
+        l.t(
+            "本期无空气质量数据。",
+            "No air quality data in this period.",
+        ),
+    ) {
         return;
     }
     let valid: Vec<&AirDay> = site.iter().map(|(_, a)| *a).filter(|a| a.valid).collect();
@@ -363,17 +367,12 @@ fn device_label(config: &Config, site: &str, id: &str) -> String {
 
 fn noise(r: &Report, l: Lang, config: &Config, o: &mut String) {
     let points = noise_points(r);
-    let _ = write!(
+    if !section(
         o,
-        "<h2>{}</h2>",
-        l.t("三、声环境质量（GB 3096-2008）", "3. Noise (GB 3096-2008)")
-    );
-    if points.is_empty() {
-        let _ = write!(
-            o,
-            "<p>{}</p>",
-            l.t("本期无噪声数据。", "No noise data in this period.")
-        );
+        l.t("三、声环境质量（GB 3096-2008）", "3. Noise (GB 3096-2008)"),
+        !points.is_empty(),
+        l.t("本期无噪声数据。", "No noise data in this period."),
+    ) {
         return;
     }
     table_head(
@@ -425,16 +424,16 @@ pub fn lighting_classes(r: &Report) -> BTreeMap<&'static str, [f64; 5]> {
 
 fn lighting(r: &Report, l: Lang, o: &mut String) {
     let by = lighting_classes(r);
-    let _ = write!(o, "<h2>{}</h2>", l.t("四、道路照明", "4. Street lighting"));
-    if by.is_empty() {
-        let _ = write!(
-            o,
-            "<p>{}</p>",
-            l.t(
-                "本期无路灯数据。",
-                "No street lighting data in this period."
-            )
-        );
+    let none = l.t(
+        "本期无路灯数据。",
+        "No street lighting data in this period.",
+    );
+    if !section(
+        o,
+        l.t("四、道路照明", "4. Street lighting"),
+        !by.is_empty(),
+        none,
+    ) {
         return;
     }
     table_head(
@@ -482,13 +481,13 @@ pub fn toilet_rows(r: &Report) -> BTreeMap<&str, (&'static str, [f64; 5])> {
 
 fn toilets(r: &Report, l: Lang, config: &Config, o: &mut String) {
     let by = toilet_rows(r);
-    let _ = write!(o, "<h2>{}</h2>", l.t("五、智慧公厕", "5. Public toilets"));
-    if by.is_empty() {
-        let _ = write!(
-            o,
-            "<p>{}</p>",
-            l.t("本期无公厕数据。", "No toilet data in this period.")
-        );
+    let none = l.t("本期无公厕数据。", "No toilet data in this period.");
+    if !section(
+        o,
+        l.t("五、智慧公厕", "5. Public toilets"),
+        !by.is_empty(),
+        none,
+    ) {
         return;
     }
     table_head(
