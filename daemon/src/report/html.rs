@@ -403,6 +403,74 @@ fn noise(r: &Report, l: Lang, config: &Config, o: &mut String) {
         );
     }
     o.push_str("</table>");
+    o.push_str(&night_strip(r, l, config));
+}
+
+/// Each point's nights as a strip of days: green within the night limit, red above it, grey
+/// not a valid night; the night's Ln written in the cell.
+fn night_strip(r: &Report, l: Lang, config: &Config) -> String {
+    let points: Vec<&str> = noise_points(r).keys().copied().collect();
+    let dates: Vec<&str> = r.days.iter().map(|d| d.date.as_str()).collect();
+    let (left, cell, row_h) = (70.0, 20.0, 22.0);
+    let w = left + cell * dates.len().max(1) as f64 + 4.0;
+    let h = row_h * points.len() as f64 + 34.0;
+    let mut s = format!(
+        "<p style='font-size:.85rem;margin-bottom:0'>{}</p><svg class=chart viewBox='0 0 {w} {h}' width='100%' role=img aria-label='{}'>",
+        l.t(
+            "夜间逐日达标情况（绿：达标，红：超标，灰：无效夜）；格内为夜间等效声级 Ln dB(A)",
+            "Nights day by day (green: within the limit, red: above, grey: not a valid night); Ln dB(A) in each cell"
+        ),
+        l.t("夜间逐日达标", "Nights day by day")
+    );
+    for (j, date) in dates.iter().enumerate() {
+        if j % 5 == 0 {
+            let _ = write!(
+                s,
+                "<text x='{:.1}' y='10' font-size='9'>{}</text>",
+                left + j as f64 * cell,
+                date.get(5..).unwrap_or(date)
+            );
+        }
+    }
+    for (i, p) in points.iter().enumerate() {
+        let y = 14.0 + i as f64 * row_h;
+        let _ = write!(
+            s,
+            "<text x='{}' y='{}' font-size='10' text-anchor='end'>{}</text>",
+            left - 4.0,
+            y + 12.0,
+            esc(&device_label(config, &r.site, p))
+        );
+        for (j, d) in r.days.iter().enumerate() {
+            let night = d
+                .noise
+                .iter()
+                .find(|n| n.device == *p)
+                .map(|n| &n.result.night);
+            let (fill, ln) = match night {
+                Some(n) if n.valid && n.ok == Some(true) => ("#5cb85c", n.leq),
+                Some(n) if n.valid => ("#d9534f", n.leq),
+                _ => ("#dddddd", None),
+            };
+            let x = left + j as f64 * cell;
+            let _ = write!(
+                s,
+                "<rect x='{x:.1}' y='{y}' width='{}' height='{}' fill='{fill}'/>",
+                cell - 1.0,
+                row_h - 2.0
+            );
+            if let Some(v) = ln {
+                let _ = write!(
+                    s,
+                    "<text x='{:.1}' y='{}' font-size='8' text-anchor='middle' fill='#fff'>{v:.0}</text>",
+                    x + cell / 2.0,
+                    y + 14.0
+                );
+            }
+        }
+    }
+    s.push_str("</svg>");
+    s
 }
 
 /// Per road class: [lit lamp-minutes, scheduled lamp-minutes, day-burning Wh, lamps at the
