@@ -381,13 +381,13 @@ fn every_panel_query_returns_rows_from_a_simulated_day() {
     };
     wait_until(
         "the engine has every reading",
-        Duration::from_secs(60),
+        Duration::from_secs(180),
         || (engine_seen(&m) >= published).then_some(()),
     );
     let emitted = m.metric("meili_standards_rows_emitted_total", "").unwrap();
     wait_until(
         "results after the last reading, written",
-        Duration::from_secs(60),
+        Duration::from_secs(180),
         || {
             (m.metric("meili_standards_rows_emitted_total", "")? > emitted
                 && m.metric("meili_buffer_backlog_rows", sink)? == 0.0
