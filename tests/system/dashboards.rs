@@ -384,12 +384,20 @@ fn every_panel_query_returns_rows_from_a_simulated_day() {
         Duration::from_secs(180),
         || (engine_seen(&m) >= published).then_some(()),
     );
-    let emitted = m.metric("meili_standards_rows_emitted_total", "").unwrap();
+    // The engine emits what changed every second: once its count of emitted rows has stood
+    // still for 3 s after it saw the last reading, the last results are out (waiting for one
+    // more emission instead would hang when the final one came before this point).
+    let mut last = (None::<f64>, std::time::Instant::now());
     wait_until(
         "results after the last reading, written",
         Duration::from_secs(180),
         || {
-            (m.metric("meili_standards_rows_emitted_total", "")? > emitted
+            let emitted = m.metric("meili_standards_rows_emitted_total", "")?;
+            if last.0 != Some(emitted) {
+                last = (Some(emitted), std::time::Instant::now());
+                return None;
+            }
+            (last.1.elapsed() >= Duration::from_secs(3)
                 && m.metric("meili_buffer_backlog_rows", sink)? == 0.0
                 && influx.count("meili", "meili", "uptime_s") >= 12)
                 .then_some(())
