@@ -123,6 +123,15 @@ fn a_month_report_in_every_format_matches_the_engine() {
         .unwrap();
     }
 
+    // The HTML draws its charts: targets, the AQI calendar, the nights, the toilet map.
+    let html = std::fs::read_to_string(stem.with_extension("html")).unwrap();
+    for chart in ["指标与目标", "每日 AQI 日历", "夜间逐日达标", "公厕位置图"] {
+        assert!(
+            html.contains(&format!("aria-label='{chart}'")),
+            "no {chart} chart"
+        );
+    }
+
     // XLSX through an independent reader: the same numbers as the engine's JSON.
     let wb = openpyxl(&stem.with_extension("xlsx"));
     let summary = wb["概要"].as_array().unwrap();

@@ -579,6 +579,86 @@ fn toilets(r: &Report, l: Lang, config: &Config, o: &mut String) {
         );
     }
     o.push_str("</table>");
+    o.push_str(&toilet_map(r, l, config));
+}
+
+/// Where the toilets are (as configured, WGS-84), to scale, each labelled with its
+/// availability: the map the public feed publishes, for the bureau's file.
+fn toilet_map(r: &Report, l: Lang, config: &Config) -> String {
+    let rows = toilet_rows(r);
+    let spots: Vec<(f64, f64, String, Option<f64>)> = config
+        .devices
+        .iter()
+        .map(|d| d.get_ref())
+        .filter(|d| d.site == r.site && rows.contains_key(d.id.as_str()))
+        .map(|d| {
+            let v = rows[d.id.as_str()].1;
+            let label = d.name.clone().unwrap_or_else(|| d.id.clone());
+            (d.lat, d.lon, label, ratio(v[0], v[1]))
+        })
+        .collect();
+    if spots.is_empty() {
+        return String::new();
+    }
+    let (lat0, lat1) = spots
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), s| (a.min(s.0), b.max(s.0)));
+    let (lon0, lon1) = spots
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(a, b), s| (a.min(s.1), b.max(s.1)));
+    // Metres per degree here; the map keeps the true proportions.
+    let (my, mx) = (
+        111_320.0,
+        111_320.0 * ((lat0 + lat1) / 2.0).to_radians().cos(),
+    );
+    let span = ((lat1 - lat0) * my).max((lon1 - lon0) * mx).max(200.0);
+    let (w, pad): (f64, f64) = (640.0, 40.0);
+    let scale = (w - 2.0 * pad) / span;
+    // As tall as the points need (a street of toilets is a short strip).
+    let h = ((lat1 - lat0) * my * scale + 2.0 * pad + 24.0).clamp(140.0, 480.0);
+    let x = |lon: f64| pad + (lon - lon0) * mx * scale;
+    // Points centred in the height left above the scale bar.
+    let extra = ((h - 2.0 * pad - 24.0) - (lat1 - lat0) * my * scale).max(0.0) / 2.0;
+    let y = |lat: f64| h - pad - 24.0 - extra - (lat - lat0) * my * scale;
+    let mut s = format!(
+        "<svg class=chart viewBox='0 0 {w} {h}' width='100%' role=img aria-label='{}' style='border:1px solid #ccc'>",
+        l.t("公厕位置图", "Toilet locations")
+    );
+    for (i, (lat, lon, label, avail)) in spots.iter().enumerate() {
+        // Labels below and above in turn, so that neighbours do not overlap.
+        let dy = if i % 2 == 0 { 18.0 } else { -10.0 };
+        let fill = match avail {
+            Some(a) if *a >= 0.9 => "#1a7f37",
+            Some(_) => "#c62828",
+            None => "#888",
+        };
+        let _ = write!(
+            s,
+            "<circle cx='{:.1}' cy='{:.1}' r='6' fill='{fill}'/><text x='{:.1}' y='{:.1}' font-size='11' text-anchor='middle'>{} {}</text>",
+            x(*lon),
+            y(*lat),
+            x(*lon),
+            y(*lat) + dy,
+            esc(label),
+            pct(*avail)
+        );
+    }
+    // A scale bar of a round length.
+    let bar_m = [100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0]
+        .into_iter()
+        .find(|m| m * scale >= 60.0)
+        .unwrap_or(10_000.0);
+    let _ = write!(
+        s,
+        "<line x1='{pad}' x2='{:.1}' y1='{}' y2='{}' stroke='#000' stroke-width='2'/><text x='{pad}' y='{}' font-size='10'>{} m · {}</text></svg>",
+        pad + bar_m * scale,
+        h - 12.0,
+        h - 12.0,
+        h - 16.0,
+        bar_m,
+        l.t("WGS-84，按配置坐标；绿：可用率 ≥ 90 %", "WGS-84 as configured; green: availability ≥ 90 %")
+    );
+    s
 }
 
 fn quality(r: &Report, l: Lang, o: &mut String) {
