@@ -132,6 +132,8 @@ pub struct View {
     pub max_silence_days: u64,
     /// `daemon.adopt_file`, from the configuration file's folder.
     pub adopt_file: Option<PathBuf>,
+    /// `{data_dir}/reports`: reports written there (`meilid report --out`) are served.
+    pub reports_dir: PathBuf,
 }
 
 impl View {
@@ -148,6 +150,7 @@ impl View {
                 let base = c.files.first().and_then(|m| m.parent());
                 base.unwrap_or(std::path::Path::new(".")).join(f)
             }),
+            reports_dir: c.daemon.data_dir.join("reports"),
         }
     }
 

@@ -193,6 +193,58 @@ fn a_month_report_in_every_format_matches_the_engine() {
     let row = format!("2026-10-05,town,n3,noise,ln,{ln},dB(A)\r\n");
     assert!(csv.contains(&row), "{row:?} not in the CSV");
 
+    // Reports in the data directory are listed and downloaded through the API.
+    let mq = crate::util::Mosquitto::start();
+    let gw = dir.path().join("gw");
+    let kept = gw.join("data/reports");
+    std::fs::create_dir_all(&kept).unwrap();
+    for ext in ["pdf", "xlsx"] {
+        std::fs::copy(
+            stem.with_extension(ext),
+            kept.join(format!("town-2026-10.{ext}")),
+        )
+        .unwrap();
+    }
+    std::fs::write(kept.join("notes.txt"), "not a report").unwrap();
+    let m = crate::util::Meilid::spawn(
+        &gw,
+        &format!(
+            "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-reports\"\n",
+            mq.url()
+        ),
+    );
+    let base = format!("http://127.0.0.1:{}", m.http);
+    let (status, body) = crate::util::http_get(&format!("{base}/api/v1/reports")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let listed: Value = serde_json::from_str(&body).unwrap();
+    let mut names: Vec<&str> = listed["reports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, ["town-2026-10.pdf", "town-2026-10.xlsx"], "{listed}");
+    let pdf_bytes = std::fs::read(stem.with_extension("pdf")).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (kind, got) = rt.block_on(async {
+        let r = reqwest::get(format!("{base}/api/v1/reports/town-2026-10.pdf"))
+            .await
+            .unwrap();
+        let kind = r.headers()["content-type"].to_str().unwrap().to_string();
+        (kind, r.bytes().await.unwrap().to_vec())
+    });
+    assert_eq!(kind, "application/pdf");
+    assert_eq!(got, pdf_bytes, "the PDF byte for byte");
+    for bad in ["notes.txt", "..%2Fgw%2Fmeilid.toml", "missing.pdf"] {
+        let (status, _) = crate::util::http_get(&format!("{base}/api/v1/reports/{bad}")).unwrap();
+        assert_eq!(status, 404, "{bad}");
+    }
+    drop(m);
+
     // English on request.
     let en = dir.path().join("en");
     report(&config, &input, &en, &["--lang", "en", "--format", "html"]);

@@ -10,6 +10,7 @@ pub mod auth;
 mod commands;
 mod page;
 mod reload;
+mod reports;
 pub mod server;
 mod silences;
 
@@ -137,6 +138,8 @@ pub fn router(shared: Api) -> Router {
         .route("/api/v1/reload", post(reload::reload))
         .route("/api/v1/compliance", get(api::compliance))
         .route("/api/v1/toilets.geojson", get(api::toilets))
+        .route("/api/v1/reports", get(reports::list))
+        .route("/api/v1/reports/{name}", get(reports::file))
         .route("/api/v1/silences", post(silences::add))
         .route("/api/v1/silences/{id}", delete(silences::remove))
         .layer(axum::middleware::from_fn_with_state(
