@@ -19,6 +19,7 @@ pub use check::device_problems;
 pub mod http;
 mod limits;
 pub mod provision;
+pub mod reports;
 pub mod standards;
 
 /// A secret string (password, token) whose `Debug` output is redacted.
@@ -110,6 +111,9 @@ pub struct Config {
     /// Alert rules, silences and channels (`[alerts]`).
     #[serde(default)]
     pub alerts: alerts::AlertsConfig,
+    /// The reports the daemon writes for closed periods (`[reports]`).
+    #[serde(default)]
+    pub reports: reports::ReportsConfig,
     /// What `meilid device provision` gives every device (`[provision]`).
     pub provision: Option<provision::ProvisionConfig>,
     /// Further files holding `[[devices]]`, relative to this file.

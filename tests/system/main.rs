@@ -20,6 +20,8 @@ mod nothing_lost;
 mod replay;
 // `meilid report`: HTML, PDF, XLSX and CSV of a generated month, read back independently.
 mod report;
+// The daemon's own report of a closed month, equal to `meilid report`'s.
+mod report_auto;
 // Daily figures in the database survive a stop and a crash mid-day and equal a replay.
 mod standards;
 // Modbus TCP and RTU against pymodbus; 20 slaves and a dead one on one RS-485 line.

@@ -662,14 +662,28 @@ fn toilet_map(r: &Report, l: Lang, config: &Config) -> String {
 }
 
 fn quality(r: &Report, l: Lang, o: &mut String) {
-    let s = &r.input;
     let _ = write!(
         o,
-        "<h2>{}</h2><p>{} {} / {} · {} {} · {} {} · {} {} · {} {}</p>",
+        "<h2>{}</h2><p>{} {} / {}",
         l.t("六、数据质量", "6. Data quality"),
         l.t("有结果的天数：", "Days with results:"),
         r.days_with_data,
         r.period.days(),
+    );
+    let Some(s) = &r.input else {
+        let _ = write!(
+            o,
+            " · {}</p>",
+            l.t(
+                "由网关按日归档的结果生成；读数与拒收原因的计数见网关的 /metrics（meili_readings_rejected_total）",
+                "made by the gateway from its archived daily results; readings and rejections are counted in its /metrics (meili_readings_rejected_total)"
+            )
+        );
+        return;
+    };
+    let _ = write!(
+        o,
+        " · {} {} · {} {} · {} {} · {} {}</p>",
         l.t("读数", "Readings"),
         s.readings,
         l.t("计入", "counted"),

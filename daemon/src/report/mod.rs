@@ -7,6 +7,7 @@
 //! (the same arithmetic for every ratio metric).
 
 mod html;
+pub mod monthly;
 mod pdf;
 mod sheet;
 
@@ -36,6 +37,8 @@ pub enum ReportError {
     Xlsx(#[from] rust_xlsxwriter::XlsxError),
     #[error("PDF: {0}")]
     Pdf(String),
+    #[error("archive: {0}")]
+    Archive(#[from] crate::transforms::aggregate::archive::ArchiveError),
 }
 
 /// Which window the report covers.
@@ -163,7 +166,9 @@ pub struct Report {
     pub days_with_data: usize,
     pub figures: Vec<Figure>,
     pub days: Vec<DayReport>,
-    pub input: Stats,
+    /// What the input held (a replay); `None` for the daemon's own reports, whose readings
+    /// are counted in `/metrics`.
+    pub input: Option<Stats>,
 }
 
 /// The compliance figures of `period` for `site`.
@@ -219,7 +224,7 @@ fn figures(rows: &[ComplianceRow], site: &str, p: &Period) -> BTreeMap<String, F
 /// Build the report of `site` over `period` from the engine's results.
 pub fn build(
     out: Output,
-    input: Stats,
+    input: Option<Stats>,
     site: &str,
     period: Period,
     now: &str,
@@ -252,14 +257,7 @@ pub fn build(
     })
 }
 
-/// The output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Html,
-    Pdf,
-    Xlsx,
-    Csv,
-}
+pub use crate::config::reports::{Format, Lang};
 
 /// Replay `input`, build the report and write it in `formats` into `out_dir` as
 /// `{site}-{label}.{ext}`; returns the files written.
@@ -273,46 +271,58 @@ pub fn generate(
     out_dir: &Path,
 ) -> Result<Vec<PathBuf>, ReportError> {
     let (out, stats) = crate::replay::run(config, input, lateness)?;
+    let report = build(out, Some(stats), site, period, &now(config))?;
+    write(&report, config, lang, formats, out_dir)
+}
+
+/// The gateway's local time, for a report's cover.
+pub fn now(config: &Config) -> String {
     let tz = jiff::tz::TimeZone::get(&config.daemon.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
-    let now = jiff::Timestamp::now()
+    jiff::Timestamp::now()
         .to_zoned(tz)
         .strftime("%Y-%m-%d %H:%M")
-        .to_string();
-    let report = build(out, stats, site, period, &now)?;
+        .to_string()
+}
+
+/// A report's file name without its extension.
+pub fn stem(site: &str, period: &Period) -> String {
+    format!("{site}-{}", period.label.replace('–', "_"))
+}
+
+/// Write `report` in `formats` into `out_dir`; each file appears whole (written beside it as
+/// `….part`, then renamed). Returns the files written.
+pub fn write(
+    report: &Report,
+    config: &Config,
+    lang: Lang,
+    formats: &[Format],
+    out_dir: &Path,
+) -> Result<Vec<PathBuf>, ReportError> {
     let write_err = |path: &Path| {
         let path = path.display().to_string();
         move |source| ReportError::Write { path, source }
     };
     std::fs::create_dir_all(out_dir).map_err(write_err(out_dir))?;
-    let stem = format!("{site}-{}", report.period.label.replace('–', "_"));
+    let stem = stem(&report.site, &report.period);
     let mut written = Vec::new();
-    let html_text = html::render(&report, lang, config);
+    let html_text = html::render(report, lang, config);
     for f in formats {
-        let path = out_dir.join(format!(
-            "{stem}.{}",
-            match f {
-                Format::Html => "html",
-                Format::Pdf => "pdf",
-                Format::Xlsx => "xlsx",
-                Format::Csv => "csv",
-            }
-        ));
-        match f {
-            Format::Html => std::fs::write(&path, &html_text).map_err(write_err(&path))?,
-            Format::Csv => std::fs::write(&path, sheet::csv(&report)).map_err(write_err(&path))?,
-            Format::Xlsx => sheet::xlsx(&report, lang, &path)?,
-            Format::Pdf => pdf::print(&html_text, &path)?,
+        let path = out_dir.join(format!("{stem}.{}", f.ext()));
+        let part = out_dir.join(format!("{stem}.{}.part", f.ext()));
+        let r = match f {
+            Format::Html => std::fs::write(&part, &html_text).map_err(write_err(&part)),
+            Format::Csv => std::fs::write(&part, sheet::csv(report)).map_err(write_err(&part)),
+            Format::Xlsx => sheet::xlsx(report, lang, &part),
+            Format::Pdf => pdf::print(&html_text, &part),
+        };
+        if let Err(e) = r {
+            let _ = std::fs::remove_file(&part);
+            return Err(e);
         }
+        std::fs::rename(&part, &path).map_err(write_err(&path))?;
         written.push(path);
     }
     Ok(written)
-}
-
-/// Report language.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lang {
-    Zh,
-    En,
 }
 
 impl Lang {

@@ -3,6 +3,7 @@
 //! the standards engine, the alert evaluator and `replay` read them back ([`Sample`]).
 
 pub mod line_protocol;
+pub mod names;
 pub mod sample;
 
 pub use sample::{Sample, Values};

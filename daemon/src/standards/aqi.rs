@@ -7,6 +7,8 @@
 
 use serde::Serialize;
 
+use crate::rows::names;
+
 /// Which edition's breakpoint table and special cases apply.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
@@ -299,25 +301,33 @@ pub enum Report {
 }
 
 /// Result of one AQI computation.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Aqi {
-    pub standard: &'static str,
+    #[serde(deserialize_with = "names::one")]
+    pub standard: names::Name,
     /// `None` (NA) when a pollutant is missing and the available ones give AQI ≤ 100.
     pub aqi: Option<i64>,
     /// The highest IAQI of the indicators given, whether or not the AQI is NA.
     pub max_iaqi: Option<i64>,
     pub category: Option<u8>,
-    pub category_zh: Option<&'static str>,
-    pub category_en: Option<&'static str>,
+    #[serde(deserialize_with = "names::option")]
+    pub category_zh: Option<names::Name>,
+    #[serde(deserialize_with = "names::option")]
+    pub category_en: Option<names::Name>,
     /// Indicators with the highest IAQI when AQI > 50 (all of them on a tie).
-    pub primary: Vec<&'static str>,
+    #[serde(deserialize_with = "names::list")]
+    pub primary: Vec<names::Name>,
     /// Indicators with IAQI > 100.
-    pub exceeding: Vec<&'static str>,
-    pub iaqi: std::collections::BTreeMap<&'static str, i64>,
+    #[serde(deserialize_with = "names::list")]
+    pub exceeding: Vec<names::Name>,
+    #[serde(deserialize_with = "names::map")]
+    pub iaqi: std::collections::BTreeMap<names::Name, i64>,
     /// The rounded concentrations the IAQIs were computed from.
-    pub concentrations: std::collections::BTreeMap<&'static str, f64>,
+    #[serde(deserialize_with = "names::map")]
+    pub concentrations: std::collections::BTreeMap<names::Name, f64>,
     /// Pollutants (of the six) with no value.
-    pub missing: Vec<&'static str>,
+    #[serde(deserialize_with = "names::list")]
+    pub missing: Vec<names::Name>,
     /// The published AQI is NA: pollutants are missing and the others give AQI ≤ 100.
     pub na: bool,
 }

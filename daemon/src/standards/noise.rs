@@ -46,7 +46,7 @@ pub fn ldn(ld: f64, ln: f64) -> f64 {
 }
 
 /// One point's day or night period (GB 3096-2008 §5.1, §5.4).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Period {
     /// Ld or Ln: energy mean of the valid hours' Leq, rounded to 0.1 dB.
     pub leq: Option<f64>,

@@ -14,6 +14,13 @@ pub struct StandardsMetrics {
     pub checkpoints: AtomicU64,
     pub checkpoint_errors: AtomicU64,
     pub watermark_unix: AtomicI64,
+    /// The archive of complete days (`archive.rs`).
+    pub archive_bytes: AtomicU64,
+    pub archive_errors: AtomicU64,
+    /// Reports of closed periods written by the daemon, failed, and pruned files.
+    pub reports_written: AtomicU64,
+    pub report_failures: AtomicU64,
+    pub reports_pruned: AtomicU64,
 }
 
 impl StandardsMetrics {
@@ -50,6 +57,31 @@ impl StandardsMetrics {
             "meili_standards_watermark_timestamp_seconds",
             "Newest reading time the engine has seen (event time).",
             self.watermark_unix.load(Relaxed) as f64,
+        );
+        p.counter(
+            "meili_standards_archive_bytes_total",
+            "Bytes of complete days appended to the archive the reports are made from.",
+            g(&self.archive_bytes),
+        );
+        p.counter(
+            "meili_standards_archive_errors_total",
+            "Complete days that could not be archived (their month's report lacks them; meilid report over an export recomputes it).",
+            g(&self.archive_errors),
+        );
+        p.counter(
+            "meili_reports_written_total",
+            "Reports of closed months, quarters and years the daemon wrote into data_dir/reports.",
+            g(&self.reports_written),
+        );
+        p.counter(
+            "meili_report_failures_total",
+            "Reports that could not be written (retried after an hour).",
+            g(&self.report_failures),
+        );
+        p.counter(
+            "meili_reports_pruned_total",
+            "Archive months and report files removed by [reports] keep_months or max_disk_bytes.",
+            g(&self.reports_pruned),
         );
         if let Some(r) = reader {
             p.gauge(

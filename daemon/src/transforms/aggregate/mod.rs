@@ -14,6 +14,7 @@
 //!   (see [`task`] for when it is saved and how it stays consistent with the buffer).
 
 mod air;
+pub mod archive;
 mod lighting;
 pub mod metrics;
 mod noise;

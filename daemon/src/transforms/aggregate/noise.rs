@@ -88,7 +88,7 @@ pub fn day_of_hour(h: i64, day_start_hour: u8, night: NightStartsOn) -> i64 {
 }
 
 /// Ld and Ln of one point-day.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PointDay {
     pub day: Period,
     pub night: Period,

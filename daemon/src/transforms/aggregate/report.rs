@@ -3,7 +3,9 @@
 
 use std::fmt::Write as _;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+use crate::rows::names;
 
 use super::air::HourRow;
 use super::noise::PointDay;
@@ -11,16 +13,17 @@ use crate::standards::air::Pollutant;
 use crate::standards::aqi::{Aqi, Inputs};
 use crate::standards::noise::Period;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NoiseDay {
     pub device: String,
-    pub zone_class: &'static str,
+    #[serde(deserialize_with = "names::one")]
+    pub zone_class: names::Name,
     pub area_km2: Option<f64>,
     #[serde(flatten)]
     pub result: PointDay,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AirDay {
     /// Station id, or `_site` for the site value (mean of the stations).
     pub device: String,
@@ -40,9 +43,10 @@ pub struct AirDay {
     pub hourly: Vec<HourRow>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct LightingDay {
-    pub road_class: &'static str,
+    #[serde(deserialize_with = "names::one")]
+    pub road_class: names::Name,
     pub total: u32,
     pub intact: u32,
     pub lit_lamp_minutes: f64,
@@ -57,10 +61,11 @@ pub struct LightingDay {
     pub day_burning_wh: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ToiletDay {
     pub device: String,
-    pub toilet_class: &'static str,
+    #[serde(deserialize_with = "names::one")]
+    pub toilet_class: names::Name,
     /// Minutes open by the opening hours.
     pub open_minutes: f64,
     /// Of those, minutes readings covered, and minutes open with a free stall.
@@ -72,7 +77,7 @@ pub struct ToiletDay {
 }
 
 /// Everything computed for one site and local day.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DayReport {
     pub date: String,
     pub site: String,
@@ -80,13 +85,13 @@ pub struct DayReport {
     pub complete: bool,
     #[serde(skip)]
     pub midnight: i64,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub noise: Vec<NoiseDay>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub air: Vec<AirDay>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lighting: Vec<LightingDay>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub toilets: Vec<ToiletDay>,
 }
 

@@ -59,10 +59,13 @@ pub struct Task {
     pub checkpoint_every: Duration,
     /// The configuration in effect: targets changed by a reload are taken in.
     pub config: Option<crate::reload::Applied>,
+    /// Where complete days are archived for the reports (`None`: not archived).
+    pub archive: Option<PathBuf>,
 }
 
-/// Results waiting to be appended: (line protocol, rows).
-type Pending = Option<(String, u32)>;
+/// Results waiting to be appended: line protocol, rows, and archive lines by file.
+type Pending = Option<(String, u32, Archived)>;
+type Archived = std::collections::BTreeMap<PathBuf, String>;
 
 impl Task {
     /// Run until `stop` and caught up with the buffer; then emit and save a last time.
@@ -106,8 +109,8 @@ impl Task {
                 last_emit = Instant::now();
                 pending = self.emit();
             }
-            if let Some((text, rows)) = pending.take() {
-                pending = self.append(text, rows).await;
+            if let Some((text, rows, archived)) = pending.take() {
+                pending = self.append(text, rows, archived).await;
             }
             let save_due = last_save.elapsed() >= self.checkpoint_every || stopping;
             if pending.is_none() && save_due && self.engine.unsaved() {
@@ -180,32 +183,56 @@ impl Task {
         let today = eng.day_of(eng.watermark.max(0));
         let rows = eng.compliance_for(eng.latest_day().unwrap_or(today));
         *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = rows;
-        let lines = out.to_lines();
-        (lines.1 > 0).then_some(lines)
+        let archived = match &self.archive {
+            Some(_) => super::archive::lines_of(&out),
+            None => Archived::new(),
+        };
+        let (text, rows) = out.to_lines();
+        (rows > 0 || !archived.is_empty()).then_some((text, rows, archived))
     }
 
-    /// Append results to the buffer (the sinks deliver them); kept for a retry if it fails.
-    async fn append(&self, text: String, rows: u32) -> Pending {
+    /// Archive the complete days, then append results to the buffer (the sinks deliver
+    /// them); kept for a retry if the append fails.
+    async fn append(&self, text: String, rows: u32, archived: Archived) -> Pending {
         let b = Arc::clone(self.engine.buffer());
+        let root = self.archive.clone();
         let r = tokio::task::spawn_blocking(move || {
-            let r = b.append_reserved(rows, text.as_bytes());
-            (text, r)
+            let kept = match (&root, archived.is_empty()) {
+                (Some(root), false) => Some(super::archive::append(root, &archived)),
+                _ => None,
+            };
+            let r = if rows > 0 {
+                b.append_reserved(rows, text.as_bytes()).map(|_| ())
+            } else {
+                Ok(())
+            };
+            (text, r, kept)
         })
         .await;
+        let Ok((text, r, kept)) = r else {
+            tracing::error!("Standards append task failed.");
+            return None;
+        };
+        match kept {
+            Some(Ok(bytes)) => {
+                self.metrics.archive_bytes.fetch_add(bytes, Relaxed);
+            }
+            Some(Err(e)) => {
+                self.metrics.archive_errors.fetch_add(1, Relaxed);
+                tracing::warn!(error = %e, "Cannot archive complete days for the reports.");
+            }
+            None => {}
+        }
         match r {
-            Ok((_, Ok(_))) => {
+            Ok(()) => {
                 self.metrics
                     .rows_emitted
                     .fetch_add(u64::from(rows), Relaxed);
                 None
             }
-            Ok((text, Err(e))) => {
+            Err(e) => {
                 tracing::warn!(error = %e, "Cannot append standards results yet; retrying.");
-                Some((text, rows))
-            }
-            Err(_) => {
-                tracing::error!("Standards append task failed.");
-                None
+                Some((text, rows, Archived::new()))
             }
         }
     }
