@@ -181,13 +181,25 @@ def dashboard(uid, title, description, variables, panels, time_from="now-2d", re
 
 
 def pct_stat(title, description, metric, window="month", w=4, h=4):
-    t = TARGETS.get(metric)
-    th = [(None, "red"), (t, "green")] if t else [(None, "blue")]
+    """A ratio against its target: the value (A) and the target in effect (B, from the
+    compliance rows, so a target set in meili.toml colours the panel); B only configures the
+    threshold (Grafana's "Config from query results"; dashboards/README.md)."""
+    where = f'{SITE} AND "metric" = \'{metric}\' AND "window" = \'{window}\' AND {LOOKBACK}'
+    queries = [f'SELECT last("percent") FROM "compliance" WHERE {where}']
+    transformations = None
+    if metric in TARGETS:
+        th = [(None, "red")]
+        queries.append(f'SELECT last("target") * 100 AS "target" FROM "compliance" WHERE {where}')
+        transformations = [{"id": "configFromData", "options": {
+            "configRefId": "B",
+            "mappings": [{"fieldName": "target", "handlerKey": "threshold1",
+                          "handlerArguments": {"threshold": {"color": "green"}}}],
+            "applyTo": {"id": "byType", "options": "number"}}}]
+    else:
+        th = [(None, "blue")]
     return panel(
-        "stat", title, description,
-        [f'SELECT last("percent") FROM "compliance" WHERE {SITE} AND "metric" = \'{metric}\' '
-         f'AND "window" = \'{window}\' AND {LOOKBACK}'],
-        w, h, unit="percent", thresholds=th, decimals=1,
+        "stat", title, description, queries,
+        w, h, unit="percent", thresholds=th, decimals=1, transformations=transformations,
         options={"reduceOptions": {"calcs": ["lastNotNull"]}, "colorMode": "background",
                  "graphMode": "none", "textMode": "value"})
 

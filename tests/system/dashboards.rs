@@ -337,7 +337,8 @@ fn every_panel_query_returns_rows_from_a_simulated_day() {
     let devices = simulated_devices(&sim_args);
     let config = format!(
         "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-dash\"\n\n\
-         [standards]\nemit_interval_secs = 1\n\n[standards.sites.sim]\nbuilt_up_area_km2 = 0.6\n\n\
+         [standards]\nemit_interval_secs = 1\n\n[standards.targets]\nnoise_night_compliance = 0.9\n\n\
+         [standards.sites.sim]\nbuilt_up_area_km2 = 0.6\n\n\
          [[sinks]]\ntype = \"influxdb_v1\"\nurl = \"{}\"\ndatabase = \"meili\"\ncreate_database = true\n\n{devices}",
         mq.url(),
         influx.url()
@@ -404,7 +405,7 @@ fn every_panel_query_returns_rows_from_a_simulated_day() {
         },
     );
 
-    let mut checked = 0;
+    let (mut checked, mut targets_checked) = (0, 0);
     for (name, d) in dashboards() {
         let range = range_secs(d["time"]["from"].as_str().unwrap());
         let mut vars = BTreeMap::from([
@@ -507,10 +508,22 @@ fn every_panel_query_returns_rows_from_a_simulated_day() {
                         "{name}: {title}: column {col:?} is null in every row ({q})"
                     );
                 }
+                // A target panel's threshold comes from the configured target (0.9 here,
+                // not the contract's 0.85), through Grafana's "Config from query results".
+                if t["refId"] == "B" && raw.contains("'noise_night_compliance'") {
+                    assert_eq!(
+                        p["transformations"][0]["options"]["configRefId"], "B",
+                        "{name}: {title}"
+                    );
+                    let target = series[0]["values"][0][1].as_f64();
+                    assert_eq!(target, Some(90.0), "{name}: {title}: {q}");
+                    targets_checked += 1;
+                }
                 checked += 1;
             }
         }
     }
+    assert!(targets_checked >= 2, "{targets_checked} target panels");
     assert!(checked >= 50, "{checked} queries");
     eprintln!("{checked} panel queries returned rows");
 }

@@ -135,11 +135,15 @@ fn the_daemon_writes_the_report_of_a_closed_month() {
             .all(|e| stem.with_extension(e).exists())
             .then_some(())
     });
+    // September (its last night's data) closed too, and with it the third quarter.
     assert_eq!(
         m.metric("meili_reports_written_total", ""),
-        Some(2.0),
-        "September's and October's"
+        Some(3.0),
+        "September's, 2026Q3's and October's"
     );
+    for name in ["town-2026-09.csv", "town-2026Q3.xlsx"] {
+        assert!(reports.join(name).exists(), "{name}");
+    }
     assert_eq!(
         m.metric("meili_standards_archive_errors_total", ""),
         Some(0.0)
@@ -172,7 +176,23 @@ fn the_daemon_writes_the_report_of_a_closed_month() {
         "{} CSV rows",
         daemon_csv.lines().count()
     );
-    assert_eq!(daemon_csv, cli_csv, "the daemon's CSV and meilid report's");
+    let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("report_auto");
+    std::fs::create_dir_all(&keep).unwrap();
+    std::fs::write(keep.join("daemon-town-2026-10.csv"), &daemon_csv).unwrap();
+    std::fs::write(keep.join("cli-town-2026-10.csv"), &cli_csv).unwrap();
+    let differ = daemon_csv
+        .lines()
+        .zip(cli_csv.lines())
+        .find(|(a, b)| a != b);
+    assert_eq!(
+        differ, None,
+        "the daemon's CSV and meilid report's: first difference"
+    );
+    assert_eq!(
+        daemon_csv.lines().count(),
+        cli_csv.lines().count(),
+        "CSV rows"
+    );
     let (ours, theirs) = (
         openpyxl_summary(&stem.with_extension("xlsx")),
         openpyxl_summary(&cli.join("town-2026-10.xlsx")),

@@ -1,5 +1,5 @@
-//! The daemon's own reports: once a month has closed (the engine's watermark is past local
-//! noon of its last day + 1 and the lateness), its report is written from the archive of
+//! The daemon's own reports: once a month has closed (the engine's watermark, as of its last
+//! archived emission, is past local noon of its last day + 1 and the lateness), its report is written from the archive of
 //! complete days into `{data_dir}/reports/` — and the quarter's and the year's with their
 //! last month. Then the month's archive is compacted, and the oldest months beyond
 //! `[reports] keep_months` or `max_disk_bytes` are removed (counted).
@@ -58,7 +58,7 @@ impl Monthly {
         let data_dir = &self.config.daemon.data_dir;
         let root = archive::dir(data_dir);
         let out_dir = reports_dir(data_dir);
-        let watermark = self.metrics.watermark_unix.load(Relaxed);
+        let watermark = self.metrics.archived_watermark_unix.load(Relaxed);
         let mut failed = Vec::new();
         for (site, months) in archived(&root) {
             for month in &months {

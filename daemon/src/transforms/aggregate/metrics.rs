@@ -14,6 +14,9 @@ pub struct StandardsMetrics {
     pub checkpoints: AtomicU64,
     pub checkpoint_errors: AtomicU64,
     pub watermark_unix: AtomicI64,
+    /// The watermark as of the last emission whose complete days are archived: a month the
+    /// reports take as closed is closed by this one.
+    pub archived_watermark_unix: AtomicI64,
     /// The archive of complete days (`archive.rs`).
     pub archive_bytes: AtomicU64,
     pub archive_errors: AtomicU64,
@@ -82,6 +85,11 @@ impl StandardsMetrics {
             "meili_reports_pruned_total",
             "Archive months and report files removed by [reports] keep_months or max_disk_bytes.",
             g(&self.reports_pruned),
+        );
+        p.gauge(
+            "meili_standards_archived_watermark_timestamp_seconds",
+            "The engine's watermark as of the last emission whose complete days are archived (reports of closed months follow it).",
+            self.archived_watermark_unix.load(Relaxed) as f64,
         );
         if let Some(r) = reader {
             p.gauge(

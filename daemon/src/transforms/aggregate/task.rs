@@ -63,8 +63,9 @@ pub struct Task {
     pub archive: Option<PathBuf>,
 }
 
-/// Results waiting to be appended: line protocol, rows, and archive lines by file.
-type Pending = Option<(String, u32, Archived)>;
+/// Results waiting to be appended: line protocol, rows, archive lines by file, and the
+/// watermark they were computed at.
+type Pending = Option<(String, u32, Archived, i64)>;
 type Archived = std::collections::BTreeMap<PathBuf, String>;
 
 impl Task {
@@ -73,6 +74,12 @@ impl Task {
         let mut appended = self.engine.watch();
         let (mut last_emit, mut last_save) = (Instant::now(), Instant::now());
         let mut pending: Pending = None;
+        // A saved state's complete days were archived before it was saved.
+        if let Some(e) = self.engine.state() {
+            self.metrics
+                .archived_watermark_unix
+                .store(e.watermark.max(0), Relaxed);
+        }
         loop {
             appended.mark_unchanged();
             let records = match self
@@ -109,8 +116,8 @@ impl Task {
                 last_emit = Instant::now();
                 pending = self.emit();
             }
-            if let Some((text, rows, archived)) = pending.take() {
-                pending = self.append(text, rows, archived).await;
+            if let Some((text, rows, archived, wm)) = pending.take() {
+                pending = self.append(text, rows, archived, wm).await;
             }
             let save_due = last_save.elapsed() >= self.checkpoint_every || stopping;
             if pending.is_none() && save_due && self.engine.unsaved() {
@@ -176,8 +183,10 @@ impl Task {
     fn emit(&mut self) -> Pending {
         let eng = self.engine.state()?;
         let out = eng.emit();
+        let wm = eng.watermark.max(0);
         self.metrics.emissions.fetch_add(1, Relaxed);
         if out.days.is_empty() && out.compliance.is_empty() {
+            self.metrics.archived_watermark_unix.store(wm, Relaxed);
             return None;
         }
         let today = eng.day_of(eng.watermark.max(0));
@@ -188,12 +197,16 @@ impl Task {
             None => Archived::new(),
         };
         let (text, rows) = out.to_lines();
-        (rows > 0 || !archived.is_empty()).then_some((text, rows, archived))
+        if rows == 0 && archived.is_empty() {
+            self.metrics.archived_watermark_unix.store(wm, Relaxed);
+            return None;
+        }
+        Some((text, rows, archived, wm))
     }
 
     /// Archive the complete days, then append results to the buffer (the sinks deliver
     /// them); kept for a retry if the append fails.
-    async fn append(&self, text: String, rows: u32, archived: Archived) -> Pending {
+    async fn append(&self, text: String, rows: u32, archived: Archived, wm: i64) -> Pending {
         let b = Arc::clone(self.engine.buffer());
         let root = self.archive.clone();
         let r = tokio::task::spawn_blocking(move || {
@@ -223,6 +236,8 @@ impl Task {
             }
             None => {}
         }
+        // Archived, or counted as not: the reports may take the months closed by `wm`.
+        self.metrics.archived_watermark_unix.store(wm, Relaxed);
         match r {
             Ok(()) => {
                 self.metrics
@@ -232,7 +247,7 @@ impl Task {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "Cannot append standards results yet; retrying.");
-                Some((text, rows, Archived::new()))
+                Some((text, rows, Archived::new(), wm))
             }
         }
     }
