@@ -71,6 +71,18 @@ fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
         "--period-secs",
         "1",
     ];
+    // Two months' reports kept on the gateway, as the daemon writes them.
+    let kept = dir.path().join("data/reports");
+    std::fs::create_dir_all(&kept).unwrap();
+    for name in [
+        "sim-2026-09.pdf",
+        "sim-2026-09.xlsx",
+        "sim-2026-10.pdf",
+        "sim-2026-10.xlsx",
+        "sim-2026-10.csv",
+    ] {
+        std::fs::write(kept.join(name), name).unwrap();
+    }
     let m = gateway(&mq, dir.path(), &sim_args);
     let _sim = Proc::spawn(
         "meilid simulate",
@@ -448,6 +460,43 @@ fn web_page_lists_every_simulated_device_and_opens_a_device_page() {
         assert!(text.contains(unit), "{id}: {text:?} lacks {unit}");
     }
     browser.screenshot(&out.join("devices-phone-360-zh.png"));
+    // The reports, newest first, each with its formats as download links.
+    let reports = browser.wait_for(
+        "the reports on a phone",
+        "const items = [...document.querySelectorAll('#reports li')];
+         if (items.length < 2) return null;
+         document.getElementById('reports').scrollIntoView();
+         return { head: document.querySelector('#reports h2').innerText,
+                  width: document.documentElement.scrollWidth, viewport: window.innerWidth,
+                  items: items.map(li => [li.dataset.report, [...li.querySelectorAll('a')].map(a => a.getAttribute('href'))]) };",
+    );
+    assert_eq!(reports["head"], "月度、季度、年度报表", "{reports}");
+    assert!(
+        reports["width"].as_u64() <= reports["viewport"].as_u64(),
+        "{reports}"
+    );
+    assert_eq!(
+        reports["items"],
+        serde_json::json!([
+            [
+                "sim-2026-10",
+                [
+                    "/api/v1/reports/sim-2026-10.csv",
+                    "/api/v1/reports/sim-2026-10.pdf",
+                    "/api/v1/reports/sim-2026-10.xlsx"
+                ]
+            ],
+            [
+                "sim-2026-09",
+                [
+                    "/api/v1/reports/sim-2026-09.pdf",
+                    "/api/v1/reports/sim-2026-09.xlsx"
+                ]
+            ]
+        ]),
+        "{reports}"
+    );
+    browser.screenshot(&out.join("reports-phone-360-zh.png"));
     let pending = browser.wait_for(
         "the pending device's form on a phone",
         "const f = document.querySelector('form.adopt[data-key=\"sim/n0098\"]');
