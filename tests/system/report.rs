@@ -173,6 +173,32 @@ fn a_month_report_in_every_format_matches_the_engine() {
     assert_eq!(air.len(), 31, "{air:?}");
     assert_eq!(air, site_days);
 
+    // Data quality per device: n3's days with results and valid days (day and night both
+    // valid) as the engine has them.
+    let n3: Vec<&Value> = doc["days"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["date"].as_str().unwrap().starts_with("2026-10"))
+        .filter_map(|d| d["noise"].as_array()?.iter().find(|n| n["device"] == "n3"))
+        .collect();
+    let valid = n3
+        .iter()
+        .filter(|n| n["day"]["valid"] == true && n["night"]["valid"] == true)
+        .count();
+    let quality = wb["数据质量"].as_array().unwrap();
+    let row = quality
+        .iter()
+        .find(|r| r[0] == "n3")
+        .unwrap_or_else(|| panic!("n3 not in {quality:?}"));
+    assert_eq!(row[1], "noise");
+    assert_eq!(row[2].as_f64(), Some(n3.len() as f64), "{row:?}");
+    assert_eq!(row[3].as_f64(), Some(valid as f64), "{row:?}");
+    assert!(
+        valid < n3.len(),
+        "the generated month has invalid nights for n3"
+    );
+
     // CSV: a row per device, day and metric; n3's Ln on 5 October as the engine has it.
     let csv = std::fs::read_to_string(stem.with_extension("csv")).unwrap();
     assert!(csv.starts_with("date,site,device,kind,metric,value,unit\r\n"));

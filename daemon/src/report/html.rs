@@ -670,6 +670,48 @@ fn quality(r: &Report, l: Lang, o: &mut String) {
         r.days_with_data,
         r.period.days(),
     );
+    inputs(r, l, o);
+    let devices = super::quality::by_device(r);
+    if devices.is_empty() {
+        return;
+    }
+    table_head(
+        o,
+        &[
+            l.t("设备", "Device"),
+            l.t("类型", "Kind"),
+            l.t("有结果天数", "Days with results"),
+            l.t("有效天数", "Valid days"),
+            l.t("无有效数据小时", "Hours without valid data"),
+        ],
+    );
+    for q in devices {
+        let valid = q.valid_days.map_or("–".to_string(), |v| v.to_string());
+        let kind = match q.kind {
+            "noise" => l.t("噪声", "noise"),
+            "air" => l.t("空气", "air"),
+            _ => l.t("公厕", "toilet"),
+        };
+        let _ = write!(
+            o,
+            "<tr><td>{}</td><td>{kind}</td><td class=n>{}</td><td class=n>{valid}</td><td class=n>{:.1}</td></tr>",
+            esc(&q.device),
+            q.days,
+            q.missing_hours
+        );
+    }
+    let _ = write!(
+        o,
+        "</table><p class=note>{}</p>",
+        l.t(
+            "有效天：噪声点位昼、夜均有效（GB 3096—2008），空气站日均值有效；无有效数据小时为离线或覆盖不足的时长。路灯按道路等级统计，不逐灯列出。",
+            "Valid day: a noise point's day and night both valid (GB 3096-2008), an air station's daily values valid; hours without valid data are time offline or under-covered. Lamps are counted per road class, not listed per lamp."
+        )
+    );
+}
+
+/// What the input held: readings by outcome, rejections by reason (a replay only).
+fn inputs(r: &Report, l: Lang, o: &mut String) {
     let Some(s) = &r.input else {
         let _ = write!(
             o,
@@ -709,7 +751,7 @@ const STYLE: &str = "body{font-family:'WenQuanYi Micro Hei','Noto Sans CJK SC','
 h1{font-size:1.6rem;margin:0 0 .3rem}h2{font-size:1.2rem;border-bottom:2px solid #3a7bd5;padding-bottom:.2rem;margin-top:1.6rem;break-after:avoid}\
 table{border-collapse:collapse;width:100%;margin:.6rem 0;font-size:.85rem}th,td{border:1px solid #ccc;padding:.25rem .4rem;text-align:left}\
 th{background:#eef3fb}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.ok{color:#1a7f37;font-weight:bold}.bad{color:#c62828;font-weight:bold}\
-.cover{border:1px solid #3a7bd5;padding:1rem 1.2rem;margin-bottom:1rem}.chart{margin:.5rem 0;break-inside:avoid}svg text{font-family:inherit}\
+.note{color:#555;font-size:.8rem}.cover{border:1px solid #3a7bd5;padding:1rem 1.2rem;margin-bottom:1rem}.chart{margin:.5rem 0;break-inside:avoid}svg text{font-family:inherit}\
 @page{size:A4;margin:14mm}@media print{body{margin:0;max-width:none}}";
 
 /// The whole page.

@@ -9,6 +9,7 @@
 mod html;
 pub mod monthly;
 mod pdf;
+pub mod quality;
 mod sheet;
 
 use std::collections::BTreeMap;

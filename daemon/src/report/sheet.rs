@@ -157,7 +157,7 @@ struct Formats {
     one: Format,
 }
 
-/// The workbook: Summary, Air, Noise, Lighting, Toilets.
+/// The workbook: Summary, Air, Noise, Lighting, Toilets, Quality.
 pub fn xlsx(r: &Report, l: Lang, path: &Path) -> Result<(), ReportError> {
     let mut wb = Workbook::new();
     let f = Formats {
@@ -182,6 +182,12 @@ pub fn xlsx(r: &Report, l: Lang, path: &Path) -> Result<(), ReportError> {
     )?;
     toilet_sheet(
         wb.add_worksheet().set_name(l.t("公厕", "Toilets"))?,
+        r,
+        l,
+        &f,
+    )?;
+    quality_sheet(
+        wb.add_worksheet().set_name(l.t("数据质量", "Quality"))?,
         r,
         l,
         &f,
@@ -365,6 +371,31 @@ fn toilet_sheet(ws: &mut Worksheet, r: &Report, l: Lang, f: &Formats) -> Result<
             ws.write_number(row, 7, t.entries as f64)?;
             row += 1;
         }
+    }
+    Ok(())
+}
+
+fn quality_sheet(ws: &mut Worksheet, r: &Report, l: Lang, f: &Formats) -> Result<(), XlsxError> {
+    header(
+        ws,
+        &f.bold,
+        &[
+            l.t("设备", "Device"),
+            l.t("类型", "Kind"),
+            l.t("有结果天数", "Days with results"),
+            l.t("有效天数", "Valid days"),
+            l.t("无有效数据小时 (h)", "Hours without valid data (h)"),
+        ],
+    )?;
+    for (i, q) in super::quality::by_device(r).into_iter().enumerate() {
+        let row = i as u32 + 1;
+        ws.write_string(row, 0, &q.device)?;
+        ws.write_string(row, 1, q.kind)?;
+        ws.write_number(row, 2, f64::from(q.days))?;
+        if let Some(v) = q.valid_days {
+            ws.write_number(row, 3, f64::from(v))?;
+        }
+        ws.write_number_with_format(row, 4, q.missing_hours, &f.one)?;
     }
     Ok(())
 }
