@@ -122,6 +122,9 @@ fn a_month_report_in_every_format_matches_the_engine() {
         )
         .unwrap();
     }
+    // The input too, for timing a release build over it (docs/reports.md).
+    std::fs::copy(&input, keep.join("october.ndjson")).unwrap();
+    std::fs::copy(&config, keep.join("town.toml")).unwrap();
 
     // The HTML draws its charts: targets, the AQI calendar, the nights, the toilet map.
     let html = std::fs::read_to_string(stem.with_extension("html")).unwrap();
