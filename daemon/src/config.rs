@@ -256,7 +256,21 @@ pub struct MqttConfig {
     pub max_packet_size_bytes: u32,
     #[serde(default = "default_reconnect_max_backoff_ms")]
     pub reconnect_max_backoff_ms: u64,
+    /// Connections sharing the subscriptions (`$share/{share_group}/…`), each with its own
+    /// window of unacknowledged messages at the broker (docs/delivery.md); 1 = one connection
+    /// with plain subscriptions. Client ids: `client_id`, then `client_id-1`, ….
+    #[serde(default = "default_connections")]
+    pub connections: u8,
+    #[serde(default = "default_share_group")]
+    pub share_group: String,
     pub tls: Option<TlsConfig>,
+}
+
+const fn default_connections() -> u8 {
+    1
+}
+fn default_share_group() -> String {
+    "meili".into()
 }
 
 const fn default_keep_alive_secs() -> u64 {
@@ -376,7 +390,7 @@ const fn default_max_rows() -> usize {
     5000
 }
 const fn default_max_delay_ms() -> u64 {
-    500
+    100
 }
 const fn default_retry_min_backoff_ms() -> u64 {
     200

@@ -59,6 +59,8 @@ pub struct Telemetry {
     pub standards: Arc<StandardsMetrics>,
     /// The standards engine's reader in the buffer.
     pub standards_reader: Option<usize>,
+    /// The alert evaluator's reader in the buffer (its backlog).
+    pub alerts_reader: Option<usize>,
     pub alerts: Arc<AlertMetrics>,
     /// The alert channels' counters (a reload may add or remove channels).
     pub channels: Arc<Mutex<Vec<Arc<ChannelMetrics>>>>,
@@ -113,6 +115,13 @@ impl Telemetry {
         if let Some(store) = alerts {
             let store = store.lock().unwrap_or_else(|e| e.into_inner());
             self.alerts.render(&store, &mut p);
+            if let Some(i) = self.alerts_reader {
+                p.gauge(
+                    "meili_alerts_backlog_rows",
+                    "Buffered rows the alert evaluator has not read yet (its lag behind ingest).",
+                    self.buffer.reader_stats(i).backlog() as f64,
+                );
+            }
             let channels = self.channels.lock().map(|c| c.clone()).unwrap_or_default();
             ChannelMetrics::render(&channels, &store, &mut p);
         }

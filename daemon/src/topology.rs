@@ -95,6 +95,7 @@ impl Daemon {
         let telemetry = Arc::new(Telemetry {
             ingest: Arc::default(),
             standards_reader: buffer.reader(ENGINE_READER),
+            alerts_reader: buffer.reader(ALERTS_READER),
             buffer: Arc::clone(&buffer),
             sinks: sinks.iter().map(|s| s.metrics()).collect(),
             standards: Arc::default(),
@@ -380,15 +381,20 @@ fn start_sources(
     let _ = metrics
         .ingest_budget
         .set((Arc::clone(&budget), ingest_bytes));
-    if let Some(mqtt) = config.mqtt.clone() {
-        let (m, stop) = (Arc::clone(metrics), stop.clone());
-        let tx = ingest_tx.clone();
-        let source = MqttSource::new(mqtt).with_budget(budget, ingest_bytes);
-        sources.spawn(async move {
-            if let Err(e) = source.run(tx, m, stop).await {
-                tracing::error!(error = %e, "MQTT source failed.");
-            }
-        });
+    if let Some(mqtt) = &config.mqtt {
+        // One source per connection sharing the subscriptions; one ingest queue.
+        for i in 0..mqtt.connections.max(1) {
+            let (m, stop) = (Arc::clone(metrics), stop.clone());
+            let tx = ingest_tx.clone();
+            let source = MqttSource::new(mqtt.clone())
+                .with_index(i)
+                .with_budget(Arc::clone(&budget), ingest_bytes);
+            sources.spawn(async move {
+                if let Err(e) = source.run(tx, m, stop).await {
+                    tracing::error!(error = %e, "MQTT source failed.");
+                }
+            });
+        }
     }
     let (modbus_metrics, modbus_tasks) = crate::sources::modbus::start(
         config,
@@ -439,8 +445,9 @@ pub async fn run(
         .reload
         .clone()
         .map(|r| tokio::spawn(reload_on_sighup(r)));
-    let watchdog = tokio::spawn(crate::systemd::watchdog());
+    // READY first: the watchdog's first ping (at once) must not come before it.
     crate::systemd::notify("READY=1\nSTATUS=running");
+    let watchdog = tokio::spawn(crate::systemd::watchdog());
     shutdown.await;
     crate::systemd::notify("STOPPING=1\nSTATUS=stopping: flushing the sinks");
     watchdog.abort();

@@ -35,6 +35,7 @@
 //!   rewritten in this format when the buffer opens.
 
 mod metrics;
+pub mod pace;
 mod position;
 pub mod record;
 mod recover;

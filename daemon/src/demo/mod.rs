@@ -188,6 +188,8 @@ fn demo_mqtt(v4: SocketAddr) -> MqttConfig {
         receive_maximum: 1024,
         max_packet_size_bytes: 1024 * 1024,
         reconnect_max_backoff_ms: 5000,
+        connections: 1,
+        share_group: "meili".into(),
         tls: None,
     }
 }

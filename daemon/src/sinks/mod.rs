@@ -255,6 +255,7 @@ impl Sink {
         let max_bytes = self.batch.max_bytes;
         let live_quota = max_rows * u64::from(self.batch.live_share_pct.min(90)) / 100;
         let mut appended = buffer.watch();
+        let mut pace = crate::buffer::pace::Pace::new(std::time::Duration::from_millis(10));
         let mut head = buffer.cursor(index);
         // The live cursor and the first id it owns, while a backlog drains.
         let mut live: Option<(Cursor, u64)> = None;
@@ -357,7 +358,7 @@ impl Sink {
                 }
             };
             tokio::select! {
-                _ = appended.changed() => {}
+                _ = appended.changed() => pace.wait().await,
                 _ = timer => {}
                 _ = ctl.stop.cancelled(), if !stopping => {}
                 _ = ctl.abort.cancelled() => {}

@@ -209,6 +209,7 @@ mod tests {
             sinks: vec![sink],
             standards: Arc::default(),
             standards_reader: None,
+            alerts_reader: None,
             alerts: Arc::default(),
             channels: Arc::default(),
             modbus: std::sync::OnceLock::new(),

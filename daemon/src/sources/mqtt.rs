@@ -151,6 +151,13 @@ impl Client {
         }
     }
 
+    fn try_unsubscribe(&self, filter: &str) -> bool {
+        match self {
+            Client::V4(c, _) => c.try_unsubscribe(filter).is_ok(),
+            Client::V5(c, _) => c.try_unsubscribe(filter).is_ok(),
+        }
+    }
+
     fn try_subscribe(&self, filter: &str) -> bool {
         match self {
             Client::V4(c, _) => c.try_subscribe(filter, rumqttc::QoS::AtLeastOnce).is_ok(),
@@ -181,6 +188,8 @@ const OUTGOING_INFLIGHT: u16 = 16;
 
 pub struct MqttSource {
     config: MqttConfig,
+    /// Which of `config.connections` this is (0 = the first, with `client_id` itself).
+    index: u8,
     /// The ingest queue's byte budget: a message waits for its size in permits.
     budget: Option<(Arc<Semaphore>, usize)>,
 }
@@ -189,7 +198,43 @@ impl MqttSource {
     pub fn new(config: MqttConfig) -> MqttSource {
         MqttSource {
             config,
+            index: 0,
             budget: None,
+        }
+    }
+
+    /// The `index`-th of `config.connections` sharing the subscriptions.
+    pub fn with_index(mut self, index: u8) -> MqttSource {
+        self.index = index;
+        if index > 0 {
+            self.config.client_id = format!("{}-{index}", self.config.client_id);
+        }
+        self
+    }
+
+    /// The filters to subscribe, and those to unsubscribe first: a session that switched
+    /// between one connection and several must not keep the other kind of subscription
+    /// (it would receive every message a second time).
+    fn filters(&self) -> (Vec<String>, Vec<String>) {
+        let c = &self.config;
+        let prefix = c.topic_prefix.trim_end_matches('/');
+        let plain: Vec<String> = ["telemetry", "status"]
+            .iter()
+            .map(|s| format!("{prefix}/+/+/+/{s}"))
+            .collect();
+        let shared: Vec<String> = plain
+            .iter()
+            .map(|f| format!("$share/{}/{f}", c.share_group))
+            .collect();
+        if c.connections > 1 {
+            let old = if self.index == 0 {
+                plain.clone()
+            } else {
+                Vec::new()
+            };
+            (shared, old)
+        } else {
+            (plain, shared)
         }
     }
 
@@ -293,11 +338,7 @@ impl MqttSource {
                 return Err(e);
             }
         };
-        let prefix = self.config.topic_prefix.trim_end_matches('/');
-        let filters = [
-            format!("{prefix}/+/+/+/telemetry"),
-            format!("{prefix}/+/+/+/status"),
-        ];
+        let (filters, stale) = self.filters();
         let (ack_tx, mut ack_rx) = mpsc::unbounded_channel::<(u32, u16)>();
         let mut connection = 0u32;
         let mut pending_acks: VecDeque<u16> = VecDeque::new();
@@ -310,7 +351,17 @@ impl MqttSource {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                Some((conn, pkid)) = ack_rx.recv() => if conn == connection { pending_acks.push_back(pkid) },
+                Some((conn, pkid)) = ack_rx.recv() => {
+                    // Every acknowledgement ready now, in one turn of the loop.
+                    if conn == connection {
+                        pending_acks.push_back(pkid);
+                    }
+                    while let Ok((conn, pkid)) = ack_rx.try_recv() {
+                        if conn == connection {
+                            pending_acks.push_back(pkid);
+                        }
+                    }
+                }
                 ev = client.poll() => match ev {
                     Ok(Event::Connected { session_present }) => {
                         backoff = Duration::from_millis(100);
@@ -319,6 +370,11 @@ impl MqttSource {
                         // those messages with new ones.
                         connection = connection.wrapping_add(1);
                         pending_acks.clear();
+                        for f in &stale {
+                            if !client.try_unsubscribe(f) {
+                                tracing::warn!(filter = %f, "MQTT unsubscribe request could not be queued.");
+                            }
+                        }
                         for f in &filters {
                             if !client.try_subscribe(f) {
                                 tracing::error!(filter = %f, "MQTT subscribe request could not be queued.");

@@ -72,6 +72,7 @@ impl Task {
     /// Run until `stop` and caught up with the buffer; then emit and save a last time.
     pub async fn run(mut self, stop: CancellationToken) {
         let mut appended = self.engine.watch();
+        let mut pace = crate::buffer::pace::Pace::new(std::time::Duration::from_millis(20));
         let (mut last_emit, mut last_save) = (Instant::now(), Instant::now());
         let mut pending: Pending = None;
         // A saved state's complete days were archived before it was saved.
@@ -155,7 +156,7 @@ impl Task {
                     }
                 };
                 tokio::select! {
-                    _ = appended.changed() => {}
+                    _ = appended.changed() => pace.wait().await,
                     _ = tokio::time::sleep(wait) => {}
                     Some(()) = reloaded => {}
                     _ = stop.cancelled() => {}

@@ -72,6 +72,7 @@ impl Task {
     pub async fn run(mut self, stop: CancellationToken) {
         let started = unix_now();
         let mut appended = self.evaluator.watch();
+        let mut pace = crate::buffer::pace::Pace::new(std::time::Duration::from_millis(10));
         let (mut last_tick, mut last_save) = (Instant::now() - self.tick_every, Instant::now());
         let mut dirty = false;
         loop {
@@ -139,7 +140,7 @@ impl Task {
                     }
                 };
                 tokio::select! {
-                    _ = appended.changed() => {}
+                    _ = appended.changed() => pace.wait().await,
                     _ = tokio::time::sleep(wait) => {}
                     _ = self.save_requested.notified() => dirty = true,
                     Some(()) = reloaded => {}
