@@ -68,6 +68,9 @@ fn version(e: &Evaluator) -> (usize, usize, usize) {
     (s.active.len(), queued, transitions as usize)
 }
 
+/// The shortest time between two saves of the alert state for changed alerts.
+const MIN_SAVE_GAP: Duration = Duration::from_millis(250);
+
 impl Task {
     pub async fn run(mut self, stop: CancellationToken) {
         let started = unix_now();
@@ -75,6 +78,8 @@ impl Task {
         let mut pace = crate::buffer::pace::Pace::new(std::time::Duration::from_millis(10));
         let (mut last_tick, mut last_save) = (Instant::now() - self.tick_every, Instant::now());
         let mut dirty = false;
+        // Changes not yet announced to the channel workers (they are once saved).
+        let mut announce = false;
         loop {
             appended.mark_unchanged();
             let Some(before) = self.evaluator.state().map(|e| version(e)) else {
@@ -102,15 +107,24 @@ impl Task {
             }
             let changed = self.evaluator.state().map(|e| version(e)) != Some(before);
             dirty |= changed;
+            announce |= changed;
             let stopping = stop.is_cancelled() && records == 0;
             let unsaved = self.evaluator.unsaved();
             let due = last_save.elapsed() >= self.checkpoint_every && unsaved;
-            if dirty || due || (stopping && unsaved) {
+            // A changed alert is saved at once, but not more often than MIN_SAVE_GAP: with
+            // thousands of devices the state is large and alerts change every step.
+            let gap = last_save.elapsed() >= MIN_SAVE_GAP;
+            if (dirty && gap) || due || (stopping && (unsaved || dirty)) {
                 match self.evaluator.save().await {
                     Ok(()) => {
                         dirty = false;
                         last_save = Instant::now();
                         self.counters.checkpoints.fetch_add(1, Relaxed);
+                        // Deliveries go out only after the alert is saved: a crash cannot
+                        // forget one that a centre has already been told about.
+                        if std::mem::take(&mut announce) {
+                            self.outbox.send_modify(|v| *v += 1);
+                        }
                     }
                     Err(StepError::Lost) => {
                         tracing::error!("Alert save task failed; alerts stop.");
@@ -122,17 +136,15 @@ impl Task {
                     }
                 }
             }
-            // Deliveries go out only after the alert is saved: a crash cannot forget one
-            // that a centre has already been told about.
-            if changed {
-                self.outbox.send_modify(|v| *v += 1);
-            }
             if stopping {
                 tracing::info!("Alert evaluator stopped.");
                 return;
             }
             if records == 0 {
-                let wait = self.tick_every.saturating_sub(last_tick.elapsed());
+                let mut wait = self.tick_every.saturating_sub(last_tick.elapsed());
+                if dirty {
+                    wait = wait.min(MIN_SAVE_GAP.saturating_sub(last_save.elapsed()));
+                }
                 let reloaded = async {
                     match &mut self.config {
                         Some(c) => c.changed().await,
