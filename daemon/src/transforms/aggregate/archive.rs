@@ -196,25 +196,18 @@ impl Days {
         }
         let compliance = windows
             .into_iter()
-            .map(
-                |((metric, window, start), (total, n, target))| ComplianceRow {
-                    site: site.to_string(),
-                    start_unix: start
-                        .parse::<jiff::civil::Date>()
-                        .map_or(0, |d| Clock::day_number(d) * 86_400),
-                    metric,
-                    window,
-                    start,
-                    value: total.value(),
-                    percent: total.percent(),
+            .map(|((metric, window, start), (total, n, target))| {
+                let start_unix = start
+                    .parse::<jiff::civil::Date>()
+                    .map_or(0, |d| Clock::day_number(d) * 86_400);
+                ComplianceRow::of(
+                    (site, &metric),
+                    (window, start, start_unix),
+                    &total,
                     target,
-                    met: target.and_then(|t| total.meets(t)),
-                    numerator: total.numerator,
-                    denominator: total.denominator,
-                    invalid: total.invalid,
-                    days: n,
-                },
-            )
+                    n,
+                )
+            })
             .collect();
         Output { days, compliance }
     }

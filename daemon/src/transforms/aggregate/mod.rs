@@ -742,21 +742,13 @@ impl Engine {
             return None;
         }
         let target = self.cfg.target(metric);
-        Some(ComplianceRow {
-            site: site.to_string(),
-            metric: metric.to_string(),
-            window,
-            start: start.to_string(),
-            start_unix: self.clock.midnight(from),
-            value: total.value(),
-            percent: total.percent(),
+        Some(ComplianceRow::of(
+            (site, metric),
+            (window, start.to_string(), self.clock.midnight(from)),
+            &total,
             target,
-            met: target.and_then(|t| total.meets(t)),
-            numerator: total.numerator,
-            denominator: total.denominator,
-            invalid: total.invalid,
-            days: n,
-        })
+            n,
+        ))
     }
 
     /// Every current `compliance` row for the windows holding day `d` (for the API and demo).

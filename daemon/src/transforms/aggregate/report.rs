@@ -118,6 +118,33 @@ pub struct ComplianceRow {
     pub days: u32,
 }
 
+impl ComplianceRow {
+    /// The row of `total` (the window's days' ratios summed) against `target`.
+    pub fn of(
+        (site, metric): (&str, &str),
+        (window, start, start_unix): (&'static str, String, i64),
+        total: &crate::standards::ratio::Ratio,
+        target: Option<f64>,
+        days: u32,
+    ) -> ComplianceRow {
+        ComplianceRow {
+            site: site.to_string(),
+            metric: metric.to_string(),
+            window,
+            start,
+            start_unix,
+            value: total.value(),
+            percent: total.percent(),
+            target,
+            met: target.and_then(|t| total.meets(t)),
+            numerator: total.numerator,
+            denominator: total.denominator,
+            invalid: total.invalid,
+            days,
+        }
+    }
+}
+
 /// What one emission produced.
 #[derive(Debug, Default)]
 pub struct Output {
