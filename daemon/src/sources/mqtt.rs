@@ -351,17 +351,7 @@ impl MqttSource {
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
-                Some((conn, pkid)) = ack_rx.recv() => {
-                    // Every acknowledgement ready now, in one turn of the loop.
-                    if conn == connection {
-                        pending_acks.push_back(pkid);
-                    }
-                    while let Ok((conn, pkid)) = ack_rx.try_recv() {
-                        if conn == connection {
-                            pending_acks.push_back(pkid);
-                        }
-                    }
-                }
+                Some(first) = ack_rx.recv() => take_acks(first, &mut ack_rx, connection, &mut pending_acks),
                 ev = client.poll() => match ev {
                     Ok(Event::Connected { session_present }) => {
                         backoff = Duration::from_millis(100);
@@ -470,6 +460,23 @@ impl MqttSource {
                 p = Arc::clone(sem).acquire_many_owned(n) => p.ok().map(Some),
             },
         }
+    }
+}
+
+/// `first` and every other acknowledgement ready now, in one turn of the loop; those of an
+/// earlier connection are void (the broker redelivers their messages).
+fn take_acks(
+    first: (u32, u16),
+    rx: &mut mpsc::UnboundedReceiver<(u32, u16)>,
+    connection: u32,
+    pending: &mut VecDeque<u16>,
+) {
+    let mut next = Some(first);
+    while let Some((conn, pkid)) = next {
+        if conn == connection {
+            pending.push_back(pkid);
+        }
+        next = rx.try_recv().ok();
     }
 }
 
