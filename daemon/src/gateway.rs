@@ -159,7 +159,7 @@ impl View {
                 let base = c.files.first().and_then(|m| m.parent());
                 base.unwrap_or(std::path::Path::new(".")).join(f)
             }),
-            reports_dir: c.daemon.data_dir.join("reports"),
+            reports_dir: crate::report::monthly::reports_dir(&c.daemon.data_dir),
         }
     }
 

@@ -341,6 +341,7 @@ fn start_engine(
     let engine = StatefulReader::open(engine, Arc::clone(&t.buffer), reader, path);
     let stop = CancellationToken::new();
     let s = &config.standards;
+    let auto = config.reports.auto;
     let engine = aggregate::task::Task {
         engine,
         metrics: Arc::clone(&t.standards),
@@ -348,16 +349,21 @@ fn start_engine(
         emit_every: Duration::from_secs(s.emit_interval_secs.max(1)),
         checkpoint_every: Duration::from_secs(s.checkpoint_interval_secs.max(1)),
         config: shared.reload.as_ref().map(|r| r.subscribe()),
-        archive: Some(aggregate::archive::dir(&config.daemon.data_dir)),
+        // Complete days are archived for the reports of closed months, when they are made.
+        archive: auto.then(|| aggregate::archive::dir(&config.daemon.data_dir)),
     }
     .run(stop.clone());
-    // The reports of closed months, from the engine's archive.
     let reports = crate::report::monthly::Monthly {
         config: Arc::new(config.clone()),
         metrics: Arc::clone(&t.standards),
-    }
-    .run(stop.clone());
+    };
+    let reports_stop = stop.clone();
     let task = tokio::spawn(async move {
+        let reports = async {
+            if auto {
+                reports.run(reports_stop).await;
+            }
+        };
         tokio::join!(engine, reports);
     });
     Ok((stop, task))

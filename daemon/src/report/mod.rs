@@ -290,8 +290,8 @@ pub fn stem(site: &str, period: &Period) -> String {
     format!("{site}-{}", period.label.replace('–', "_"))
 }
 
-/// Write `report` in `formats` into `out_dir`; each file appears whole (written beside it as
-/// `….part`, then renamed). Returns the files written.
+/// Write `report` in `formats` into `out_dir`, stopping at the first that fails; each file
+/// appears whole (written beside it as `….part`, then renamed). Returns the files written.
 pub fn write(
     report: &Report,
     config: &Config,
@@ -299,14 +299,49 @@ pub fn write(
     formats: &[Format],
     out_dir: &Path,
 ) -> Result<Vec<PathBuf>, ReportError> {
+    match write_formats(report, (config, lang), formats, out_dir, true) {
+        (written, None) => Ok(written),
+        (_, Some(e)) => Err(e),
+    }
+}
+
+/// As [`write`], but a format that fails (no Chromium) does not keep the others back: the
+/// files written, and the first error.
+pub fn write_each(
+    report: &Report,
+    config: &Config,
+    lang: Lang,
+    formats: &[Format],
+    out_dir: &Path,
+) -> (Vec<PathBuf>, Option<ReportError>) {
+    write_formats(report, (config, lang), formats, out_dir, false)
+}
+
+fn write_formats(
+    report: &Report,
+    (config, lang): (&Config, Lang),
+    formats: &[Format],
+    out_dir: &Path,
+    stop_at_error: bool,
+) -> (Vec<PathBuf>, Option<ReportError>) {
     let write_err = |path: &Path| {
         let path = path.display().to_string();
         move |source| ReportError::Write { path, source }
     };
-    std::fs::create_dir_all(out_dir).map_err(write_err(out_dir))?;
+    if let Err(e) = std::fs::create_dir_all(out_dir).map_err(write_err(out_dir)) {
+        return (Vec::new(), Some(e));
+    }
     let stem = stem(&report.site, &report.period);
-    let mut written = Vec::new();
-    let html_text = html::render(report, lang, config);
+    let (mut written, mut error) = (Vec::new(), None);
+    // The page, once, for the formats made from it.
+    let html_text = if formats
+        .iter()
+        .any(|f| matches!(f, Format::Html | Format::Pdf))
+    {
+        html::render(report, lang, config)
+    } else {
+        String::new()
+    };
     for f in formats {
         let path = out_dir.join(format!("{stem}.{}", f.ext()));
         let part = out_dir.join(format!("{stem}.{}.part", f.ext()));
@@ -315,15 +350,20 @@ pub fn write(
             Format::Csv => std::fs::write(&part, sheet::csv(report)).map_err(write_err(&part)),
             Format::Xlsx => sheet::xlsx(report, lang, &part),
             Format::Pdf => pdf::print(&html_text, &part),
-        };
-        if let Err(e) = r {
-            let _ = std::fs::remove_file(&part);
-            return Err(e);
         }
-        std::fs::rename(&part, &path).map_err(write_err(&path))?;
-        written.push(path);
+        .and_then(|()| std::fs::rename(&part, &path).map_err(write_err(&path)));
+        match r {
+            Ok(()) => written.push(path),
+            Err(e) => {
+                let _ = std::fs::remove_file(&part);
+                error.get_or_insert(e);
+                if stop_at_error {
+                    break;
+                }
+            }
+        }
     }
-    Ok(written)
+    (written, error)
 }
 
 impl Lang {

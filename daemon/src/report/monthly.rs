@@ -1,7 +1,7 @@
 //! The daemon's own reports: once a month has closed (the engine's watermark, as of its last
 //! archived emission, is past local noon of its last day + 1 and the lateness), its report is written from the archive of
 //! complete days into `{data_dir}/reports/` — and the quarter's and the year's with their
-//! last month. Then the month's archive is compacted, and the oldest months beyond
+//! last month. Then the month's archive is compacted (once), and the oldest months beyond
 //! `[reports] keep_months` or `max_disk_bytes` are removed (counted).
 
 use std::collections::BTreeMap;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::{build, stem, write, Format, Period, ReportError};
+use super::{build, stem, write_each, Format, Period, ReportError};
 use crate::config::Config;
 use crate::transforms::aggregate::archive;
 use crate::transforms::aggregate::metrics::StandardsMetrics;
@@ -71,17 +71,18 @@ impl Monthly {
                         Ok(files) => {
                             self.metrics.reports_written.fetch_add(1, Relaxed);
                             tracing::info!(site, period = %period.label, files = ?files, "Report written.");
+                            // The month is closed and reported: its archive, once, one line per day.
+                            if period.kind == "month" {
+                                if let Err(e) = archive::compact(&root, &site, month) {
+                                    tracing::warn!(site, month, error = %e, "Cannot compact the archive.");
+                                }
+                            }
                         }
                         Err(e) => {
                             self.metrics.report_failures.fetch_add(1, Relaxed);
                             tracing::warn!(site, period = %period.label, error = %e, "Cannot write the report; trying again in an hour.");
                             failed.push(key);
                         }
-                    }
-                }
-                if self.closed(month, watermark) {
-                    if let Err(e) = archive::compact(&root, &site, month) {
-                        tracing::warn!(site, month, error = %e, "Cannot compact the archive.");
                     }
                 }
             }
@@ -110,7 +111,7 @@ impl Monthly {
 
     /// The periods ending with `month` whose reports are due and not written yet.
     fn due(&self, site: &str, month: &str, watermark: i64, out_dir: &Path) -> Vec<Period> {
-        if !self.config.reports.auto || !self.closed(month, watermark) {
+        if !self.closed(month, watermark) {
             return Vec::new();
         }
         let Ok(m) = Period::month(month) else {
@@ -160,22 +161,16 @@ impl Monthly {
             period.clone(),
             &super::now(&self.config),
         )?;
-        let lang = match self.config.reports.lang {
-            crate::config::reports::Lang::Zh => super::Lang::Zh,
-            crate::config::reports::Lang::En => super::Lang::En,
-        };
-        // Format by format: one that fails (no Chromium) does not keep the others back.
-        let mut written = Vec::new();
-        let mut error = None;
-        for f in self.missing(site, period, out_dir) {
-            match write(&report, &self.config, lang, &[f], out_dir) {
-                Ok(files) => written.extend(files),
-                Err(e) => error = Some(e),
-            }
-        }
-        match error {
-            Some(e) => Err(e),
-            None => Ok(written),
+        let formats = self.missing(site, period, out_dir);
+        match write_each(
+            &report,
+            &self.config,
+            self.config.reports.lang,
+            &formats,
+            out_dir,
+        ) {
+            (written, None) => Ok(written),
+            (_, Some(e)) => Err(e),
         }
     }
 

@@ -190,7 +190,7 @@ impl Task {
             self.metrics.archived_watermark_unix.store(wm, Relaxed);
             return None;
         }
-        let today = eng.day_of(eng.watermark.max(0));
+        let today = eng.day_of(wm);
         let rows = eng.compliance_for(eng.latest_day().unwrap_or(today));
         *self.latest.lock().unwrap_or_else(|e| e.into_inner()) = rows;
         let archived = match &self.archive {
