@@ -263,7 +263,28 @@ pub struct MqttConfig {
     pub connections: u8,
     #[serde(default = "default_share_group")]
     pub share_group: String,
+    /// 3.1.1: how many unacknowledged QoS 1 messages the broker sends each connection
+    /// (mosquitto's `max_inflight_messages`, default 20). A commit waiting for more messages
+    /// (`buffer.commit_wait_ms`) stops waiting once all of them are in hand. MQTT 5 uses
+    /// `receive_maximum` instead.
+    #[serde(default = "default_broker_max_inflight")]
+    pub broker_max_inflight: u16,
     pub tls: Option<TlsConfig>,
+}
+
+impl MqttConfig {
+    /// Messages the broker sends before it waits for an acknowledgement, over all connections.
+    pub fn window(&self) -> usize {
+        let per = match self.protocol {
+            MqttProtocol::V311 => self.broker_max_inflight,
+            MqttProtocol::V5 => self.receive_maximum,
+        };
+        usize::from(per.max(1)) * usize::from(self.connections.max(1))
+    }
+}
+
+const fn default_broker_max_inflight() -> u16 {
+    20
 }
 
 const fn default_connections() -> u8 {

@@ -93,6 +93,8 @@ pub struct Metrics {
     pub mqtt_connections: AtomicU64,
     pub mqtt_connection_errors: AtomicU64,
     pub mqtt_acks_sent: AtomicU64,
+    /// Writes that put acknowledgements on the wire (3.1.1: one per group commit).
+    pub mqtt_ack_writes: AtomicU64,
     pub mqtt_subscriptions: AtomicU64,
     pub ingest_queue_depth: AtomicI64,
     /// The ingest queue's byte budget and its size (set once at start).
@@ -185,6 +187,11 @@ impl Metrics {
             "meili_mqtt_acks_sent_total",
             "QoS 1 acknowledgements queued once the message was durable in the buffer (or rejected).",
             g(&self.mqtt_acks_sent),
+        );
+        p.counter(
+            "meili_mqtt_ack_writes_total",
+            "Socket writes carrying acknowledgements (MQTT 3.1.1: all those ready go in one write).",
+            g(&self.mqtt_ack_writes),
         );
         if let Some((sem, cap)) = self.ingest_budget.get() {
             p.gauge(

@@ -155,15 +155,20 @@ impl Daemon {
             config.topic_prefix(),
             config.validate.clone(),
         );
-        let validate = tokio::spawn(validate::run(
+        let linger = validate::Linger {
+            wait: Duration::from_millis(config.buffer.commit_wait_ms),
+            messages: config.mqtt.as_ref().map_or(1, |m| m.window()),
+        };
+        let stage = validate::Stage {
             validator,
-            ingest_rx,
-            Arc::clone(&buffer),
+            buffer: Arc::clone(&buffer),
             live,
-            Arc::clone(&shared.pending),
-            Arc::clone(&metrics),
-            ctl.abort.clone(),
-        ));
+            pending: Arc::clone(&shared.pending),
+            metrics: Arc::clone(&metrics),
+            linger,
+            abort: ctl.abort.clone(),
+        };
+        let validate = tokio::spawn(validate::run(stage, ingest_rx));
         let sources_stop = CancellationToken::new();
         let sources = start_sources(&config, &shared, ingest_tx, &sources_stop);
         tracing::info!(devices = registry.len(), http = %http_addr, "meilid started.");

@@ -223,3 +223,50 @@ fn the_database_the_daemon_creates_has_the_retention_asked_for() {
     assert_eq!(two[4], true, "the default policy: {v}");
     drop(m);
 }
+
+/// Issue 22: on MQTT 3.1.1 the acknowledgements of a group commit leave in one write, and the
+/// broker takes them: 1,000 readings queued in the daemon's session while it was away arrive
+/// in bursts of the broker's window (mosquitto's default 20), are acknowledged with several
+/// PUBACKs per write, and none is sent again after another restart.
+#[test]
+fn acknowledgements_leave_together_and_the_broker_takes_them() {
+    let (mq, influx) = (Mosquitto::start(), Influxd::start());
+    let dir = tempfile::tempdir().unwrap();
+    let conf = format!(
+        "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-acks\"\n\n\
+         [[sinks]]\ntype = \"influxdb_v1\"\nurl = \"{}\"\ndatabase = \"meili\"\n\n{}",
+        mq.url(),
+        influx.url(),
+        noise_devices(DEVICES)
+    );
+    let subscribed = |m: &Meilid| {
+        wait_until("subscribed", Duration::from_secs(30), || {
+            (m.metric("meili_mqtt_subscriptions_total", "")? >= 1.0).then_some(())
+        })
+    };
+    let mut meilid = Meilid::start(dir.path(), &conf);
+    subscribed(&meilid);
+    assert_eq!(meilid.proc.stop(), Some(0));
+    let sent = readings(unix_now() - 7 * 24 * 3600);
+    publish(&mq, &sent, PER_DEVICE - 10..PER_DEVICE);
+
+    let mut meilid = Meilid::start_again(meilid, dir.path());
+    wait_until("1,000 rows in InfluxDB", Duration::from_secs(120), || {
+        (influx.count("meili", "noise", "laeq") >= 1000).then_some(())
+    });
+    let acks = meilid.metric("meili_mqtt_acks_sent_total", "").unwrap();
+    let writes = meilid.metric("meili_mqtt_ack_writes_total", "").unwrap();
+    assert_eq!(acks, 1000.0);
+    assert!(
+        writes * 4.0 <= acks,
+        "{acks} acknowledgements took {writes} writes"
+    );
+    assert_eq!(meilid.proc.stop(), Some(0));
+
+    // Had the broker not taken an acknowledgement, it would send that message again now.
+    let meilid = Meilid::start_again(meilid, dir.path());
+    subscribed(&meilid);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(meilid.metric("meili_mqtt_acks_sent_total", ""), Some(0.0));
+    assert_eq!(influx.count("meili", "noise", "laeq"), 1000);
+}

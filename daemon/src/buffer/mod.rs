@@ -95,6 +95,11 @@ pub struct BufferConfig {
     pub segment_bytes: u64,
     #[serde(default)]
     pub fsync: Fsync,
+    /// Group commit: a chunk of messages waits up to this long for more to arrive, so that
+    /// they share one append and one fsync, unless the brokers' windows are already all in
+    /// hand (`mqtt.broker_max_inflight`). 0 = append what is there at once.
+    #[serde(default = "default_commit_wait_ms")]
+    pub commit_wait_ms: u64,
     #[serde(default)]
     pub when_full: WhenFull,
     /// Appends are refused (as when full, `block`) while the file system has less free space
@@ -106,6 +111,10 @@ pub struct BufferConfig {
 
 const fn default_min_free_bytes() -> u64 {
     64 * 1024 * 1024
+}
+
+const fn default_commit_wait_ms() -> u64 {
+    1
 }
 
 const fn default_max_bytes() -> u64 {
@@ -121,6 +130,7 @@ impl Default for BufferConfig {
             max_bytes: default_max_bytes(),
             segment_bytes: default_segment_bytes(),
             fsync: Fsync::default(),
+            commit_wait_ms: default_commit_wait_ms(),
             when_full: WhenFull::default(),
             min_free_bytes: default_min_free_bytes(),
         }

@@ -190,6 +190,8 @@ fn demo_mqtt(v4: SocketAddr) -> MqttConfig {
         reconnect_max_backoff_ms: 5000,
         connections: 1,
         share_group: "meili".into(),
+        // The embedded broker's `max_inflight_count`.
+        broker_max_inflight: 1000,
         tls: None,
     }
 }

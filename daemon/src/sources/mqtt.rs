@@ -128,13 +128,55 @@ impl Client {
         }
     }
 
-    /// Queue as many pending PUBACKs as rumqttc's request queue takes, in order.
-    fn flush_acks(&self, pending: &mut VecDeque<u16>) {
-        while let Some(&pkid) = pending.front() {
-            if !self.try_ack(pkid) {
-                break;
+    /// Send the pending PUBACKs, in order. On 3.1.1 they go out together: written into the
+    /// connection's buffer and flushed once (one `write` for a whole group commit, where
+    /// rumqttc's request queue would flush after each). On 5 they are queued to rumqttc (as
+    /// many as its queue takes). An error means the connection is lost (it is reopened by the
+    /// next poll, and the broker sends the unacknowledged messages again).
+    async fn flush_acks(
+        &mut self,
+        pending: &mut VecDeque<u16>,
+        metrics: &Metrics,
+    ) -> Result<(), String> {
+        match self {
+            Client::V4(_, el) => {
+                if pending.is_empty() {
+                    return Ok(());
+                }
+                let timeout = Duration::from_secs(el.network_options().connection_timeout());
+                let Some(net) = el.network.as_mut() else {
+                    return Ok(());
+                };
+                let write = async {
+                    for pkid in pending.drain(..) {
+                        net.write(rumqttc::Packet::PubAck(rumqttc::PubAck::new(pkid)))
+                            .await?;
+                    }
+                    net.flush().await
+                };
+                let e = match tokio::time::timeout(timeout, write).await {
+                    Ok(Ok(())) => {
+                        metrics.mqtt_ack_writes.fetch_add(1, Relaxed);
+                        return Ok(());
+                    }
+                    Ok(Err(e)) => format!("writing acknowledgements: {e}"),
+                    Err(_) => "writing acknowledgements timed out".to_string(),
+                };
+                // Drop the connection; the next poll reconnects.
+                el.clean();
+                Err(e)
             }
-            pending.pop_front();
+            Client::V5(..) => {
+                // rumqttc writes each on its own (its MQTT 5 connection is not public).
+                while let Some(&pkid) = pending.front() {
+                    if !self.try_ack(pkid) {
+                        break;
+                    }
+                    pending.pop_front();
+                    metrics.mqtt_ack_writes.fetch_add(1, Relaxed);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -347,7 +389,10 @@ impl MqttSource {
         let mut raised = false;
         tracing::info!(url = %crate::redact::url(&self.config.url), client_id = %self.config.client_id, "MQTT source starting.");
         loop {
-            client.flush_acks(&mut pending_acks);
+            if let Err(e) = client.flush_acks(&mut pending_acks, &metrics).await {
+                mark_down(&metrics, &e);
+                tracing::warn!(error = %e, "MQTT connection error.");
+            }
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => break,
@@ -430,7 +475,7 @@ impl MqttSource {
         }
         drop(tx);
         drop(ack_tx);
-        finish_acks(&mut client, ack_rx, pending_acks, connection).await;
+        finish_acks(&mut client, &metrics, ack_rx, pending_acks, connection).await;
         client.disconnect().await;
         metrics.mqtt_connected.store(false, Relaxed);
         metrics.mqtt_enabled.store(false, Relaxed);
@@ -485,6 +530,7 @@ fn take_acks(
 /// broker's session.
 async fn finish_acks(
     client: &mut Client,
+    metrics: &Metrics,
     mut ack_rx: mpsc::UnboundedReceiver<(u32, u16)>,
     mut pending_acks: VecDeque<u16>,
     connection: u32,
@@ -492,7 +538,9 @@ async fn finish_acks(
     let deadline = tokio::time::sleep(Duration::from_secs(5));
     tokio::pin!(deadline);
     loop {
-        client.flush_acks(&mut pending_acks);
+        if client.flush_acks(&mut pending_acks, metrics).await.is_err() {
+            break;
+        }
         tokio::select! {
             _ = &mut deadline => break,
             a = ack_rx.recv() => match a {
@@ -503,9 +551,7 @@ async fn finish_acks(
             ev = client.poll() => if ev.is_err() { break },
         }
     }
-    for pkid in pending_acks {
-        client.try_ack(pkid);
-    }
+    let _ = client.flush_acks(&mut pending_acks, metrics).await;
 }
 
 fn mark_up(metrics: &Metrics, session_present: bool) {

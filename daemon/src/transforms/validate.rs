@@ -69,6 +69,31 @@ async fn append_durably(
     }
 }
 
+/// Group commit: how long a chunk waits for more messages, and how many end the wait at once
+/// (the brokers' windows: none can come before an acknowledgement).
+#[derive(Debug, Clone, Copy)]
+pub struct Linger {
+    pub wait: Duration,
+    pub messages: usize,
+}
+
+impl Linger {
+    /// Add to `msgs` what arrives within the wait, until the window is in hand.
+    async fn fill(&self, rx: &mut mpsc::Receiver<RawMessage>, msgs: &mut Vec<RawMessage>) {
+        if self.wait.is_zero() {
+            return;
+        }
+        let deadline = tokio::time::Instant::now() + self.wait;
+        while msgs.len() < self.messages.min(CHUNK) {
+            let room = CHUNK - msgs.len();
+            match tokio::time::timeout_at(deadline, rx.recv_many(msgs, room)).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+}
+
 /// What a topic addresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Channel {
@@ -381,18 +406,31 @@ impl Encoded {
     }
 }
 
-/// The validate task: drains the ingest queue in chunks, validates, appends each chunk's
-/// readings to the disk buffer as one record, and only when that is durable acknowledges the
-/// chunk's messages. Ends when every source is gone and the queue is drained.
-pub async fn run(
-    validator: Validator,
-    mut rx: mpsc::Receiver<RawMessage>,
-    buffer: Arc<Buffer>,
-    live: Arc<Mutex<Live>>,
-    pending: Arc<Mutex<super::pending::Pending>>,
-    metrics: Arc<Metrics>,
-    abort: CancellationToken,
-) {
+/// What the validate stage works with.
+pub struct Stage {
+    pub validator: Validator,
+    pub buffer: Arc<Buffer>,
+    pub live: Arc<Mutex<Live>>,
+    pub pending: Arc<Mutex<super::pending::Pending>>,
+    pub metrics: Arc<Metrics>,
+    pub linger: Linger,
+    pub abort: CancellationToken,
+}
+
+/// The validate stage: drains the ingest queue in chunks (waiting up to `linger` for a chunk
+/// to fill), validates, appends each chunk's readings to the disk buffer as one record, and
+/// only when that is durable acknowledges the chunk's messages. Ends when every source is
+/// gone and the queue is drained.
+pub async fn run(stage: Stage, mut rx: mpsc::Receiver<RawMessage>) {
+    let Stage {
+        validator,
+        buffer,
+        live,
+        pending,
+        metrics,
+        linger,
+        abort,
+    } = stage;
     use std::sync::atomic::Ordering::Relaxed;
     let mut log = RejectLog::new(Duration::from_secs(10));
     let mut msgs = Vec::with_capacity(1024);
@@ -405,6 +443,7 @@ pub async fn run(
         if rx.recv_many(&mut msgs, CHUNK).await == 0 {
             break;
         }
+        linger.fill(&mut rx, &mut msgs).await;
         metrics.ingest_queue_depth.store(rx.len() as i64, Relaxed);
         let now = unix_now();
         let mut durable = true;

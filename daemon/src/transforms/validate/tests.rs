@@ -238,3 +238,55 @@ mod fuzz {
         }
     }
 }
+
+fn raw() -> RawMessage {
+    RawMessage {
+        topic: bytes::Bytes::from_static(b"meili/v1/town/noise/n1/telemetry"),
+        payload: bytes::Bytes::new(),
+        delivery: None,
+        budget: None,
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_commit_waits_for_more_messages_until_the_window_is_in_hand() {
+    use tokio::time::Instant;
+    let (tx, mut rx) = mpsc::channel(100);
+    let linger = Linger {
+        wait: Duration::from_millis(5),
+        messages: 4,
+    };
+    // Fewer than the window: the wait runs its course and takes what arrives meanwhile.
+    tx.send(raw()).await.unwrap();
+    let mut msgs = vec![rx.recv().await.unwrap()];
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        tx.send(raw()).await.unwrap();
+        tx
+    });
+    let start = Instant::now();
+    linger.fill(&mut rx, &mut msgs).await;
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(start.elapsed(), Duration::from_millis(5));
+
+    // The whole window in hand: no wait (more cannot come before an acknowledgement).
+    let tx = late.await.unwrap();
+    for _ in 0..5 {
+        tx.send(raw()).await.unwrap();
+    }
+    msgs.clear();
+    let start = Instant::now();
+    linger.fill(&mut rx, &mut msgs).await;
+    assert_eq!(msgs.len(), 5);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+
+    // No wait configured: nothing is awaited.
+    msgs.clear();
+    tx.send(raw()).await.unwrap();
+    let none = Linger {
+        wait: Duration::ZERO,
+        messages: 4,
+    };
+    none.fill(&mut rx, &mut msgs).await;
+    assert!(msgs.is_empty());
+}
