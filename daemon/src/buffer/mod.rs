@@ -551,9 +551,21 @@ impl Buffer {
         let mut got = ReadStats::default();
         let mut buf = Vec::new();
         let base = out.len() as u64;
+        // The segment holding `cur.next_id`, the next one's first id and the log's next id, as
+        // last seen under the lock: reused while the cursor stays within what it shows
+        // committed, so that a step of many records takes the lock (which an append holds
+        // through its fsync) once, not once per record.
+        let mut snap: Option<(Segment, Option<u64>, u64)> = None;
         while got.rows < max_rows && cur.next_id < until {
-            // Locate the segment holding `cur.next_id`, and how much of it is committed.
-            let (seg, next_first) = {
+            let current = snap.as_ref().is_some_and(|(seg, next_first, end_id)| {
+                cur.next_id < *end_id
+                    && seg.first_id <= cur.next_id
+                    && next_first.is_none_or(|n| cur.next_id < n)
+                    && cur.seg_first_id == seg.first_id
+                    && cur.offset < seg.len
+            });
+            if !current {
+                // Locate the segment holding `cur.next_id`, and how much of it is committed.
                 let inner = self.lock();
                 if cur.next_id >= inner.next_id {
                     break;
@@ -573,11 +585,16 @@ impl Buffer {
                         None => break,
                     }
                 };
-                (
+                snap = Some((
                     inner.segments[i].clone(),
                     inner.segments.get(i + 1).map(|n| n.first_id),
-                )
+                    inner.next_id,
+                ));
+            }
+            let Some((seg, next_first, _)) = &snap else {
+                break;
             };
+            let next_first = *next_first;
             let path = &seg.path;
             if cur.file.is_none() || cur.seg_first_id != seg.first_id {
                 cur.file = Some(File::open(path).map_err(io_err(path))?);
@@ -611,7 +628,7 @@ impl Buffer {
             };
             let Some(h) = intact else {
                 out.truncate(start);
-                cur.offset = self.skip_damage(&seg, cur, &mut buf)?;
+                cur.offset = self.skip_damage(seg, cur, &mut buf)?;
                 continue;
             };
             if h.id >= until {
