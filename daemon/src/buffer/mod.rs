@@ -172,6 +172,8 @@ pub struct Recovery {
 struct Inner {
     segments: Vec<Segment>,
     writer: Option<File>,
+    /// Bytes of the writer's segment prepared with zeros (see [`ZERO_AHEAD`]).
+    zeroed: u64,
     next_id: u64,
     /// Readings appended to the log before the next record (its header's `rows_before`).
     rows_total: u64,
@@ -187,8 +189,63 @@ struct Inner {
     rec: Vec<u8>,
 }
 
+/// Zeros are written this far ahead of the records of the segment being written, so that an
+/// append overwrites allocated blocks and its `fdatasync` need not also commit a new file size
+/// (on ext4 that halves its cost). Cut back at a roll and a clean close; after a crash opening
+/// takes an all-zero tail as the log's clean end.
+const ZERO_AHEAD: u64 = 1024 * 1024;
+
 /// How often the free space is read again (also at once when the estimate nears the minimum).
 const FREE_RECHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A reader's view of the segment it reads, the next one's first id and the log's next id, as
+/// last seen under the lock: reused while the cursor stays within what it shows committed, so
+/// that a step of many records takes the lock (which an append holds through its fsync) once,
+/// not once per record.
+struct Snap {
+    seg: Segment,
+    next_first: Option<u64>,
+    end_id: u64,
+}
+
+impl Snap {
+    fn covers(&self, cur: &Cursor) -> bool {
+        cur.next_id < self.end_id
+            && self.seg.first_id <= cur.next_id
+            && self.next_first.is_none_or(|n| cur.next_id < n)
+            && cur.seg_first_id == self.seg.first_id
+            && cur.offset < self.seg.len
+    }
+}
+
+enum Located {
+    At(Snap),
+    /// The cursor was moved (its segment was dropped): look again.
+    Moved,
+    End,
+}
+
+impl Drop for Buffer {
+    fn drop(&mut self) {
+        let mut inner = self.lock();
+        self.cut_zeros(&mut inner);
+    }
+}
+
+/// Write `rec` at `offset`, then zeros over `zero` (from, to) when the prepared part of the
+/// segment ends before the record does.
+fn write_record(w: &File, rec: &[u8], offset: u64, zero: Option<(u64, u64)>) -> io::Result<()> {
+    static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+    w.write_all_at(rec, offset)?;
+    if let Some((mut at, to)) = zero {
+        while at < to {
+            let n = (to - at).min(ZEROS.len() as u64) as usize;
+            w.write_all_at(&ZEROS[..n], at)?;
+            at += n as u64;
+        }
+    }
+    Ok(())
+}
 
 /// A reader's position in the log.
 #[derive(Debug)]
@@ -312,16 +369,25 @@ impl Buffer {
         rec.clear();
         rec.extend_from_slice(&header.encode());
         rec.extend_from_slice(payload);
-        let Some(w) = inner.writer.as_mut() else {
+        let offset = inner.segments.last().map_or(0, |s| s.len);
+        let end = offset + size;
+        let zero_to = end.max((end + ZERO_AHEAD).min(self.config.segment_bytes));
+        let zero = (end > inner.zeroed).then_some((end.max(inner.zeroed), zero_to));
+        let Some(w) = inner.writer.as_ref() else {
             return Err(BufferError::Io {
                 path: path.display().to_string(),
                 source: io::Error::other("no segment open"),
             });
         };
-        let written = w.write_all(&rec).and_then(|()| match self.config.fsync {
+        let written = write_record(w, &rec, offset, zero).and_then(|()| match self.config.fsync {
             Fsync::Always => w.sync_data(),
             Fsync::Never => Ok(()),
         });
+        if written.is_ok() {
+            if let Some((_, to)) = zero {
+                inner.zeroed = to;
+            }
+        }
         // Keep the allocation for the next append unless a burst made it large.
         if rec.capacity() <= 2 * RECORD_MAX_BYTES {
             inner.rec = rec;
@@ -360,6 +426,19 @@ impl Buffer {
         Ok(id)
     }
 
+    /// Cut the zeros written ahead off the segment being written (at a roll or a clean close).
+    fn cut_zeros(&self, inner: &mut Inner) {
+        let (Some(w), Some(seg)) = (inner.writer.take(), inner.segments.last()) else {
+            return;
+        };
+        if inner.zeroed > seg.len {
+            if let Err(e) = w.set_len(seg.len) {
+                tracing::debug!(error = %e, segment = %seg.path.display(), "Could not cut the zeros ahead (opening will).");
+            }
+        }
+        inner.zeroed = 0;
+    }
+
     /// The buffer would pass `max_bytes`: refuse (`block`) or drop the oldest segments.
     fn make_room(&self, inner: &mut Inner, size: u64) -> Result<(), BufferError> {
         match self.config.when_full {
@@ -381,11 +460,13 @@ impl Buffer {
 
     /// Start a new segment at the next id.
     fn roll(&self, inner: &mut Inner) -> Result<(), BufferError> {
+        self.cut_zeros(inner);
         let first_id = inner.next_id;
         let path = segment_path(&self.dir, first_id);
         let f = OpenOptions::new()
             .create(true)
-            .append(true)
+            .write(true)
+            .truncate(false)
             .open(&path)
             .map_err(io_err(&path))?;
         // A segment left from a failed append with this first id holds no intact record.
@@ -398,6 +479,7 @@ impl Buffer {
         }
         f.set_len(0).map_err(io_err(&path))?;
         inner.writer = Some(f);
+        inner.zeroed = 0;
         let rows_start = inner.rows_total;
         inner.segments.push(Segment {
             first_id,
@@ -551,47 +633,19 @@ impl Buffer {
         let mut got = ReadStats::default();
         let mut buf = Vec::new();
         let base = out.len() as u64;
-        // The segment holding `cur.next_id`, the next one's first id and the log's next id, as
-        // last seen under the lock: reused while the cursor stays within what it shows
-        // committed, so that a step of many records takes the lock (which an append holds
-        // through its fsync) once, not once per record.
-        let mut snap: Option<(Segment, Option<u64>, u64)> = None;
+        let mut snap: Option<Snap> = None;
         while got.rows < max_rows && cur.next_id < until {
-            let current = snap.as_ref().is_some_and(|(seg, next_first, end_id)| {
-                cur.next_id < *end_id
-                    && seg.first_id <= cur.next_id
-                    && next_first.is_none_or(|n| cur.next_id < n)
-                    && cur.seg_first_id == seg.first_id
-                    && cur.offset < seg.len
-            });
-            if !current {
-                // Locate the segment holding `cur.next_id`, and how much of it is committed.
-                let inner = self.lock();
-                if cur.next_id >= inner.next_id {
-                    break;
+            if !snap.as_ref().is_some_and(|s| s.covers(cur)) {
+                match self.locate(cur) {
+                    Located::At(s) => snap = Some(s),
+                    Located::Moved => continue,
+                    Located::End => break,
                 }
-                let Some(i) = inner
-                    .segments
-                    .iter()
-                    .rposition(|s| s.first_id <= cur.next_id)
-                else {
-                    // Dropped from under us (drop_oldest): continue at the oldest segment.
-                    match inner.segments.first() {
-                        Some(s) => {
-                            cur.next_id = s.first_id;
-                            cur.file = None;
-                            continue;
-                        }
-                        None => break,
-                    }
-                };
-                snap = Some((
-                    inner.segments[i].clone(),
-                    inner.segments.get(i + 1).map(|n| n.first_id),
-                    inner.next_id,
-                ));
             }
-            let Some((seg, next_first, _)) = &snap else {
+            let Some(Snap {
+                seg, next_first, ..
+            }) = &snap
+            else {
                 break;
             };
             let next_first = *next_first;
@@ -660,6 +714,34 @@ impl Buffer {
             inner.read_to[cur.sink] = inner.read_to[cur.sink].max(cur.next_id);
         }
         Ok(got)
+    }
+
+    /// The segment holding `cur.next_id` and how much of it is committed.
+    fn locate(&self, cur: &mut Cursor) -> Located {
+        let inner = self.lock();
+        if cur.next_id >= inner.next_id {
+            return Located::End;
+        }
+        let Some(i) = inner
+            .segments
+            .iter()
+            .rposition(|s| s.first_id <= cur.next_id)
+        else {
+            // Dropped from under us (drop_oldest): continue at the oldest segment.
+            return match inner.segments.first() {
+                Some(s) => {
+                    cur.next_id = s.first_id;
+                    cur.file = None;
+                    Located::Moved
+                }
+                None => Located::End,
+            };
+        };
+        Located::At(Snap {
+            seg: inner.segments[i].clone(),
+            next_first: inner.segments.get(i + 1).map(|n| n.first_id),
+            end_id: inner.next_id,
+        })
     }
 
     /// The cursor stands on damage: return the offset of the next intact record (or the

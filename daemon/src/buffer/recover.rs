@@ -94,6 +94,22 @@ pub(super) fn scan(
     Ok(out)
 }
 
+/// Whether bytes `from..to` of `f` are all zero.
+fn zeros_only(f: &File, from: u64, to: u64) -> io::Result<bool> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(buf.len() as u64) as usize;
+        f.read_exact_at(&mut buf[..n], at)?;
+        if buf[..n].iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+        at += n as u64;
+    }
+    Ok(true)
+}
+
 /// Rewrite segments of the previous format (`*.seg`) as `*.log`; returns the records moved.
 fn migrate_legacy(dir: &Path) -> Result<u64, BufferError> {
     use record::legacy;
@@ -187,13 +203,18 @@ fn scan_segments(
         }
         if s.tail > 0 {
             let f = OpenOptions::new()
+                .read(true)
                 .write(true)
                 .open(&path)
                 .map_err(io_err(&path))?;
+            // Zeros written ahead of the records (a crash before the clean close cut them).
+            let zeros = zeros_only(&f, s.valid_len, s.valid_len + s.tail).map_err(io_err(&path))?;
             f.set_len(s.valid_len).map_err(io_err(&path))?;
             f.sync_all().map_err(io_err(&path))?;
-            tracing::warn!(segment = %path.display(), cut_bytes = s.tail, kept_bytes = s.valid_len, "Buffer recovery cut a damaged tail.");
-            recovery.cut.push((path.clone(), s.tail));
+            if !zeros {
+                tracing::warn!(segment = %path.display(), cut_bytes = s.tail, kept_bytes = s.valid_len, "Buffer recovery cut a damaged tail.");
+                recovery.cut.push((path.clone(), s.tail));
+            }
         }
         let rows_start = prev.map_or(s.first.map_or(0, |f| f.1), |p| p.1);
         match s.last {
@@ -293,6 +314,7 @@ impl Buffer {
             config,
             inner: Mutex::new(Inner {
                 writer: None,
+                zeroed: 0,
                 next_id,
                 rows_total,
                 read_to: acked.clone(),

@@ -489,3 +489,45 @@ fn drop_oldest_counts_each_lost_row_once() {
         assert_eq!(m.backlog_rows.load(Relaxed), 0);
     }
 }
+
+/// Zeros are written ahead of the records while the buffer is open (so that an fsync need not
+/// commit a new file size); a clean close cuts them. After a crash they are still there, and
+/// opening takes them as the log's clean end, reporting nothing; a torn record in them is
+/// still cut and reported.
+#[test]
+fn zeros_ahead_of_the_records_are_the_clean_end_after_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec_len = (HEADER_LEN + payload(1, 1).len()) as u64;
+    let (seg, crashed) = {
+        let (b, _) = Buffer::open(dir.path(), cfg(16 << 20), sinks(1)).unwrap();
+        for i in 1..=5 {
+            b.append(1, &payload(i, 1)).unwrap();
+        }
+        let seg = b.lock().segments.last().unwrap().path.clone();
+        assert_eq!(fs::metadata(&seg).unwrap().len(), rec_len + ZERO_AHEAD);
+        let crashed = fs::read(&seg).unwrap();
+        drop(b);
+        assert_eq!(fs::metadata(&seg).unwrap().len(), 5 * rec_len);
+        (seg, crashed)
+    };
+    fs::write(&seg, &crashed).unwrap();
+    let (b, rec) = Buffer::open(dir.path(), cfg(16 << 20), sinks(1)).unwrap();
+    assert_eq!(rec.records, 5);
+    assert!(rec.cut.is_empty());
+    assert_eq!(fs::metadata(&seg).unwrap().len(), 5 * rec_len);
+    let all: Vec<u8> = (1..=5).flat_map(|i| payload(i, 1)).collect();
+    assert_eq!(read_all(&b, 0), all);
+    drop(b);
+
+    // A record torn by a power cut: its first bytes, then the zeros.
+    let mut torn = crashed;
+    let first = torn[..10].to_vec();
+    let at = (5 * rec_len) as usize;
+    torn[at..at + 10].copy_from_slice(&first);
+    fs::write(&seg, &torn).unwrap();
+    let (b, rec) = Buffer::open(dir.path(), cfg(16 << 20), sinks(1)).unwrap();
+    assert_eq!(rec.records, 5);
+    assert_eq!(rec.cut.len(), 1);
+    assert_eq!(rec.cut[0].1, torn.len() as u64 - 5 * rec_len);
+    assert_eq!(read_all(&b, 0), all);
+}

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::buffer::{Buffer, BufferError, RECORD_MAX_BYTES};
 use crate::config::{valid_id, ValidateConfig};
-use crate::event::{RawMessage, Record};
+use crate::event::{Delivery, RawMessage, Record};
 use crate::metrics::{Metrics, Reason};
 use crate::registry::{DeviceId, LookupError, Registry};
 use crate::rows::line_protocol;
@@ -24,19 +24,28 @@ const CHUNK: usize = 2048;
 
 /// Append a chunk, retrying until it is durable: while the buffer is full (`when_full =
 /// "block"`) or the disk fails, nothing is acknowledged, so the broker keeps the messages.
+/// `acks` are acknowledged by the blocking task as soon as the append is durable (one thread
+/// hand-off less before the PUBACKs leave); they are left in place when it is not.
 async fn append_durably(
     buffer: &Arc<Buffer>,
     rows: u32,
     payload: Vec<u8>,
+    acks: &mut Vec<Delivery>,
     abort: &CancellationToken,
 ) -> Option<Vec<u8>> {
     let mut payload = payload;
     let mut backoff = Duration::from_millis(50);
     loop {
         let b = Arc::clone(buffer);
-        let (p, result) = match tokio::task::spawn_blocking(move || {
+        let mut pending = std::mem::take(acks);
+        let (p, result, back) = match tokio::task::spawn_blocking(move || {
             let r = b.append(rows, &payload);
-            (payload, r)
+            if r.is_ok() {
+                for d in pending.drain(..) {
+                    d.ack();
+                }
+            }
+            (payload, r, pending)
         })
         .await
         {
@@ -48,6 +57,7 @@ async fn append_durably(
             }
         };
         payload = p;
+        *acks = back;
         match result {
             Ok(_) => return Some(payload),
             Err(e @ (BufferError::Full { .. } | BufferError::DiskLow { .. })) => {
@@ -358,7 +368,8 @@ struct Encoded {
 
 impl Encoded {
     /// Hand `records` to the live view, encode them, and append every full record (and, with
-    /// `last`, what remains). False when an append could not be made durable (shutdown).
+    /// `last`, what remains, acknowledging those deliveries once it is durable; left in place
+    /// when nothing remained). False when an append could not be made durable (shutdown).
     #[allow(clippy::too_many_arguments)]
     async fn take(
         &mut self,
@@ -368,7 +379,7 @@ impl Encoded {
         now: i64,
         buffer: &Arc<Buffer>,
         abort: &CancellationToken,
-        last: bool,
+        last: Option<&mut Vec<Delivery>>,
     ) -> bool {
         live.lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -380,16 +391,26 @@ impl Encoded {
                 &r.reading,
             );
             self.rows += 1;
-            if self.payload.len() >= RECORD_MAX_BYTES && !self.append(buffer, abort).await {
+            if self.payload.len() >= RECORD_MAX_BYTES
+                && !self.append(buffer, &mut Vec::new(), abort).await
+            {
                 return false;
             }
         }
-        !last || self.rows == 0 || self.append(buffer, abort).await
+        match last {
+            Some(acks) if self.rows > 0 => self.append(buffer, acks, abort).await,
+            _ => true,
+        }
     }
 
-    async fn append(&mut self, buffer: &Arc<Buffer>, abort: &CancellationToken) -> bool {
+    async fn append(
+        &mut self,
+        buffer: &Arc<Buffer>,
+        acks: &mut Vec<Delivery>,
+        abort: &CancellationToken,
+    ) -> bool {
         let chunk = std::mem::take(&mut self.payload);
-        match append_durably(buffer, self.rows, chunk, abort).await {
+        match append_durably(buffer, self.rows, chunk, acks, abort).await {
             Some(mut p) => {
                 p.clear();
                 self.payload = p;
@@ -498,7 +519,7 @@ pub async fn run(stage: Stage, mut rx: mpsc::Receiver<RawMessage>) {
             // (plus one message's), not a whole chunk of backlog arrays.
             if durable && records.len() >= RECORDS_STEP {
                 durable = step
-                    .take(&mut records, &validator, &live, now, &buffer, &abort, false)
+                    .take(&mut records, &validator, &live, now, &buffer, &abort, None)
                     .await;
             }
         }
@@ -511,9 +532,11 @@ pub async fn run(stage: Stage, mut rx: mpsc::Receiver<RawMessage>) {
                 live.status(device, status, now);
             }
         }
+        let acks = deliveries.len() as u64;
         if durable {
+            let last = Some(&mut deliveries);
             durable = step
-                .take(&mut records, &validator, &live, now, &buffer, &abort, true)
+                .take(&mut records, &validator, &live, now, &buffer, &abort, last)
                 .await;
         }
         records.clear();
@@ -521,10 +544,10 @@ pub async fn run(stage: Stage, mut rx: mpsc::Receiver<RawMessage>) {
             // Not acknowledged: the broker sends these messages again.
             step.reset();
             deliveries.clear();
+            continue;
         }
-        metrics
-            .mqtt_acks_sent
-            .fetch_add(deliveries.len() as u64, Relaxed);
+        metrics.mqtt_acks_sent.fetch_add(acks, Relaxed);
+        // Those of a chunk without readings to append (rejections, status messages).
         for d in deliveries.drain(..) {
             d.ack();
         }
