@@ -11,6 +11,11 @@
 //!   `append` returns, and only then does the pipeline acknowledge the chunk's MQTT messages.
 //!   With `fsync = "never"` the data is handed to the OS only: a daemon crash loses nothing, a
 //!   power cut may.
+//! - **Zeros ahead.** The segment being written is kept filled with zeros up to 1 MiB past its
+//!   last record, so an append overwrites allocated blocks and its `fdatasync` need not commit a
+//!   new file size. The zeros are cut at a roll and a clean close; after a crash, opening takes
+//!   an all-zero tail as the clean end (a torn record followed by zeros is cut and reported).
+//!   The files may exceed `max_bytes` by that 1 MiB.
 //! - **Readers.** Each sink (and the standards engine and alert evaluator) reads the log in
 //!   order from its own position and, after its server acknowledged a write, records the id of
 //!   the next record it needs in `pos-{reader}` (`position.rs`), overwritten in place so that a

@@ -36,6 +36,14 @@ impl Config {
         if let Some(m) = &self.mqtt {
             mqtt(m, &mut |k, msg| e.at(main, line(k), k, msg));
         }
+        if self.buffer.commit_wait_ms > 1000 {
+            e.at(
+                main,
+                line("buffer.commit_wait_ms"),
+                "buffer.commit_wait_ms",
+                "at most 1000 (acknowledgements wait this long)",
+            );
+        }
         if self.buffer.max_bytes < self.buffer.segment_bytes.saturating_mul(2) {
             e.at(
                 main,
@@ -252,6 +260,12 @@ fn mqtt(m: &MqttConfig, err: &mut dyn FnMut(&str, String)) {
     }
     if m.receive_maximum == 0 {
         err("mqtt.receive_maximum", "must be at least 1".into());
+    }
+    if m.broker_max_inflight == 0 {
+        err(
+            "mqtt.broker_max_inflight",
+            "must be at least 1 (the broker's max_inflight_messages)".into(),
+        );
     }
 }
 

@@ -272,3 +272,19 @@ fn every_parse_error_of_a_file_is_reported_with_its_line_and_key() {
     }
     assert_eq!(e.len(), 4, "{got:?}");
 }
+
+#[test]
+fn the_group_commit_settings_are_checked() {
+    let e = errors(
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\nclient_id = \"g\"\nbroker_max_inflight = 0\n\n\
+         [buffer]\ncommit_wait_ms = 5000\n",
+    );
+    let got: Vec<(usize, &str)> = e.iter().map(|e| (e.line, e.key.as_str())).collect();
+    assert!(got.contains(&(4, "mqtt.broker_max_inflight")), "{got:?}");
+    assert!(got.contains(&(7, "buffer.commit_wait_ms")), "{got:?}");
+    assert!(errors(
+        "[mqtt]\nurl = \"mqtt://127.0.0.1:1883\"\nclient_id = \"g\"\nbroker_max_inflight = 64\n\n\
+         [buffer]\ncommit_wait_ms = 0\n"
+    )
+    .is_empty());
+}
