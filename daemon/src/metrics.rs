@@ -97,6 +97,8 @@ pub struct Metrics {
     pub mqtt_ack_writes: AtomicU64,
     pub mqtt_subscriptions: AtomicU64,
     pub ingest_queue_depth: AtomicI64,
+    /// Messages a group commit waits for (the brokers' window, configured or learned).
+    pub ingest_window: AtomicI64,
     /// The ingest queue's byte budget and its size (set once at start).
     pub ingest_budget: std::sync::OnceLock<(Arc<tokio::sync::Semaphore>, usize)>,
 }
@@ -192,6 +194,11 @@ impl Metrics {
             "meili_mqtt_ack_writes_total",
             "Socket writes carrying acknowledgements (MQTT 3.1.1: all those ready go in one write).",
             g(&self.mqtt_ack_writes),
+        );
+        p.gauge(
+            "meili_ingest_window_messages",
+            "Messages a group commit waits for (up to buffer.commit_wait_ms): the brokers' window, mqtt.broker_max_inflight x connections, raised when more arrive unacknowledged at once.",
+            self.ingest_window.load(Relaxed) as f64,
         );
         if let Some((sem, cap)) = self.ingest_budget.get() {
             p.gauge(

@@ -81,6 +81,12 @@ async fn append_durably(
 
 /// Group commit: how long a chunk waits for more messages, and how many end the wait at once
 /// (the brokers' windows: none can come before an acknowledgement).
+///
+/// The window starts at the configured one (`messages`) and is learned upwards: a chunk of
+/// more messages than that, all unacknowledged at once, shows the brokers allow at least as
+/// many. A wait that runs out (a slower stream, a broker with a smaller window after a
+/// reconnect) goes back to the chunk's size or the configured window, so a window learned too
+/// large costs at most one full wait.
 #[derive(Debug, Clone, Copy)]
 pub struct Linger {
     pub wait: Duration,
@@ -88,19 +94,36 @@ pub struct Linger {
 }
 
 impl Linger {
-    /// Add to `msgs` what arrives within the wait, until the window is in hand.
-    async fn fill(&self, rx: &mut mpsc::Receiver<RawMessage>, msgs: &mut Vec<RawMessage>) {
+    /// Add to `msgs` what arrives within the wait, until `window` messages are in hand; then
+    /// learn the window from what was found.
+    async fn fill(
+        &self,
+        rx: &mut mpsc::Receiver<RawMessage>,
+        msgs: &mut Vec<RawMessage>,
+        window: &mut usize,
+    ) {
         if self.wait.is_zero() {
             return;
         }
         let deadline = tokio::time::Instant::now() + self.wait;
-        while msgs.len() < self.messages.min(CHUNK) {
+        let mut ran_out = false;
+        while msgs.len() < (*window).min(CHUNK) {
             let room = CHUNK - msgs.len();
             match tokio::time::timeout_at(deadline, rx.recv_many(msgs, room)).await {
-                Ok(0) | Err(_) => break,
+                Ok(0) => break,
+                Err(_) => {
+                    ran_out = true;
+                    break;
+                }
                 Ok(_) => {}
             }
         }
+        *window = if ran_out {
+            msgs.len().max(self.messages)
+        } else {
+            msgs.len().max(*window)
+        }
+        .min(CHUNK);
     }
 }
 
@@ -460,11 +483,13 @@ pub async fn run(stage: Stage, mut rx: mpsc::Receiver<RawMessage>) {
     let mut rejected_by_device: Vec<(crate::registry::DeviceId, u64)> = Vec::new();
     let mut records: Vec<Record> = Vec::with_capacity(RECORDS_STEP);
     let mut step = Encoded::default();
+    let mut window = linger.messages;
     loop {
         if rx.recv_many(&mut msgs, CHUNK).await == 0 {
             break;
         }
-        linger.fill(&mut rx, &mut msgs).await;
+        linger.fill(&mut rx, &mut msgs, &mut window).await;
+        metrics.ingest_window.store(window as i64, Relaxed);
         metrics.ingest_queue_depth.store(rx.len() as i64, Relaxed);
         let now = unix_now();
         let mut durable = true;

@@ -256,6 +256,7 @@ async fn a_commit_waits_for_more_messages_until_the_window_is_in_hand() {
         wait: Duration::from_millis(5),
         messages: 4,
     };
+    let mut window = 4;
     // Fewer than the window: the wait runs its course and takes what arrives meanwhile.
     tx.send(raw()).await.unwrap();
     let mut msgs = vec![rx.recv().await.unwrap()];
@@ -265,20 +266,34 @@ async fn a_commit_waits_for_more_messages_until_the_window_is_in_hand() {
         tx
     });
     let start = Instant::now();
-    linger.fill(&mut rx, &mut msgs).await;
+    linger.fill(&mut rx, &mut msgs, &mut window).await;
     assert_eq!(msgs.len(), 2);
     assert_eq!(start.elapsed(), Duration::from_millis(5));
+    assert_eq!(window, 4, "a wait that ran out keeps the configured window");
 
-    // The whole window in hand: no wait (more cannot come before an acknowledgement).
+    // The whole window in hand: no wait (more cannot come before an acknowledgement). Six
+    // arrived unacknowledged: the brokers allow at least six, which is the window now.
     let tx = late.await.unwrap();
+    for _ in 0..6 {
+        tx.send(raw()).await.unwrap();
+    }
+    msgs.clear();
+    let start = Instant::now();
+    linger.fill(&mut rx, &mut msgs, &mut window).await;
+    assert_eq!(msgs.len(), 6);
+    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(window, 6);
+
+    // Five in hand, the learned window six: it waits; running out, it goes back.
     for _ in 0..5 {
         tx.send(raw()).await.unwrap();
     }
     msgs.clear();
     let start = Instant::now();
-    linger.fill(&mut rx, &mut msgs).await;
+    linger.fill(&mut rx, &mut msgs, &mut window).await;
     assert_eq!(msgs.len(), 5);
-    assert_eq!(start.elapsed(), Duration::ZERO);
+    assert_eq!(start.elapsed(), Duration::from_millis(5));
+    assert_eq!(window, 5);
 
     // No wait configured: nothing is awaited.
     msgs.clear();
@@ -287,6 +302,6 @@ async fn a_commit_waits_for_more_messages_until_the_window_is_in_hand() {
         wait: Duration::ZERO,
         messages: 4,
     };
-    none.fill(&mut rx, &mut msgs).await;
+    none.fill(&mut rx, &mut msgs, &mut window).await;
     assert!(msgs.is_empty());
 }
