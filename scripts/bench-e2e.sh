@@ -11,14 +11,7 @@
 set -euo pipefail
 N=${N:-200000}
 DEVICES=${DEVICES:-100}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-MEILID=${MEILID:-$ROOT/target/release/meilid}
-[ -x "$MEILID" ] || cargo build --release --bin meilid --manifest-path "$ROOT/Cargo.toml" >&2
-D=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$D"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/bench-common.sh"
 MQ=$(port); VM=$(port); HTTP=$(port); RPC=$(port)
 SINK=${SINK:-vm}
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\nmax_inflight_messages 0\n' "$MQ" > "$D/mq.conf"

@@ -8,14 +8,7 @@
 # Bounded: one hour of simulated readings; loopback only; stops only what it started.
 set -euo pipefail
 DEVICES=${DEVICES:-10000}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-MEILID=${MEILID:-$ROOT/target/release/meilid}
-[ -x "$MEILID" ] || cargo build --release --bin meilid --manifest-path "$ROOT/Cargo.toml" >&2
-D=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$D"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/bench-common.sh"
 MQ=$(port); VM=$(port); HTTP=$(port)
 printf 'listener %s 127.0.0.1\nallow_anonymous true\npersistence false\nmax_queued_messages 0\n' "$MQ" > "$D/mq.conf"
 mosquitto -c "$D/mq.conf" > "$D/mq.log" 2>&1 & pids+=($!)
