@@ -55,7 +55,8 @@ fn config(mq: &Mosquitto, influx: &Influxd, vm: &Victoria, protocol: &str) -> St
     format!(
         "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-test\"\nprotocol = \"{protocol}\"\n\n\
          [[sinks]]\ntype = \"influxdb_v1\"\nurl = \"{}\"\ndatabase = \"meili\"\n\n\
-         [[sinks]]\ntype = \"influxdb_v2\"\nurl = \"{}\"\norg = \"city\"\nbucket = \"meili\"\ntoken = \"unused\"\n\n{}",
+         [[sinks]]\ntype = \"influxdb_v2\"\nurl = \"{}\"\norg = \"city\"\nbucket = \"meili\"\ntoken = \"unused\"\n\
+         seq_and_period_fields = true\n\n{}",
         mq.url(),
         influx.url(),
         vm.url(),
@@ -83,6 +84,15 @@ fn assert_databases_hold(sent: &Sent, influx: &Influxd, vm: &Victoria) {
     }
     assert_eq!(got.len(), total);
     assert_eq!(got, sent.laeq, "InfluxDB values differ from what was sent");
+    // The first sink writes CONTRACT §4's fields only; the second keeps `seq` and `period_s`.
+    let v = influx.query("meili", "SHOW FIELD KEYS FROM noise");
+    let fields: Vec<&str> = v["results"][0]["series"][0]["values"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f[0].as_str())
+        .collect();
+    assert_eq!(fields, ["laeq", "lamax", "lamin"]);
 
     wait_until(
         "10,000 samples in VictoriaMetrics",
@@ -107,6 +117,14 @@ fn assert_databases_hold(sent: &Sent, influx: &Influxd, vm: &Victoria) {
     assert_eq!(
         got, sent.laeq,
         "VictoriaMetrics values differ from what was sent"
+    );
+    wait_until(
+        "seq and period_s in VictoriaMetrics",
+        Duration::from_secs(60),
+        || {
+            (vm.sample_count("noise_seq") == total && vm.sample_count("noise_period_s") == total)
+                .then_some(())
+        },
     );
 }
 

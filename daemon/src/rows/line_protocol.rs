@@ -3,7 +3,8 @@
 //! Tags come pre-rendered from the registry (identifiers are validated, so no escaping is
 //! needed); fields are the reading's present values; the timestamp is the reading's `ts` in
 //! seconds, so a reading delivered twice overwrites itself instead of adding a row. `seq` and
-//! `period_s` are kept as fields (the standards engine reads the period back from the buffer).
+//! `period_s` are kept as fields (the standards engine reads the period back from the buffer);
+//! the sinks cut them unless configured to keep them.
 
 use std::io::Write as _;
 
@@ -97,6 +98,50 @@ pub fn encode(out: &mut Vec<u8>, device: &Device, r: &Reading) {
     let _ = writeln!(out, " {}", r.ts);
 }
 
+/// Cut the `seq` and `period_s` fields [`encode`] ends each raw row with from the rows in
+/// `body[from..]`, in place. CONTRACT §4 lists neither (the engine reads them from the buffer);
+/// they cost InfluxDB 1.6 about 40 % more CPU per row. Other rows pass unchanged.
+pub fn strip_seq_period(body: &mut Vec<u8>, from: usize) {
+    let (mut read, mut write) = (from, from);
+    while read < body.len() {
+        let end = memchr::memchr(b'\n', &body[read..]).map_or(body.len(), |i| read + i + 1);
+        let cut = seq_period_span(&body[read..end]).map(|(a, b)| (read + a, read + b));
+        for (a, b) in match cut {
+            Some((a, b)) => [(read, a), (b, end)],
+            None => [(read, end), (end, end)],
+        } {
+            body.copy_within(a..b, write);
+            write += b - a;
+        }
+        read = end;
+    }
+    body.truncate(write);
+}
+
+/// Where `,seq=<n>i,period_s=<n>i` ends the fields of `line`, if it does after another field.
+fn seq_period_span(line: &[u8]) -> Option<(usize, usize)> {
+    let end = memchr::memrchr(b' ', line)?;
+    let after_int = |at: usize, name: &[u8]| -> Option<usize> {
+        // `at` is one past `…,name=<digits>i`; return where its comma is.
+        let i = at.checked_sub(1).filter(|&i| line[i] == b'i')?;
+        let digits = line[..i]
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        let start = (i - digits).checked_sub(name.len() + 2)?;
+        let ok = digits > 0
+            && line[start] == b','
+            && &line[start + 1..start + 1 + name.len()] == name
+            && line[start + 1 + name.len()] == b'=';
+        ok.then_some(start)
+    };
+    let period = after_int(end, b"period_s")?;
+    let seq = after_int(period, b"seq")?;
+    // Keep the row valid: another field must come before `seq`.
+    (line[..seq].contains(&b' ')).then_some((seq, end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +181,30 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "noise,device=d1,site=town,zone_class=4a laeq=65.8,lamax=80,seq=9i,period_s=60i 1763900000\n"
         );
+    }
+
+    #[test]
+    fn seq_and_period_are_cut_from_raw_rows_only() {
+        let mut body = b"kept\n".to_vec();
+        body.extend_from_slice(
+            b"noise,device=d1,site=town,zone_class=4a laeq=65.8,lamax=80,seq=9i,period_s=60i 1763900000\n\
+noise_period,device=d1,period=day,site=town,zone_class=4a leq=55,ok=true 1763900000\n\
+noise,device=d1,site=t seq=9i,period_s=60i 1\n\
+streetlight,device=d1,road_class=main,site=town fault=2i,seq=41234i,period_s=300i 1763900000",
+        );
+        strip_seq_period(&mut body, 5);
+        assert_eq!(
+            String::from_utf8(body).unwrap(),
+            "kept\n\
+noise,device=d1,site=town,zone_class=4a laeq=65.8,lamax=80 1763900000\n\
+noise_period,device=d1,period=day,site=town,zone_class=4a leq=55,ok=true 1763900000\n\
+noise,device=d1,site=t seq=9i,period_s=60i 1\n\
+streetlight,device=d1,road_class=main,site=town fault=2i 1763900000"
+        );
+        let mut odd = b"a b=1,seq=i,period_s=1i 1\na b=1,xseq=1i,period_s=1i 2\n".to_vec();
+        let before = odd.clone();
+        strip_seq_period(&mut odd, 0);
+        assert_eq!(odd, before);
     }
 
     #[test]

@@ -195,6 +195,8 @@ impl Writer {
 pub struct Sink {
     writer: Writer,
     batch: BatchConfig,
+    /// Keep `seq` and `period_s` on raw rows (`seq_and_period_fields`).
+    seq_period: bool,
     metrics: Arc<SinkMetrics>,
 }
 
@@ -206,7 +208,9 @@ pub fn build_all(config: &Config) -> Result<Vec<Sink>, SinkBuildError> {
         .map(|s| {
             let s = s.get_ref();
             let writer = Writer::build(s, &config.daemon.data_dir)?;
-            Ok(Sink::new(writer, s.batch().clone(), &s.name()))
+            let mut sink = Sink::new(writer, s.batch().clone(), &s.name());
+            sink.seq_period = s.seq_and_period_fields();
+            Ok(sink)
         })
         .collect()
 }
@@ -230,6 +234,7 @@ impl Sink {
         Sink {
             writer,
             batch,
+            seq_period: false,
             metrics,
         }
     }
@@ -254,6 +259,7 @@ impl Sink {
         let max_rows = self.batch.max_rows as u64;
         let max_bytes = self.batch.max_bytes;
         let live_quota = max_rows * u64::from(self.batch.live_share_pct.min(90)) / 100;
+        let strip = !self.seq_period;
         let mut appended = buffer.watch();
         let mut pace = crate::buffer::pace::Pace::new(std::time::Duration::from_millis(10));
         let mut head = buffer.cursor(index);
@@ -278,7 +284,7 @@ impl Sink {
                 let want = live_quota
                     .saturating_sub(live_rows)
                     .min(max_rows - head_rows - live_rows);
-                match read_into(&buffer, cur, want, max_bytes, u64::MAX, &mut body).await {
+                match read_into(&buffer, cur, (want, max_bytes, u64::MAX), strip, &mut body).await {
                     Ok(r) => {
                         live_rows += r.rows;
                         progress |= r.records > 0;
@@ -292,7 +298,15 @@ impl Sink {
             }
             let until = live.as_ref().map_or(u64::MAX, |(_, from)| *from);
             let want = max_rows.saturating_sub(head_rows + live_rows);
-            match read_into(&buffer, &mut head, want, max_bytes, until, &mut body).await {
+            match read_into(
+                &buffer,
+                &mut head,
+                (want, max_bytes, until),
+                strip,
+                &mut body,
+            )
+            .await
+            {
                 Ok(r) => {
                     if head_rows == 0 && r.records > 0 {
                         first_ms = r.first_unix_ms;
@@ -482,13 +496,14 @@ impl Sink {
     }
 }
 
-/// Read from `cur` into `body` on the blocking pool (the buffer does file I/O).
+/// Read from `cur` into `body` on the blocking pool (the buffer does file I/O): up to
+/// `(max_rows, max_bytes)` of the rows before record `until`, without `seq` and `period_s` if
+/// `strip`.
 async fn read_into(
     buffer: &Arc<Buffer>,
     cur: &mut Cursor,
-    max_rows: u64,
-    max_bytes: u64,
-    until: u64,
+    (max_rows, max_bytes, until): (u64, u64, u64),
+    strip: bool,
     body: &mut Vec<u8>,
 ) -> Result<ReadStats, ReadError> {
     // The whole request is bounded: what is in the body already counts.
@@ -502,7 +517,11 @@ async fn read_into(
         std::mem::take(body),
     );
     let (c, out, r) = tokio::task::spawn_blocking(move || {
+        let from = out.len();
         let r = b.read_bounded(&mut c, max_rows, max_bytes, until, &mut out);
+        if strip {
+            crate::rows::line_protocol::strip_seq_period(&mut out, from);
+        }
         (c, out, r)
     })
     .await?;

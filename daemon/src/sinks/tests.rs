@@ -13,6 +13,7 @@ fn file_sink(dir: &std::path::Path, max_rows: usize, live_share_pct: u8) -> Sink
         path: "out.lp".into(),
         max_file_bytes: 1 << 30,
         keep_files: 1,
+        seq_and_period_fields: false,
         batch: BatchConfig::default(),
     };
     let batch = BatchConfig {
