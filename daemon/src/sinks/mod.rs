@@ -268,6 +268,8 @@ impl Sink {
         let mut body: Vec<u8> = Vec::with_capacity(self.batch.max_rows * 100);
         let (mut head_rows, mut live_rows, mut first_ms) = (0u64, 0u64, 0u64);
         let mut deadline: Option<Instant> = None;
+        // After a full batch, a pause in the log writes what waits (the end of a burst).
+        let (mut bursting, mut quiet_at): (bool, Option<Instant>) = (false, None);
         loop {
             appended.mark_unchanged();
             if live.is_none()
@@ -324,15 +326,26 @@ impl Sink {
             if progress && deadline.is_none() {
                 deadline = Some(Instant::now() + max_delay);
             }
+            if progress && bursting {
+                quiet_at = Some(Instant::now() + QUIET_AFTER_BURST);
+            }
             self.metrics.rows_pending.store(rows, Relaxed);
             self.metrics
                 .oldest_unacked_unix_ms
                 .store(first_ms as i64 * i64::from(head_rows > 0), Relaxed);
             let stopping = ctl.stop.is_cancelled();
-            let due = deadline.is_some_and(|d| d <= Instant::now());
+            let now = Instant::now();
+            let due = deadline.is_some_and(|d| d <= now);
+            // Set again by every read that found something, so only a still log gets here.
+            let quiet = quiet_at.is_some_and(|q| q <= now);
+            if quiet {
+                quiet_at = None;
+            }
             // The backlog part is written up to the live cursor: write now and switch cursors.
             let backlog_done = live.as_ref().is_some_and(|(_, from)| head.next_id >= *from);
-            if rows > 0 && (rows >= max_rows || full || due || stopping || backlog_done) {
+            if rows > 0 && (rows >= max_rows || full || due || quiet || stopping || backlog_done) {
+                bursting = rows >= max_rows || full;
+                quiet_at = None;
                 match self.flush(&body, rows, &ctl).await {
                     Flushed::Written => {
                         if live_rows > 0 {
@@ -365,8 +378,12 @@ impl Sink {
             if ctl.abort.is_cancelled() {
                 break;
             }
+            let wake = match (deadline, quiet_at) {
+                (Some(d), Some(q)) => Some(d.min(q)),
+                (d, q) => d.or(q),
+            };
             let timer = async {
-                match deadline {
+                match wake {
                     Some(t) => tokio::time::sleep_until(t).await,
                     None => std::future::pending().await,
                 }
@@ -495,6 +512,10 @@ impl Sink {
         Flushed::Written
     }
 }
+
+/// How long the log must stay still after a full batch before what waits is written without
+/// waiting out `max_delay_ms` (a burst has ended; at a steady pace batches fill by time).
+const QUIET_AFTER_BURST: Duration = Duration::from_millis(10);
 
 /// Read from `cur` into `body` on the blocking pool (the buffer does file I/O): up to
 /// `(max_rows, max_bytes)` of the rows before record `until`, without `seq` and `period_s` if

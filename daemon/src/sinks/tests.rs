@@ -115,3 +115,42 @@ async fn zero_live_share_writes_strictly_in_order() {
     let expected: String = (0..320).map(|i| format!("m,k=a v={i} {i}\n")).collect();
     assert_eq!(text, expected);
 }
+
+/// After a full batch, what is left is written as soon as the log stays still: the end of a
+/// burst does not wait out `max_delay_ms`. At a slower pace batches still fill by time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_end_of_a_burst_is_written_without_waiting_for_the_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sink = file_sink(dir.path(), 10, 0);
+    sink.batch.max_delay_ms = 3_000;
+    let buffer = open_buffer(dir.path(), &sink);
+    let ctl = SinkControl {
+        stop: CancellationToken::new(),
+        abort: CancellationToken::new(),
+    };
+    for i in 0..25 {
+        buffer.append(1, &line("a", i)).unwrap();
+    }
+    let start = tokio::time::Instant::now();
+    let task = tokio::spawn(sink.run(0, Arc::clone(&buffer), ctl.clone()));
+    let out = dir.path().join("out.lp");
+    let lines = || std::fs::read_to_string(&out).map_or(0, |t| t.lines().count());
+    while lines() < 25 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(
+        start.elapsed() < Duration::from_millis(3_000),
+        "the last 5 rows waited for max_delay_ms"
+    );
+    // Not a burst any more: the next rows wait for the delay, written together.
+    for i in 25..28 {
+        buffer.append(1, &line("a", i)).unwrap();
+    }
+    let appended = tokio::time::Instant::now();
+    while lines() < 28 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(appended.elapsed() >= Duration::from_millis(2_900));
+    ctl.stop.cancel();
+    task.await.unwrap();
+}
