@@ -456,7 +456,7 @@ pub struct InfluxdbV2Config {
     /// Name of an environment variable holding the token.
     pub token_env: Option<String>,
     /// Also write each raw reading's `seq` and `period_s` as fields (a CONTRACT §4 extension;
-    /// default off: they cost InfluxDB 1.6 about 40 % more CPU per row).
+    /// default off: they cost InfluxDB 1.6 about 50 % more CPU per row).
     #[serde(default)]
     pub seq_and_period_fields: bool,
     #[serde(default)]
@@ -481,7 +481,7 @@ pub struct InfluxdbV1Config {
     /// database is never changed (docs/operations.md, "Storage lifecycle").
     pub retention_days: Option<u32>,
     /// Also write each raw reading's `seq` and `period_s` as fields (a CONTRACT §4 extension;
-    /// default off: they cost InfluxDB 1.6 about 40 % more CPU per row).
+    /// default off: they cost InfluxDB 1.6 about 50 % more CPU per row).
     #[serde(default)]
     pub seq_and_period_fields: bool,
     #[serde(default)]
@@ -506,7 +506,7 @@ pub struct FileSinkConfig {
     #[serde(default = "default_file_keep")]
     pub keep_files: u32,
     /// Also write each raw reading's `seq` and `period_s` as fields (a CONTRACT §4 extension;
-    /// default off: they cost InfluxDB 1.6 about 40 % more CPU per row).
+    /// default off: they cost InfluxDB 1.6 about 50 % more CPU per row).
     #[serde(default)]
     pub seq_and_period_fields: bool,
     #[serde(default)]
