@@ -289,7 +289,7 @@ fn air_station_image_in_qemu_reports_through_modem_broker_and_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
         "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-qemu\"\n\n\
-         [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\n\
+         [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\nseq_and_period_fields = true\n\
          [sinks.batch]\nmax_delay_ms = 200\n\n\
          [[devices]]\nid = \"a0001\"\nsite = \"town\"\nkind = \"air\"\nlat = 23.36\nlon = 103.37\n",
         mq.url(),
@@ -457,7 +457,7 @@ fn noise_meter_image_in_qemu_polls_its_rs485_transmitter_and_reports() {
     let rtu = ModbusServer::rtu(&serde_json::json!({"units": {"3": {"holding": {"0": 935}}}}));
     let config = format!(
         "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-qemu-noise\"\n\n\
-         [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\n\
+         [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\nseq_and_period_fields = true\n\
          [sinks.batch]\nmax_delay_ms = 200\n\n\
          [[devices]]\nid = \"n0001\"\nsite = \"town\"\nkind = \"noise\"\nlat = 23.36\nlon = 103.37\nzone_class = \"2\"\narea_km2 = 0.5\n",
         mq.url(),
@@ -569,7 +569,7 @@ fn streetlight_image_in_qemu_logs_in_and_obeys_cmd() {
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
         "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-qemu-lamp\"\nusername = \"meilid\"\npassword = \"s3cret\"\n\n\
-         [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\n\
+         [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\nseq_and_period_fields = true\n\
          [sinks.batch]\nmax_delay_ms = 200\n\n\
          [[devices]]\nid = \"l0001\"\nsite = \"town\"\nkind = \"streetlight\"\nlat = 0.0\nlon = 0.0\nroad_class = \"main\"\n",
         mq.url(),
@@ -845,7 +845,7 @@ fn air_station_image_in_qemu_connects_over_tls() {
     let influx = Influxd::start();
     let config = format!(
         "[mqtt]\nurl = \"mqtt://127.0.0.1:{plain_port}\"\nclient_id = \"meilid-qemu-tls\"\n\n\
-         [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\n\
+         [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\nseq_and_period_fields = true\n\
          [sinks.batch]\nmax_delay_ms = 200\n\n\
          [[devices]]\nid = \"a0009\"\nsite = \"town\"\nkind = \"air\"\nlat = 23.36\nlon = 103.37\n",
         influx.url()

@@ -709,7 +709,7 @@ fn broker_config_binds_each_device_to_its_topics() {
     let gateway = |extra: &str| {
         format!(
             "[mqtt]\nurl = \"mqtt://127.0.0.1:{port}\"\nclient_id = \"meilid-acl\"\nusername = \"meilid\"\npassword = \"daemon-pw-123\"\n\n\
-             [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\n[sinks.batch]\nmax_delay_ms = 200\n\n\
+             [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\nseq_and_period_fields = true\n[sinks.batch]\nmax_delay_ms = 200\n\n\
              {}{}{extra}",
             influx.url(),
             noise_device("a01", 60),
