@@ -378,10 +378,7 @@ impl Sink {
             if ctl.abort.is_cancelled() {
                 break;
             }
-            let wake = match (deadline, quiet_at) {
-                (Some(d), Some(q)) => Some(d.min(q)),
-                (d, q) => d.or(q),
-            };
+            let wake = deadline.into_iter().chain(quiet_at).min();
             let timer = async {
                 match wake {
                     Some(t) => tokio::time::sleep_until(t).await,
