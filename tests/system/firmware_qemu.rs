@@ -216,6 +216,15 @@ impl Device {
     }
 }
 
+/// The daemon's InfluxDB sink in these tests: raw rows keep `seq`, which the tests audit for
+/// gaps (`seq_and_period_fields`).
+fn gap_audit_sink(influx_url: &str) -> String {
+    format!(
+        "[[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{influx_url}\"\ndatabase = \"meili\"\nseq_and_period_fields = true\n\
+         [sinks.batch]\nmax_delay_ms = 200\n\n"
+    )
+}
+
 /// Wait until the stored readings run from the first `seq` to at least `made` without a gap;
 /// on timeout, fail with what is stored and the console.
 fn all_readings(
@@ -289,11 +298,10 @@ fn air_station_image_in_qemu_reports_through_modem_broker_and_daemon() {
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
         "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-qemu\"\n\n\
-         [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\nseq_and_period_fields = true\n\
-         [sinks.batch]\nmax_delay_ms = 200\n\n\
+         {}\
          [[devices]]\nid = \"a0001\"\nsite = \"town\"\nkind = \"air\"\nlat = 23.36\nlon = 103.37\n",
         mq.url(),
-        influx.url()
+        gap_audit_sink(&influx.url())
     );
     let _meilid = Meilid::start(dir.path(), &config);
 
@@ -457,11 +465,10 @@ fn noise_meter_image_in_qemu_polls_its_rs485_transmitter_and_reports() {
     let rtu = ModbusServer::rtu(&serde_json::json!({"units": {"3": {"holding": {"0": 935}}}}));
     let config = format!(
         "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-qemu-noise\"\n\n\
-         [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\nseq_and_period_fields = true\n\
-         [sinks.batch]\nmax_delay_ms = 200\n\n\
+         {}\
          [[devices]]\nid = \"n0001\"\nsite = \"town\"\nkind = \"noise\"\nlat = 23.36\nlon = 103.37\nzone_class = \"2\"\narea_km2 = 0.5\n",
         mq.url(),
-        influx.url()
+        gap_audit_sink(&influx.url())
     );
     let meilid = Meilid::start(dir.path(), &config);
     let sensor = format!("serial,id=c2,path={}", rtu.tty.display());
@@ -569,11 +576,10 @@ fn streetlight_image_in_qemu_logs_in_and_obeys_cmd() {
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
         "[mqtt]\nurl = \"{}\"\nclient_id = \"meilid-qemu-lamp\"\nusername = \"meilid\"\npassword = \"s3cret\"\n\n\
-         [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\nseq_and_period_fields = true\n\
-         [sinks.batch]\nmax_delay_ms = 200\n\n\
+         {}\
          [[devices]]\nid = \"l0001\"\nsite = \"town\"\nkind = \"streetlight\"\nlat = 0.0\nlon = 0.0\nroad_class = \"main\"\n",
         mq.url(),
-        influx.url()
+        gap_audit_sink(&influx.url())
     );
     let _meilid = Meilid::start(dir.path(), &config);
     let dev = Device::boot(dir.path(), "streetlight", "null,id=c2");
@@ -845,10 +851,9 @@ fn air_station_image_in_qemu_connects_over_tls() {
     let influx = Influxd::start();
     let config = format!(
         "[mqtt]\nurl = \"mqtt://127.0.0.1:{plain_port}\"\nclient_id = \"meilid-qemu-tls\"\n\n\
-         [[sinks]]\ntype = \"influxdb_v1\"\nname = \"db\"\nurl = \"{}\"\ndatabase = \"meili\"\nseq_and_period_fields = true\n\
-         [sinks.batch]\nmax_delay_ms = 200\n\n\
+         {}\
          [[devices]]\nid = \"a0009\"\nsite = \"town\"\nkind = \"air\"\nlat = 23.36\nlon = 103.37\n",
-        influx.url()
+        gap_audit_sink(&influx.url())
     );
     let _meilid = Meilid::start(d, &config);
     let pem = |name: &str| -> Vec<String> {
